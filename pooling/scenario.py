@@ -1,0 +1,299 @@
+"""The scenario file: one YAML document that says which tapes, which limits, which structure (DESIGN §3.2).
+
+Validated by pydantic at the edge, unknown keys rejected everywhere, paths resolved relative to the scenario file.
+Every limit is optional and an absent limit does not constrain. Shares are fractions of the *selected* pool's gbv.
+
+>>> s = Scenario.model_validate({"name": "x", "as_of": "2026-06-30",
+...                              "amcs": [{"id": "A", "kind": "national", "tape": "a.csv"}]})
+>>> s.amcs[0].max_share, s.pool.limits.max_province_share
+(1.0, None)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pooling import vocab
+from pooling.errors import ScenarioError
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveMoney = Annotated[float, Field(ge=0.0)]
+
+#: Canonical tape columns (DESIGN §3.1); the scenario's ``columns`` map may only point at these.
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "asset_id",
+    "obligor_id",
+    "gbv",
+    "principal",
+    "asset_type",
+    "collateral_type",
+    "province",
+    "industry",
+    "default_date",
+    "legal_status",
+)
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "collateral_value",
+    "lien_rank",
+    "book_value",
+    "expected_recovery",
+    "expected_months",
+    "guarantor_ids",
+    "source_loan_id",
+    "obligor_name",
+)
+TAPE_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+
+#: Dimensions a share cap or HHI bound can be put on.
+Dimension = Literal["province", "industry", "collateral_type", "asset_type", "legal_status", "amc", "obligor_group"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AMC(_Strict):
+    """One contributing asset management company and its tape."""
+
+    id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: str | None = None
+    kind: Literal["national", "local"]
+    home_province: str | None = None
+    tape: Path
+    min_share: Share = 0.0
+    max_share: Share = 1.0
+
+    @field_validator("home_province")
+    @classmethod
+    def _province(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        code = vocab.province_code(value)
+        if code is None:
+            raise ValueError(f"unknown province {value!r}; use an ISO code (CN-ZJ), a Chinese or English name")
+        return code
+
+    @model_validator(mode="after")
+    def _shares(self) -> AMC:
+        if self.min_share > self.max_share:
+            raise ValueError(f"min_share {self.min_share} is above max_share {self.max_share}")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
+class ModelParameters(_Strict):
+    """Overrides of the recovery-curve parameter table (see :mod:`pooling.valuation`); each key is optional."""
+
+    base_rate: dict[str, float] = {}
+    collateral_recovery: dict[str, float] = {}
+    default_coverage: dict[str, float] = {}
+    max_coverage: float | None = None
+    lien_factor: dict[int, float] = {}
+    decay_secured: float | None = None
+    decay_unsecured: float | None = None
+    legal_factor: dict[str, float] = {}
+    speed: dict[str, float] = {}
+    lag_months: dict[str, float] = {}
+    region_factor: dict[str, float] = {}
+    max_rate: float | None = None
+
+    @model_validator(mode="after")
+    def _keys(self) -> ModelParameters:
+        expected = {
+            "base_rate": vocab.ASSET_TYPES,
+            "collateral_recovery": vocab.COLLATERAL_TYPES,
+            "default_coverage": vocab.COLLATERAL_TYPES,
+            "legal_factor": vocab.LEGAL_STATUSES,
+            "speed": vocab.LEGAL_STATUSES,
+            "lag_months": vocab.LEGAL_STATUSES,
+        }
+        for field, allowed in expected.items():
+            unknown = sorted(set(getattr(self, field)) - set(allowed))
+            if unknown:
+                raise ValueError(f"{field}: unknown key(s) {unknown}; expected some of {list(allowed)}")
+        bad = [p for p in self.region_factor if vocab.province_code(p) is None]
+        if bad:
+            raise ValueError(f"region_factor: unknown province(s) {bad}")
+        return self
+
+
+class Valuation(_Strict):
+    """How expected recovery and its timing are obtained (DESIGN §4)."""
+
+    discount_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.06
+    source: Literal["tape", "model"] = "tape"
+    horizon_months: Annotated[int, Field(ge=1, le=600)] = 120
+    model: ModelParameters = ModelParameters()
+
+
+class SizeBounds(_Strict):
+    """Bounds on the selected pool's total gbv, CNY."""
+
+    min: PositiveMoney | None = None
+    max: PositiveMoney | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> SizeBounds:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"size.min {self.min} is above size.max {self.max}")
+        return self
+
+
+class Limits(_Strict):
+    """Portfolio limits; each is optional, and an absent limit does not constrain.
+
+    Shares are fractions of the selected pool's total gbv; months are gbv-weighted months to recovery.
+    """
+
+    max_obligor_group_share: Share | None = None
+    max_guarantee_circle_share: Share | None = None
+    max_top10_group_share: Share | None = None
+    max_province_share: Share | None = None
+    max_industry_share: Share | None = None
+    max_collateral_share: Share | None = None
+    max_asset_type_share: Share | None = None
+    max_legal_status_share: Share | None = None
+    min_secured_share: Share | None = None
+    min_wa_recovery_rate: Share | None = None
+    max_wa_months_to_recovery: Annotated[float, Field(gt=0.0)] | None = None
+    max_hhi: dict[Dimension, Share] = {}
+    min_effective_number: dict[Dimension, Annotated[float, Field(ge=1.0)]] = {}
+
+
+class Pool(_Strict):
+    """The pool-selection problem (DESIGN §5)."""
+
+    objective: Literal["npv", "stressed_npv"] = "npv"
+    whole_groups: bool = False
+    size: SizeBounds = SizeBounds()
+    limits: Limits = Limits()
+
+
+class Structure(_Strict):
+    """The securities (DESIGN §6); tranche details are added by the tranching module."""
+
+    convention: Literal["china", "europe"] = "china"
+    payment_frequency: Literal["monthly", "quarterly", "semiannual"] = "semiannual"
+    legal_maturity_years: Annotated[float, Field(gt=0.0, le=30.0)] = 5.0
+    senior_coupon: Annotated[float, Field(ge=0.0, le=0.5)] = 0.025
+
+
+class Consortium(_Strict):
+    """Consortium economics (DESIGN §7)."""
+
+    allocation_rules: list[Literal["gbv", "npv", "shapley"]] = ["gbv", "npv", "shapley"]
+
+
+class Solver(_Strict):
+    """Solver options passed to the backend."""
+
+    backend: Literal["highs", "pyomo"] = "highs"
+    pyomo_solver: str = "appsi_highs"
+    mip_rel_gap: Annotated[float, Field(ge=0.0, le=1.0)] = 1e-4
+    time_limit_s: Annotated[float, Field(gt=0.0)] = 600.0
+    threads: Annotated[int, Field(ge=1)] = 1
+
+
+class Scenario(_Strict):
+    """A whole scenario file. ``base_dir`` is the folder relative paths resolve against."""
+
+    name: Annotated[str, Field(min_length=1)]
+    as_of: dt.date
+    amcs: Annotated[list[AMC], Field(min_length=1)]
+    links: Path | None = None
+    columns: dict[str, str] = {}
+    valuation: Valuation = Valuation()
+    pool: Pool = Pool()
+    structure: Structure = Structure()
+    consortium: Consortium | None = None
+    solver: Solver = Solver()
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("columns")
+    @classmethod
+    def _aliases(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted({v for v in value.values() if v not in TAPE_COLUMNS})
+        if unknown:
+            raise ValueError(f"columns map to unknown canonical name(s) {unknown}; expected one of {list(TAPE_COLUMNS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _amcs(self) -> Scenario:
+        ids = [a.id for a in self.amcs]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"amc ids must be unique; repeated: {dupes}")
+        if sum(a.min_share for a in self.amcs) > 1.0 + 1e-12:
+            raise ValueError("the amcs' min_share values add up to more than 1")
+        return self
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the scenario, made absolute against the scenario file's folder."""
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def tape_path(self, amc: AMC) -> Path:
+        return self.resolve(amc.tape)
+
+    @property
+    def links_path(self) -> Path | None:
+        return None if self.links is None else self.resolve(self.links)
+
+    def input_paths(self) -> list[Path]:
+        """Every input file the scenario names (tapes, then links)."""
+        paths = [self.tape_path(a) for a in self.amcs]
+        return paths + ([self.links_path] if self.links_path is not None else [])
+
+
+def _format_errors(err: ValidationError) -> list[tuple[str, str, str]]:
+    problems = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            problem = "unknown key; check its spelling against docs/scenario.md"
+        else:
+            problem = e["msg"]
+        value = e.get("input")
+        text = repr(value) if not isinstance(value, dict) else "a mapping"
+        problems.append((key, text[:80], problem))
+    return problems
+
+
+def parse_scenario(data: Any, path: str | Path = "<scenario>") -> Scenario:
+    """Validate an already-loaded mapping; raise :class:`ScenarioError` listing every problem."""
+    path = Path(path)
+    if not isinstance(data, dict):
+        raise ScenarioError(str(path), [("(top level)", type(data).__name__, "expected a mapping of keys")])
+    try:
+        return Scenario.model_validate({**data, "base_dir": path.parent.resolve()})
+    except ValidationError as err:
+        raise ScenarioError(str(path), _format_errors(err)) from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Load a YAML file safely; a missing file or a syntax error becomes a :class:`ScenarioError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ScenarioError(str(path), [("(file)", str(path), "file not found")]) from None
+    except UnicodeDecodeError:
+        raise ScenarioError(str(path), [("(file)", str(path), "not UTF-8 text")]) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise ScenarioError(str(path), [("(yaml)", where, f"not valid YAML: {getattr(err, 'problem', err)}")]) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file."""
+    return parse_scenario(read_yaml(path), path)
