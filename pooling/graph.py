@@ -29,11 +29,12 @@ class Groups:
 
     def assign(self, assets: pd.DataFrame) -> pd.DataFrame:
         """``assets`` with ``group_id`` and ``circle_id`` ('' outside any circle) columns added."""
-        obligor = assets["obligor_id"]
-        group = obligor.map(self.group_of)
+        obligor = assets["obligor_id"].astype(str)
+        group = obligor.map(self.group_of).astype(object)
+        circle = obligor.map(self.circle_of).astype(object)
         out = assets.copy()
         out["group_id"] = group.where(group.notna(), "G:" + obligor).astype(str)
-        out["circle_id"] = obligor.map(self.circle_of).fillna("").astype(str)
+        out["circle_id"] = circle.where(circle.notna(), "").astype(str)
         return out
 
 

@@ -44,15 +44,15 @@ def write_json(data: Any, path: Path) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def sha256_files(paths: Iterable[Path]) -> dict[str, str]:
-    """SHA-256 of each file's bytes, keyed by its name as given."""
-    out = {}
+def sha256_files(paths: Iterable[Path]) -> list[str]:
+    """SHA-256 hex digest of each file's bytes, in the order given."""
+    out = []
     for p in paths:
         h = hashlib.sha256()
         with open(p, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
-        out[str(p)] = h.hexdigest()
+        out.append(h.hexdigest())
     return out
 
 

@@ -151,13 +151,17 @@ def _read_csv(path: Path, file: str, table: dict[str, str], problems: _Problems)
         return None
     head = list(csv.reader(io.StringIO("\n".join(text.splitlines()[:_HEADER_SCAN_ROWS]))))
     skip = _header_index(head, table)
+    header = head[skip] if skip < len(head) else []
     try:
+        # Headers are set by position so that two columns with one name stay visible (pandas would rename one).
         frame = pd.read_csv(
-            io.StringIO(text), skiprows=skip, dtype=str, keep_default_na=False, skip_blank_lines=False
+            io.StringIO(text), skiprows=skip + 1, header=None, names=range(len(header)), dtype=str,
+            keep_default_na=False, skip_blank_lines=False, index_col=False,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         problems.add(file, 0, "", "", f"cannot parse as CSV: {err}")
         return None
+    frame.columns = header
     return _Raw(frame, np.arange(len(frame), dtype="int64") + skip + 2, skip + 1)
 
 
@@ -275,20 +279,21 @@ def _dates(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
 
 # ------------------------------------------------------------------------------------------------------- validation
 def _map_headers(raw: _Raw, file: str, table: dict[str, str], required: Iterable[str], problems: _Problems):
-    """canonical → original header; reports missing required columns and ambiguous mappings."""
-    mapping: dict[str, str] = {}
+    """canonical name → column position; reports missing required columns and ambiguous mappings."""
+    mapping: dict[str, int] = {}
+    headers = [str(h) for h in raw.frame.columns]
     unrecognised = []
-    for header in raw.frame.columns:
+    for pos, header in enumerate(headers):
         canon = table.get(header_key(header))
         if canon is None:
-            unrecognised.append(str(header))
+            unrecognised.append(header)
         elif canon in mapping:
             problems.add(
-                file, raw.header_line, str(header), str(header),
-                f"two columns map to {canon!r} ({mapping[canon]!r} and {header!r}); drop one or remap it in `columns`",
+                file, raw.header_line, header, header,
+                f"two columns map to {canon!r} ({headers[mapping[canon]]!r} and {header!r}); drop one or remap it in `columns`",
             )
         else:
-            mapping[canon] = header
+            mapping[canon] = pos
     for canon in required:
         if canon not in mapping:
             hint = f"; unrecognised headers: {unrecognised}" if unrecognised else ""
@@ -300,11 +305,12 @@ def _map_headers(raw: _Raw, file: str, table: dict[str, str], required: Iterable
 
 
 def _validate_tape(
-    raw: _Raw, file: str, amc_id: str, as_of: pd.Timestamp, mapping: dict[str, str], problems: _Problems
+    raw: _Raw, file: str, amc_id: str, as_of: pd.Timestamp, mapping: dict[str, int], problems: _Problems
 ) -> pd.DataFrame:
     """Check one tape's values and return its canonical frame (values may be NA where problems were found)."""
     lines = raw.lines
-    col = {c: raw.frame[h] for c, h in mapping.items()}
+    col = {c: raw.frame.iloc[:, pos] for c, pos in mapping.items()}
+    header = {c: str(raw.frame.columns[pos]) for c, pos in mapping.items()}
     out = pd.DataFrame({"amc_id": amc_id, "source_file": file, "source_row": lines})
 
     for c in TEXT_COLUMNS:
@@ -313,7 +319,7 @@ def _validate_tape(
     for c in ("asset_id", "obligor_id"):
         if c in col:
             empty = (out[c] == "").to_numpy()
-            problems.add(file, lines[empty], mapping[c], "", f"{c} is empty")
+            problems.add(file, lines[empty], header[c], "", f"{c} is empty")
 
     if "asset_id" in col:
         ids = out["asset_id"]
@@ -321,7 +327,7 @@ def _validate_tape(
         if dup.any():
             first_line = pd.Series(lines).groupby(ids.to_numpy()).transform("first").to_numpy()
             problems.add(
-                file, lines[dup], mapping["asset_id"], ids[dup].to_numpy(),
+                file, lines[dup], header["asset_id"], ids[dup].to_numpy(),
                 [f"duplicate asset_id: first on row {r}" for r in first_line[dup]],
             )
 
@@ -329,7 +335,7 @@ def _validate_tape(
         if c not in col:
             continue
         values, missing, bad = _number(col[c])
-        h = mapping[c]
+        h = header[c]
         raw_values = col[c].to_numpy()
         problems.add(file, lines[bad], h, raw_values[bad], f"{c} is not a number")
         if c in REQUIRED_COLUMNS:
@@ -344,7 +350,7 @@ def _validate_tape(
     if "gbv" in out and "principal" in out:
         over = np.nan_to_num(out["principal"].to_numpy() - out["gbv"].to_numpy(), nan=0.0) > 0.005
         problems.add(
-            file, lines[over], mapping["principal"], col["principal"].to_numpy()[over],
+            file, lines[over], header["principal"], col["principal"].to_numpy()[over],
             [f"principal is above gbv ({g:,.2f})" for g in out["gbv"].to_numpy()[over]],
         )
     if "expected_recovery" in out or "expected_months" in out:
@@ -353,11 +359,12 @@ def _validate_tape(
         lone_r = ~np.isnan(rec) & np.isnan(mon)
         lone_m = np.isnan(rec) & ~np.isnan(mon)
         if "expected_months" in mapping:
-            problems.add(file, lines[lone_r], mapping["expected_months"], "", "expected_months is missing while expected_recovery is given")
+            problems.add(file, lines[lone_r], header["expected_months"], "", "expected_months is missing while expected_recovery is given")
         else:
-            problems.add(file, lines[lone_r][:1], "expected_months", "", "expected_recovery is given but there is no expected_months column")
+            if lone_r.any():
+                problems.add(file, raw.header_line, "expected_months", "", "expected_recovery is given but there is no expected_months column")
         if "expected_recovery" in mapping:
-            problems.add(file, lines[lone_m], mapping["expected_recovery"], "", "expected_recovery is missing while expected_months is given")
+            problems.add(file, lines[lone_m], header["expected_recovery"], "", "expected_recovery is missing while expected_months is given")
 
     for c, allowed in (*ENUM_COLUMNS.items(), ("province", None), ("industry", None)):
         if c not in col:
@@ -366,7 +373,7 @@ def _validate_tape(
         canon = vocab.normalize(text, c)
         empty = (text == "").to_numpy()
         unknown = canon.isna().to_numpy() & ~empty
-        h = mapping[c]
+        h = header[c]
         problems.add(file, lines[empty], h, "", f"{c} is missing")
         if c == "province":
             what = "unknown province: use an ISO code (CN-ZJ), a Chinese name (浙江 / 浙江省) or an English name"
@@ -380,7 +387,7 @@ def _validate_tape(
 
     if "default_date" in col:
         dates, missing, bad = _dates(col["default_date"])
-        h = mapping["default_date"]
+        h = header["default_date"]
         raw_values = col["default_date"].to_numpy()
         problems.add(file, lines[missing], h, "", "default_date is missing")
         problems.add(file, lines[bad], h, raw_values[bad], "default_date is not a date (use yyyy-mm-dd)")
@@ -390,24 +397,25 @@ def _validate_tape(
     return out
 
 
-def _validate_links(raw: _Raw, file: str, mapping: dict[str, str], problems: _Problems) -> pd.DataFrame:
+def _validate_links(raw: _Raw, file: str, mapping: dict[str, int], problems: _Problems) -> pd.DataFrame:
     lines = raw.lines
-    out = pd.DataFrame({c: _text(raw.frame[mapping[c]]).to_numpy() for c in LINK_COLUMNS if c in mapping})
+    out = pd.DataFrame({c: _text(raw.frame.iloc[:, mapping[c]]).to_numpy() for c in LINK_COLUMNS if c in mapping})
+    header = {c: str(raw.frame.columns[pos]) for c, pos in mapping.items()}
     for c in ("from_obligor", "to_obligor"):
         if c in out:
             empty = (out[c] == "").to_numpy()
-            problems.add(file, lines[empty], mapping[c], "", f"{c} is empty: a link needs both obligor ids")
+            problems.add(file, lines[empty], header[c], "", f"{c} is empty: a link needs both obligor ids")
     if "relation" in out:
         rel = vocab.normalize(out["relation"], "relation")
         bad = rel.isna().to_numpy()
         problems.add(
-            file, lines[bad], mapping["relation"], out["relation"].to_numpy()[bad],
+            file, lines[bad], header["relation"], out["relation"].to_numpy()[bad],
             f"unknown relation: expected one of {', '.join(vocab.LINK_RELATIONS)}",
         )
         out["relation"] = rel.to_numpy()
     if {"from_obligor", "to_obligor"} <= set(out):
         selfloop = ((out["from_obligor"] == out["to_obligor"]) & (out["from_obligor"] != "")).to_numpy()
-        problems.add(file, lines[selfloop], mapping["from_obligor"], out["from_obligor"].to_numpy()[selfloop], "a link from an obligor to itself")
+        problems.add(file, lines[selfloop], header["from_obligor"], out["from_obligor"].to_numpy()[selfloop], "a link from an obligor to itself")
     return out
 
 
@@ -464,7 +472,7 @@ def check_tapes(scenario: Scenario) -> tuple[Tapes | None, pd.DataFrame]:
         if raw is None:
             continue
         mapping = _map_headers(raw, shown, table, REQUIRED_COLUMNS, problems)
-        claim_headers[shown] = str(mapping.get("source_loan_id", "source_loan_id"))
+        claim_headers[shown] = str(raw.frame.columns[mapping["source_loan_id"]]) if "source_loan_id" in mapping else ""
         frames.append(_validate_tape(raw, shown, amc.id, as_of, mapping, problems))
     _check_claims(frames, claim_headers, problems)
 

@@ -1,0 +1,257 @@
+"""The ``pooling`` command.
+
+Exit codes (DESIGN §3.3): 0 ok · 1 invalid input · 2 usage error · 3 infeasible · 4 no feasible pool found.
+Errors print one clear block; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pooling.errors import PROBLEM_COLUMNS, InputError, PoolingError, ScenarioError, ValidationFailed
+from pooling.io import write_csv
+
+app = typer.Typer(
+    name="pooling",
+    help="Consortium pooling of non-performing assets for China's AMCs: validate, describe, select, tranche.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+_state = {"debug": False}
+
+ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+    _state["debug"] = debug
+
+
+def _fail(error: PoolingError) -> None:
+    """Print one clear block for an expected error and exit with its code."""
+    err.print(f"[bold red]error[/]: {error}")
+    raise typer.Exit(error.exit_code)
+
+
+def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Map the project's errors to exit codes; unexpected errors print a short message unless --debug."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PoolingError as e:
+            if _state["debug"]:
+                raise
+            _fail(e)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as e:
+            if _state["debug"]:
+                raise
+            err.print(f"[bold red]internal error[/]: {type(e).__name__}: {e}\nRun again with --debug for the traceback.")
+            raise typer.Exit(70) from None
+
+    return wrapper
+
+
+def _money(x: float) -> str:
+    return f"{x / 1e6:,.1f}"
+
+
+def _load(path: Path):
+    from pooling.scenario import load_scenario
+
+    return load_scenario(path)
+
+
+def _problem_table(problems: pd.DataFrame, limit: int = 25) -> Table:
+    """All problems when few; otherwise one line per (file, column, kind of problem) with a count and an example."""
+    if len(problems) <= limit:
+        t = Table(title=f"{len(problems)} problem(s)", show_lines=False)
+        for c in PROBLEM_COLUMNS:
+            t.add_column(c, overflow="fold")
+        for r in problems.itertuples(index=False):
+            t.add_row(r.file, str(r.row), r.column, r.value, r.problem)
+        return t
+    kind = problems["problem"].str.replace(r"\d[\d,.]*", "N", regex=True)
+    g = problems.assign(kind=kind).groupby(["file", "column", "kind"], sort=False)
+    summary = g.agg(count=("row", "size"), first_row=("row", "min"), example=("value", "first")).reset_index()
+    t = Table(title=f"{len(problems)} problems (grouped; every one is in validation.csv)")
+    for c in ("file", "column", "problem", "count", "first row", "example value"):
+        t.add_column(c, overflow="fold")
+    for r in summary.head(60).itertuples(index=False):
+        t.add_row(r.file, r.column, r.kind, f"{r.count:,}", str(r.first_row), str(r.example))
+    return t
+
+
+@app.command()
+@handles_errors
+def validate(
+    scenario: ScenarioArg,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for validation.csv.")] = Path("out"),
+) -> None:
+    """Check every tape and the links file; write DIR/validation.csv; exit 1 if anything is wrong.
+
+    Example: ``pooling validate scenarios/demo/scenario.yaml --out out/demo``
+    """
+    from pooling.tapes import check_tapes
+
+    s = _load(scenario)
+    with err.status("reading and validating tapes…"):
+        tapes, problems = check_tapes(s)
+    path = write_csv(problems[PROBLEM_COLUMNS], out_dir / "validation.csv")
+    if tapes is None:
+        out.print(_problem_table(problems))
+        out.print(f"[red]{len(problems):,} problem(s)[/] in {problems['file'].nunique()} file(s) → {path}")
+        raise typer.Exit(1)
+    a = tapes.assets
+    t = Table(title=f"{s.name}: tapes are clean")
+    for c in ("amc", "file", "assets", "gbv (CNY m)"):
+        t.add_column(c, justify="right" if c in ("assets", "gbv (CNY m)") else "left")
+    per = a.groupby("amc_id", sort=False).agg(n=("gbv", "size"), gbv=("gbv", "sum"), file=("source_file", "first"))
+    for amc_id, r in per.iterrows():
+        t.add_row(str(amc_id), r["file"], f"{r['n']:,}", _money(r["gbv"]))
+    t.add_row("all", str(s.links or "(no links file)"), f"{len(a):,}", _money(a["gbv"].sum()), style="bold")
+    out.print(t)
+    out.print(f"[green]0 problems[/]; {len(tapes.links):,} links → {path}")
+
+
+def _prepare_or_report(s, out_dir: Path | None):
+    """Run the front of the pipeline; on bad tapes write only validation.csv (if out_dir) and raise."""
+    from pooling.pipeline import prepare
+
+    with err.status("preparing…") as status:
+        try:
+            return prepare(s, on_stage=lambda name: status.update(name + "…"))
+        except ValidationFailed as e:
+            if out_dir is not None:
+                write_csv(e.problems[PROBLEM_COLUMNS], out_dir / "validation.csv")
+            out.print(_problem_table(e.problems))
+            raise
+
+
+def _strat_table(name: str, table: pd.DataFrame, rows: int = 12) -> Table:
+    t = Table(title=f"by {name}", title_justify="left")
+    t.add_column(name)
+    for c in ("assets", "gbv (CNY m)", "share", "recovery %", "npv (CNY m)", "WA months"):
+        t.add_column(c, justify="right")
+    for key, r in table.head(rows).iterrows():
+        t.add_row(
+            str(key), f"{int(r['n_assets']):,}", _money(r["gbv"]), f"{r['gbv_share']:.1%}",
+            f"{r['recovery_rate']:.1%}", _money(r["npv"]), f"{r['wa_months']:.1f}",
+        )
+    if len(table) > rows:
+        rest = table.iloc[rows:]
+        t.add_row(f"({len(rest)} more)", f"{int(rest['n_assets'].sum()):,}", _money(rest["gbv"].sum()),
+                  f"{rest['gbv_share'].sum():.1%}", "", _money(rest["npv"].sum()), "", style="dim")
+    return t
+
+
+@app.command()
+@handles_errors
+def describe(
+    scenario: ScenarioArg,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Also write the tables as CSV here.")] = None,
+) -> None:
+    """Stratify the contributed assets by AMC, province, industry, collateral, asset type and legal status.
+
+    Also shows concentration (HHI, effective number), the largest obligor groups on the pooled graph and the
+    guarantee circles that cross AMCs. Example: ``pooling describe scenarios/demo/scenario.yaml --out out/describe``
+    """
+    from pooling.describe import describe as run_describe
+
+    s = _load(scenario)
+    prepared = _prepare_or_report(s, out_dir)
+    d = run_describe(prepared.assets)
+    tot = d.totals
+    out.print(
+        f"[bold]{s.name}[/] as of {s.as_of}: {tot['n_assets']:,} assets from {tot['n_amcs']} AMCs, "
+        f"gbv CNY {_money(tot['gbv'])}m, expected recovery {tot['recovery_rate']:.1%} of gbv, "
+        f"npv CNY {_money(tot['npv'])}m, WA {tot['wa_months']:.1f} months"
+    )
+    for name, table in d.strata.items():
+        out.print(_strat_table(name, table))
+    c = Table(title="concentration (shares of contributed gbv)", title_justify="left")
+    for col in ("dimension", "values", "largest", "largest share", "top-10 share", "HHI", "effective number"):
+        c.add_column(col, justify="left" if col in ("dimension", "largest") else "right")
+    for dim, r in d.concentration.iterrows():
+        c.add_row(str(dim), f"{r['n_values']:,}", r["largest"], f"{r['largest_share']:.2%}", f"{r['top10_share']:.1%}",
+                  f"{r['hhi']:.4f}", f"{r['effective_number']:.1f}")
+    out.print(c)
+    g = Table(title=(f"obligor groups: {tot['n_obligor_groups']:,} ({tot['n_multi_obligor_groups']:,} with several obligors, "
+                     f"{tot['n_groups_crossing_amcs']:,} crossing AMCs) — largest"), title_justify="left")
+    for col in ("group", "obligors", "assets", "gbv (CNY m)", "share", "AMCs"):
+        g.add_column(col, justify="left" if col in ("group", "AMCs") else "right")
+    for gid, r in d.groups.head(10).iterrows():
+        g.add_row(str(gid), f"{r['n_obligors']:,}", f"{r['n_assets']:,}", _money(r["gbv"]), f"{r['gbv'] / tot['gbv']:.2%}", r["amcs"])
+    out.print(g)
+    cross = d.circles[d.circles["n_amcs"] > 1]
+    ct = Table(title=f"guarantee circles: {tot['n_guarantee_circles']:,}, of which {len(cross):,} cross AMCs", title_justify="left")
+    for col in ("circle", "obligors", "assets", "gbv (CNY m)", "AMCs"):
+        ct.add_column(col, justify="left" if col in ("circle", "AMCs") else "right")
+    for cid, r in cross.head(10).iterrows():
+        ct.add_row(str(cid), f"{r['n_obligors']:,}", f"{r['n_assets']:,}", _money(r["gbv"]), r["amcs"])
+    out.print(ct)
+    if out_dir is not None:
+        paths = d.write(out_dir)
+        out.print(f"wrote {len(paths)} files to {out_dir}")
+
+
+@app.command()
+@handles_errors
+def synth(
+    out_dir: Annotated[Path, typer.Argument(help="Folder for the scenario, tapes and links.", show_default=False)],
+    assets: Annotated[int, typer.Option(help="Number of assets over all AMCs.", min=10)] = 20_000,
+    amcs: Annotated[str, typer.Option(help="'demo' (1 national + 3 local AMCs, mixed formats) or a number of AMCs.")] = "demo",
+    fmt: Annotated[str, typer.Option("--format", help="Tape format when --amcs is a number: csv or parquet.")] = "parquet",
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same files.")] = 0,
+    as_of: Annotated[str, typer.Option(help="Cut-off date of the tapes (yyyy-mm-dd).")] = "2026-06-30",
+) -> None:
+    """Write realistic synthetic multi-AMC tapes, links and a scenario (seeded, from public market facts).
+
+    Example: ``pooling synth out/bench --assets 100000 --amcs 8 --format parquet``
+    """
+    from pooling.synth import bench_amcs, demo_amcs, write_consortium
+
+    if amcs == "demo":
+        specs = demo_amcs()
+    elif amcs.isdigit() and int(amcs) >= 2:
+        if fmt not in ("csv", "parquet"):
+            raise InputError(f"--format must be csv or parquet, not {fmt!r}")
+        specs = bench_amcs(int(amcs), fmt)
+    else:
+        raise InputError(f"--amcs must be 'demo' or a whole number ≥ 2, not {amcs!r}")
+    try:
+        cutoff = dt.date.fromisoformat(as_of)
+    except ValueError:
+        raise InputError(f"--as-of must be a date like 2026-06-30, not {as_of!r}") from None
+    with err.status(f"writing {assets:,} synthetic assets…"):
+        path = write_consortium(out_dir, n_assets=assets, amcs=specs, seed=seed, as_of=cutoff)
+    out.print(f"wrote {path} and its tapes ({assets:,} assets, {len(specs)} AMCs)")
+
+
+def main() -> None:
+    """Entry point of the ``pooling`` console script."""
+    try:
+        app()
+    except ScenarioError as e:  # raised outside a command (should not happen), keep the contract anyway
+        err.print(f"[bold red]error[/]: {e}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
