@@ -23,6 +23,7 @@ from pooling.errors import ScenarioError
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveMoney = Annotated[float, Field(ge=0.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
 
 #: Canonical tape columns (DESIGN §3.1); the scenario's ``columns`` map may only point at these.
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -92,18 +93,18 @@ class AMC(_Strict):
 class ModelParameters(_Strict):
     """Overrides of the recovery-curve parameter table (see :mod:`pooling.valuation`); each key is optional."""
 
-    base_rate: dict[str, float] = {}
-    collateral_recovery: dict[str, float] = {}
-    default_coverage: dict[str, float] = {}
-    max_coverage: float | None = None
-    lien_factor: dict[int, float] = {}
-    decay_secured: float | None = None
-    decay_unsecured: float | None = None
-    legal_factor: dict[str, float] = {}
-    speed: dict[str, float] = {}
-    lag_months: dict[str, float] = {}
-    region_factor: dict[str, float] = {}
-    max_rate: float | None = None
+    base_rate: dict[str, NonNegative] = {}
+    collateral_recovery: dict[str, NonNegative] = {}
+    default_coverage: dict[str, NonNegative] = {}
+    max_coverage: NonNegative | None = None
+    lien_factor: dict[Annotated[int, Field(ge=1)], NonNegative] = {}
+    decay_secured: NonNegative | None = None
+    decay_unsecured: NonNegative | None = None
+    legal_factor: dict[str, NonNegative] = {}
+    speed: dict[str, Annotated[float, Field(gt=0.0)]] = {}
+    lag_months: dict[str, NonNegative] = {}
+    region_factor: dict[str, NonNegative] = {}
+    max_rate: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
 
     @model_validator(mode="after")
     def _keys(self) -> ModelParameters:
@@ -255,7 +256,7 @@ class Scenario(_Strict):
 def _format_errors(err: ValidationError) -> list[tuple[str, str, str]]:
     problems = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        key = ".".join(str(p) for p in e["loc"] if p != "[key]") or "(top level)"
         if e["type"] == "extra_forbidden":
             problem = "unknown key; check its spelling against docs/scenario.md"
         else:

@@ -1,0 +1,144 @@
+"""HiGHS through highspy: numpy arrays straight into ``HighsLp`` — the fast path."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import highspy
+import numpy as np
+
+from solvers.base import Backend, Capabilities
+from solvers.problem import Options, Problem, Result, Status
+
+_STATUS = {
+    highspy.HighsModelStatus.kOptimal: Status.OPTIMAL,
+    highspy.HighsModelStatus.kInfeasible: Status.INFEASIBLE,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: Status.INFEASIBLE,
+    highspy.HighsModelStatus.kUnbounded: Status.UNBOUNDED,
+    highspy.HighsModelStatus.kTimeLimit: Status.TIME_LIMIT,
+    highspy.HighsModelStatus.kIterationLimit: Status.TIME_LIMIT,
+    highspy.HighsModelStatus.kSolutionLimit: Status.TIME_LIMIT,
+    highspy.HighsModelStatus.kInterrupt: Status.INTERRUPTED,
+    highspy.HighsModelStatus.kHighsInterrupt: Status.INTERRUPTED,
+    highspy.HighsModelStatus.kObjectiveBound: Status.TIME_LIMIT,
+    highspy.HighsModelStatus.kObjectiveTarget: Status.TIME_LIMIT,
+}
+
+
+def _lp(problem: Problem, integer: bool = True) -> highspy.HighsLp:
+    lp = highspy.HighsLp()
+    A = problem.A.tocsr()
+    lp.num_col_ = problem.n_cols
+    lp.num_row_ = problem.n_rows
+    lp.col_cost_ = np.asarray(problem.c, dtype=float)
+    lp.col_lower_ = np.asarray(problem.col_lower, dtype=float)
+    lp.col_upper_ = np.asarray(problem.col_upper, dtype=float)
+    lp.row_lower_ = np.asarray(problem.row_lower, dtype=float)
+    lp.row_upper_ = np.asarray(problem.row_upper, dtype=float)
+    lp.offset_ = float(problem.offset)
+    lp.sense_ = highspy.ObjSense.kMaximize if problem.maximize else highspy.ObjSense.kMinimize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(float)
+    lp.a_matrix_.num_col_ = problem.n_cols
+    lp.a_matrix_.num_row_ = problem.n_rows
+    if integer and problem.is_mip:
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous for flag in problem.integrality
+        ]
+    return lp
+
+
+class HighsBackend(Backend):
+    """HiGHS via highspy. Supports MIP, LP duals, IIS and feasibility relaxation."""
+
+    name = "highs"
+    capabilities = Capabilities(mip=True, lp_duals=True, iis=True, warm_start=True)
+
+    def _highs(self, options: Options) -> highspy.Highs:
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", bool(options.verbose))
+        h.setOptionValue("log_to_console", bool(options.verbose))
+        h.setOptionValue("mip_rel_gap", float(options.mip_rel_gap))
+        h.setOptionValue("time_limit", float(options.time_limit_s))
+        h.setOptionValue("threads", int(options.threads))
+        h.setOptionValue("primal_feasibility_tolerance", float(options.primal_feasibility_tolerance))
+        return h
+
+    def solve(
+        self,
+        problem: Problem,
+        options: Options | None = None,
+        start: np.ndarray | None = None,
+        on_progress: Callable[[dict], None] | None = None,
+    ) -> Result:
+        options = options or Options()
+        h = self._highs(options)
+        t0 = time.perf_counter()
+        h.passModel(_lp(problem))
+        if start is not None and problem.is_mip:
+            sol = highspy.HighsSolution()
+            sol.col_value = np.asarray(start, dtype=float)
+            sol.value_valid = True
+            h.setSolution(sol)
+        if on_progress is not None and problem.is_mip:
+            h.setOptionValue("mip_improving_solution_save", False)
+
+            def _cb(event) -> None:
+                data = event.data_out
+                on_progress({"objective": data.objective_function_value, "bound": data.mip_dual_bound, "gap": data.mip_gap})
+
+            h.cbMipImprovingSolution.subscribe(_cb)
+        h.run()
+        seconds = time.perf_counter() - t0
+        model_status = h.getModelStatus()
+        status = _STATUS.get(model_status, Status.ERROR)
+        info = h.getInfo()
+        sol = h.getSolution()
+        has_x = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
+        x = np.asarray(sol.col_value, dtype=float) if has_x else None
+        result = Result(status=status, x=x, seconds=seconds, message=h.modelStatusToString(model_status))
+        if x is not None:
+            result.objective = float(info.objective_function_value)
+        if problem.is_mip:
+            result.bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else None
+            result.mip_gap = float(info.mip_gap) if x is not None and np.isfinite(info.mip_gap) else None
+            result.info["mip_node_count"] = int(info.mip_node_count)
+        else:
+            if status is Status.OPTIMAL:
+                result.bound = result.objective
+                result.mip_gap = 0.0
+                if sol.dual_valid:
+                    result.row_duals = np.asarray(sol.row_dual, dtype=float)
+            result.info["simplex_iterations"] = int(info.simplex_iteration_count)
+        return result
+
+    def iis_rows(self, problem: Problem, options: Options | None = None) -> np.ndarray | None:
+        """Row indices of an irreducible infeasible subset of the LP relaxation (HiGHS, fast strategy)."""
+        options = options or Options()
+        h = self._highs(options)
+        h.passModel(_lp(problem, integer=False))
+        status, iis = h.getIis()
+        if status == highspy.HighsStatus.kError or not iis.valid_:
+            return None
+        return np.asarray(iis.row_index_, dtype=np.int64)
+
+    def feasibility_relaxation(self, problem: Problem, options: Options | None = None) -> np.ndarray | None:
+        """Smallest total (row-penalty weighted) violation of the row bounds: the needed move of each row.
+
+        Column bounds are kept hard (penalty < 0 means not relaxable); rows have unit penalty. Returns the
+        violation per row, positive where the row's activity must exceed its upper bound (or fall below its lower).
+        """
+        options = options or Options()
+        h = self._highs(options)
+        h.passModel(_lp(problem, integer=False))
+        status = h.feasibilityRelaxation(-1.0, -1.0, 1.0)
+        if status == highspy.HighsStatus.kError:
+            return None
+        x = np.asarray(h.getSolution().col_value, dtype=float)
+        if len(x) != problem.n_cols:
+            return None
+        act = problem.A @ x
+        return np.maximum(act - problem.row_upper, 0.0) + np.maximum(problem.row_lower - act, 0.0)
