@@ -173,6 +173,9 @@ class Pool(_Strict):
     """The pool-selection problem (DESIGN §5)."""
 
     objective: Literal["npv", "stressed_npv"] = "npv"
+    #: stressed_npv = npv · (1 − stress_haircut) · (1 + r)^(−stress_delay_months/12): a haircut and a delay of the whole curve
+    stress_haircut: Share = 0.25
+    stress_delay_months: Annotated[float, Field(ge=0.0, le=120.0)] = 12.0
     whole_groups: bool = False
     size: SizeBounds = SizeBounds()
     limits: Limits = Limits()

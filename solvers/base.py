@@ -38,10 +38,16 @@ class Backend(abc.ABC):
     ) -> Result:
         """Solve ``problem``; ``start`` is an optional feasible point for warm-starting a MIP."""
 
-    def iis_rows(self, problem: Problem, options: Options | None = None) -> np.ndarray | None:
-        """Rows of an irreducible infeasible subset of the LP relaxation, or None when unsupported."""
+    def iis(self, problem: Problem, options: Options | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """(rows, columns) of an irreducible infeasible subset of the LP relaxation, or None when unsupported."""
         return None
 
-    def feasibility_relaxation(self, problem: Problem, options: Options | None = None) -> np.ndarray | None:
-        """Per-row violation of a minimal feasibility relaxation, or None when unsupported."""
+    def feasibility_relaxation(
+        self,
+        problem: Problem,
+        options: Options | None = None,
+        col_penalty: np.ndarray | None = None,
+        row_penalty: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(column, row) violations of a minimal feasibility relaxation, or None when unsupported."""
         return None

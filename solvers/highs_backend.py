@@ -115,30 +115,46 @@ class HighsBackend(Backend):
             result.info["simplex_iterations"] = int(info.simplex_iteration_count)
         return result
 
-    def iis_rows(self, problem: Problem, options: Options | None = None) -> np.ndarray | None:
-        """Row indices of an irreducible infeasible subset of the LP relaxation (HiGHS, fast strategy)."""
+    def iis(self, problem: Problem, options: Options | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """(row indices, column indices) of an irreducible infeasible subset of the LP relaxation.
+
+        Fast strategies only (dual ray, then elastic LP); HiGHS's slow "true IIS" reduction is never run.
+        """
         options = options or Options()
-        h = self._highs(options)
-        h.passModel(_lp(problem, integer=False))
-        status, iis = h.getIis()
-        if status == highspy.HighsStatus.kError or not iis.valid_:
-            return None
-        return np.asarray(iis.row_index_, dtype=np.int64)
+        for strategy in (1, 2):
+            h = self._highs(options)
+            h.setOptionValue("iis_strategy", strategy)
+            h.setOptionValue("iis_time_limit", float(min(options.time_limit_s, 60.0)))
+            h.passModel(_lp(problem, integer=False))
+            status, iis = h.getIis()
+            if status != highspy.HighsStatus.kError and iis.valid_ and len(iis.row_index_):
+                return np.asarray(iis.row_index_, dtype=np.int64), np.asarray(iis.col_index_, dtype=np.int64)
+        return None
 
-    def feasibility_relaxation(self, problem: Problem, options: Options | None = None) -> np.ndarray | None:
-        """Smallest total (row-penalty weighted) violation of the row bounds: the needed move of each row.
+    def feasibility_relaxation(
+        self,
+        problem: Problem,
+        options: Options | None = None,
+        col_penalty: np.ndarray | None = None,
+        row_penalty: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Minimal weighted violation of the bounds (HiGHS feasibilityRelaxation on the LP relaxation).
 
-        Column bounds are kept hard (penalty < 0 means not relaxable); rows have unit penalty. Returns the
-        violation per row, positive where the row's activity must exceed its upper bound (or fall below its lower).
+        Penalties are per column / row; a negative penalty keeps that bound hard. By default column bounds are
+        hard and rows cost 1 per unit. Returns (column violations, row violations) at the relaxed solution.
         """
         options = options or Options()
         h = self._highs(options)
         h.passModel(_lp(problem, integer=False))
-        status = h.feasibilityRelaxation(-1.0, -1.0, 1.0)
+        cp = np.full(problem.n_cols, -1.0) if col_penalty is None else np.asarray(col_penalty, dtype=float)
+        rp = np.ones(problem.n_rows) if row_penalty is None else np.asarray(row_penalty, dtype=float)
+        status = h.feasibilityRelaxation(1.0, 1.0, 1.0, cp, cp, rp)
         if status == highspy.HighsStatus.kError:
             return None
         x = np.asarray(h.getSolution().col_value, dtype=float)
         if len(x) != problem.n_cols:
             return None
         act = problem.A @ x
-        return np.maximum(act - problem.row_upper, 0.0) + np.maximum(problem.row_lower - act, 0.0)
+        rows = np.maximum(act - problem.row_upper, 0.0) + np.maximum(problem.row_lower - act, 0.0)
+        cols = np.maximum(x - problem.col_upper, 0.0) + np.maximum(problem.col_lower - x, 0.0)
+        return cols, rows

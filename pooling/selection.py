@@ -1,0 +1,550 @@
+r"""Pool selection as one canonical sparse MILP (DESIGN §5).
+
+Notation (money in a scaled unit :math:`\sigma`, ``size.max`` or the contributed gbv when no max is given —
+DESIGN §5 Numerics: raw yuan coefficients up to 1e10 make HiGHS report bad scaling):
+
+* :math:`x_i \in \{0,1\}` — asset *i* (or, with ``whole_groups``, obligor group *i*) is in the pool;
+* :math:`g_i = \text{gbv}_i/\sigma`, :math:`v_i = \text{npv}_i/\sigma`, :math:`r_i = \text{expected\_recovery}_i/\sigma`,
+  :math:`m_i` = expected months;
+* :math:`T = \sum_i g_i x_i` — a continuous column tied by one equality row (``total``), so that every share cap
+  is a *sparse* row: :math:`\sum_{i\in k} g_i x_i - \alpha T \le 0` needs no fixed pool size.
+
+Constraint families, one ``define_*`` each, with stable names (the ``family`` column of the row table):
+
+=====================  =====================================================================================
+family                 rows
+=====================  =====================================================================================
+total                  :math:`\sum_i g_i x_i - T = 0`; ``size.min/max`` are bounds on the column :math:`T`
+<dim>_cap              :math:`\sum_{i\in k} g_i x_i - \alpha T \le 0` per value *k* of province, industry,
+                       collateral_type, asset_type, legal_status, obligor_group, guarantee_circle
+amc_max / amc_min      :math:`\sum_{i\in a} g_i x_i - \bar s_a T \le 0`, :math:`\sum_{i\in a} g_i x_i - \underline s_a T \ge 0`
+top10                  sum of the k = 10 largest group exposures :math:`E_g` (Ogryczak–Tamir):
+                       :math:`k\,t + \sum_g u_g - \beta T \le 0`, ``top10_excess``: :math:`u_g + t - E_g \ge 0`,
+                       :math:`u_g, t \ge 0`
+wa_recovery            :math:`\sum_i r_i x_i - \rho\,T \ge 0`
+wa_months              :math:`\sum_i g_i (m_i - M) x_i \le 0`
+secured                :math:`\sum_{i\ \text{secured}} g_i x_i - \varsigma\,T \ge 0`
+hhi_cut                tangent cuts of :math:`\lVert S\rVert_2 \le \sqrt{h}\,T` (HHI :math:`=\sum_k (S_k/T)^2 \le h`)
+=====================  =====================================================================================
+
+HHI (and effective number :math:`N \Rightarrow h = 1/N`) is convex: :math:`\sum_k S_k^2 \le h T^2` is the cone
+:math:`\lVert S\rVert \le \sqrt h\,T`. Since :math:`\lVert S\rVert \ge w^\top S` for any unit vector *w*, every cut
+:math:`w^\top S \le \sqrt h\,T` is implied by the limit; the loop solves, and while the pool breaks the limit adds
+the cut at :math:`w = S^*/\lVert S^*\rVert` (which the current pool violates) and solves again. No binaries, no
+quadratic terms (HiGHS has no MIQP).
+
+A share cap on a value whose *whole* contributed gbv is at most :math:`\alpha\cdot` ``size.min`` can never bind and
+is dropped; so is every cap with :math:`\alpha \ge 1`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from pooling import vocab
+from pooling.errors import Infeasible, InputError, NoIncumbent
+from pooling.scenario import Limits, Scenario
+from solvers import Backend, Options, Problem, Result, Status, get_backend
+
+ROW_COLUMNS = ["family", "key", "name", "limit", "value", "step"]
+
+#: Share-cap dimensions: limit key → (asset column, family name, what one value of it is called).
+CAP_DIMENSIONS: dict[str, tuple[str, str, str]] = {
+    "max_province_share": ("province", "province_cap", "province"),
+    "max_industry_share": ("industry", "industry_cap", "industry section"),
+    "max_collateral_share": ("collateral_type", "collateral_cap", "collateral type"),
+    "max_asset_type_share": ("asset_type", "asset_type_cap", "asset type"),
+    "max_legal_status_share": ("legal_status", "legal_status_cap", "legal status"),
+    "max_obligor_group_share": ("group_id", "group_cap", "obligor group"),
+    "max_guarantee_circle_share": ("circle_id", "circle_cap", "guarantee circle"),
+}
+#: HHI / effective-number dimensions → asset column.
+HHI_DIMENSIONS: dict[str, str] = {
+    "province": "province",
+    "industry": "industry",
+    "collateral_type": "collateral_type",
+    "asset_type": "asset_type",
+    "legal_status": "legal_status",
+    "amc": "amc_id",
+    "obligor_group": "group_id",
+}
+TOP_K = 10
+
+
+@dataclass
+class _Block:
+    rows: list[np.ndarray] = field(default_factory=list)
+    cols: list[np.ndarray] = field(default_factory=list)
+    vals: list[np.ndarray] = field(default_factory=list)
+    lower: list[np.ndarray] = field(default_factory=list)
+    upper: list[np.ndarray] = field(default_factory=list)
+    meta: list[pd.DataFrame] = field(default_factory=list)
+    n_rows: int = 0
+
+
+@dataclass(frozen=True)
+class SelectionModel:
+    """The canonical problem plus what is needed to map a solution back to assets and limits.
+
+    Columns: ``n_units`` unit columns (assets, or groups with ``whole_groups``), then ``T``, then (with a top-10
+    limit) ``t`` and one ``u_g`` per group.
+    """
+
+    problem: Problem
+    scale: float
+    n_units: int
+    unit_of_asset: np.ndarray  # unit index of each asset
+    unit_gbv: np.ndarray  # scaled gbv per unit
+    hhi: dict[str, tuple[np.ndarray, int, float]]  # dimension → (value code per asset, n values, bound h)
+    asset_gbv: np.ndarray  # scaled gbv per asset
+
+    @property
+    def col_T(self) -> int:
+        return self.n_units
+
+
+class _Builder:
+    """Collects constraint blocks as COO triplets; one CSR at the end."""
+
+    def __init__(self, assets: pd.DataFrame, scenario: Scenario, scale: float, unit_of_asset: np.ndarray, n_units: int):
+        self.assets = assets
+        self.scenario = scenario
+        self.limits: Limits = scenario.pool.limits
+        self.scale = scale
+        self.n_assets = len(assets)
+        self.unit_of_asset = unit_of_asset
+        self.n_units = n_units
+        self.g = assets["gbv"].to_numpy(dtype=float) / scale
+        self.block = _Block()
+        self.n_cols = n_units + 1  # units, then T
+        self.extra_lower: list[float] = [float("-inf")]
+        self.extra_upper: list[float] = [float("inf")]
+        size = scenario.pool.size
+        self.size_min = float(size.min or 0.0)
+        self.extra_lower[0] = self.size_min / scale
+        self.extra_upper[0] = (size.max / scale) if size.max is not None else float(self.g.sum())
+
+    @property
+    def col_T(self) -> int:
+        return self.n_units
+
+    def add_extra_column(self, lower: float, upper: float) -> int:
+        self.extra_lower.append(lower)
+        self.extra_upper.append(upper)
+        self.n_cols += 1
+        return self.n_cols - 1
+
+    def add_asset_rows(
+        self,
+        row_of_asset: np.ndarray,
+        coef: np.ndarray,
+        n_rows: int,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        meta: pd.DataFrame,
+        extra: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = (),
+    ) -> None:
+        """Rows whose asset part is coef[i] on row row_of_asset[i] (−1: not in any row), plus extra-column terms."""
+        keep = (row_of_asset >= 0) & (coef != 0)
+        r = row_of_asset[keep].astype(np.int64)
+        c = self.unit_of_asset[keep].astype(np.int64)
+        v = coef[keep].astype(float)
+        base = self.block.n_rows
+        self.block.rows.append(r + base)
+        self.block.cols.append(c)
+        self.block.vals.append(v)
+        for rows, cols, vals in extra:
+            self.block.rows.append(np.asarray(rows, dtype=np.int64) + base)
+            self.block.cols.append(np.asarray(cols, dtype=np.int64))
+            self.block.vals.append(np.asarray(vals, dtype=float))
+        self.block.lower.append(np.asarray(lower, dtype=float))
+        self.block.upper.append(np.asarray(upper, dtype=float))
+        self.block.meta.append(meta.reset_index(drop=True))
+        self.block.n_rows += n_rows
+
+    # ------------------------------------------------------------------------------------------------ families
+    def define_total(self) -> None:
+        """T = Σ g_i x_i; size bounds are T's column bounds."""
+        n = self.n_assets
+        meta = pd.DataFrame([{"family": "total", "key": "", "name": "pool gbv (defines T)", "limit": "pool.size", "value": np.nan, "step": np.nan}])
+        self.add_asset_rows(
+            np.zeros(n, dtype=np.int64), self.g, 1, np.zeros(1), np.zeros(1), meta,
+            extra=[(np.zeros(1), np.array([self.col_T]), np.array([-1.0]))],
+        )
+
+    def _share_rows(
+        self, codes: np.ndarray, names: np.ndarray, alpha: float, family: str, what: str, limit: str, upper_bound: bool
+    ) -> None:
+        """Σ_{i∈k} g_i x_i − α T ≤ 0 (upper) or ≥ 0 (lower), one row per value k that can bind."""
+        n_vals = len(names)
+        if n_vals == 0:
+            return
+        total = np.bincount(codes[codes >= 0], weights=self.g[codes >= 0], minlength=n_vals)
+        if upper_bound:
+            if alpha >= 1.0:
+                return
+            can_bind = total > alpha * self.size_min / self.scale + 1e-12 if self.size_min > 0 else total > 0
+        else:
+            can_bind = np.full(n_vals, alpha > 0.0)
+        if not can_bind.any():
+            return
+        row_of_value = np.full(n_vals, -1, dtype=np.int64)
+        row_of_value[can_bind] = np.arange(int(can_bind.sum()))
+        row_of_asset = np.where(codes >= 0, row_of_value[np.maximum(codes, 0)], -1)
+        n_rows = int(can_bind.sum())
+        sense = "≤" if upper_bound else "≥"
+        kept = names[can_bind]
+        meta = pd.DataFrame(
+            {
+                "family": family,
+                "key": kept.astype(str),
+                "name": [f"{limit.split('.')[-1]} {alpha:g}: {what} {k} {sense} {alpha:.2%} of pool" for k in kept],
+                "limit": limit,
+                "value": alpha,
+                "step": 0.01,
+            }
+        )
+        lower = np.full(n_rows, -np.inf) if upper_bound else np.zeros(n_rows)
+        upper = np.zeros(n_rows) if upper_bound else np.full(n_rows, np.inf)
+        extra = [(np.arange(n_rows), np.full(n_rows, self.col_T), np.full(n_rows, -alpha))]
+        self.add_asset_rows(row_of_asset, self.g, n_rows, lower, upper, meta, extra)
+
+    def define_share_caps(self) -> None:
+        """Max share of each province, industry, collateral type, asset type, legal status, group and circle."""
+        for limit_key, (column, family, what) in CAP_DIMENSIONS.items():
+            alpha = getattr(self.limits, limit_key)
+            if alpha is None:
+                continue
+            values = self.assets[column].astype(str).to_numpy()
+            codes, names = pd.factorize(values, sort=True)
+            if column == "circle_id":  # assets outside any circle are in no row
+                empty = np.flatnonzero(names == "")
+                if len(empty):
+                    codes = np.where(codes == empty[0], -1, codes - (codes > empty[0]))
+                    names = np.delete(names, empty[0])
+            self._share_rows(codes, np.asarray(names), alpha, family, what, f"pool.limits.{limit_key}", True)
+
+    def define_amc_shares(self) -> None:
+        """Each AMC's min and max share of the pool's gbv."""
+        ids = np.array([a.id for a in self.scenario.amcs])
+        codes = pd.Index(ids).get_indexer(self.assets["amc_id"].astype(str))
+        for i, amc in enumerate(self.scenario.amcs):
+            own = np.where(codes == i, 0, -1)
+            one = np.array([amc.id])
+            if amc.max_share < 1.0:
+                self._share_rows(own, one, amc.max_share, "amc_max", "AMC", f"amcs.{amc.id}.max_share", True)
+            if amc.min_share > 0.0:
+                self._share_rows(own, one, amc.min_share, "amc_min", "AMC", f"amcs.{amc.id}.min_share", False)
+
+    def define_top10(self) -> None:
+        """Sum of the 10 largest obligor-group exposures ≤ β T (sum-of-k-largest linearisation)."""
+        beta = self.limits.max_top10_group_share
+        if beta is None or beta >= 1.0:
+            return
+        codes, names = pd.factorize(self.assets["group_id"].astype(str).to_numpy(), sort=True)
+        n_groups = len(names)
+        if n_groups <= TOP_K and beta >= 1.0:
+            return
+        col_t = self.add_extra_column(0.0, float("inf"))
+        first_u = self.n_cols
+        for _ in range(n_groups):
+            self.add_extra_column(0.0, float("inf"))
+        u_cols = np.arange(first_u, first_u + n_groups)
+        # k t + Σ u_g − β T ≤ 0
+        meta = pd.DataFrame([{"family": "top10", "key": "", "name": f"max_top10_group_share {beta:g}: 10 largest groups ≤ {beta:.2%} of pool",
+                              "limit": "pool.limits.max_top10_group_share", "value": beta, "step": 0.01}])
+        self.add_asset_rows(
+            np.full(self.n_assets, -1), self.g, 1, np.array([-np.inf]), np.zeros(1), meta,
+            extra=[(np.zeros(n_groups + 2, dtype=np.int64), np.concatenate([[col_t, self.col_T], u_cols]),
+                    np.concatenate([[TOP_K, -beta], np.ones(n_groups)]))],
+        )
+        # u_g + t − E_g ≥ 0
+        meta = pd.DataFrame({"family": "top10_excess", "key": names.astype(str), "name": "top-10 helper: u_g ≥ E_g − t",
+                             "limit": "pool.limits.max_top10_group_share", "value": beta, "step": np.nan})
+        r = np.arange(n_groups)
+        self.add_asset_rows(
+            codes, -self.g, n_groups, np.zeros(n_groups), np.full(n_groups, np.inf), meta,
+            extra=[(r, u_cols, np.ones(n_groups)), (r, np.full(n_groups, col_t), np.ones(n_groups))],
+        )
+
+    def define_wa_tests(self) -> None:
+        """Weighted-average tests: min WA recovery rate, max WA months to recovery, min secured share."""
+        a = self.assets
+        all_rows = np.zeros(self.n_assets, dtype=np.int64)
+        rho = self.limits.min_wa_recovery_rate
+        if rho is not None:
+            r = a["expected_recovery"].to_numpy(dtype=float) / self.scale
+            meta = pd.DataFrame([{"family": "wa_recovery", "key": "", "name": f"min_wa_recovery_rate {rho:g}: Σ recovery ≥ {rho:.1%} of pool gbv",
+                                  "limit": "pool.limits.min_wa_recovery_rate", "value": rho, "step": 0.01}])
+            self.add_asset_rows(all_rows, r, 1, np.zeros(1), np.array([np.inf]), meta,
+                                extra=[(np.zeros(1), np.array([self.col_T]), np.array([-rho]))])
+        months = self.limits.max_wa_months_to_recovery
+        if months is not None:
+            m = a["expected_months"].to_numpy(dtype=float)
+            meta = pd.DataFrame([{"family": "wa_months", "key": "", "name": f"max_wa_months_to_recovery {months:g}: gbv-weighted months ≤ {months:g}",
+                                  "limit": "pool.limits.max_wa_months_to_recovery", "value": months, "step": 1.0}])
+            # scaled by 1/months so the coefficients stay O(g)
+            self.add_asset_rows(all_rows, self.g * (m - months) / months, 1, np.array([-np.inf]), np.zeros(1), meta)
+        sec = self.limits.min_secured_share
+        if sec is not None:
+            secured = ~a["collateral_type"].astype(str).isin(vocab.UNSECURED_COLLATERAL).to_numpy()
+            meta = pd.DataFrame([{"family": "secured", "key": "", "name": f"min_secured_share {sec:g}: secured ≥ {sec:.1%} of pool",
+                                  "limit": "pool.limits.min_secured_share", "value": sec, "step": 0.01}])
+            self.add_asset_rows(np.where(secured, 0, -1), self.g, 1, np.zeros(1), np.array([np.inf]), meta,
+                                extra=[(np.zeros(1), np.array([self.col_T]), np.array([-sec]))])
+
+    def hhi_bounds(self) -> dict[str, tuple[np.ndarray, int, float]]:
+        """Dimension → (value code per asset, number of values, HHI bound), tightest of max_hhi and 1/min_eff."""
+        bounds: dict[str, float] = {}
+        for dim, h in self.limits.max_hhi.items():
+            bounds[dim] = min(h, bounds.get(dim, 1.0))
+        for dim, n_eff in self.limits.min_effective_number.items():
+            bounds[dim] = min(1.0 / n_eff, bounds.get(dim, 1.0))
+        out = {}
+        for dim, h in bounds.items():
+            codes, names = pd.factorize(self.assets[HHI_DIMENSIONS[dim]].astype(str).to_numpy(), sort=True)
+            out[dim] = (codes.astype(np.int64), len(names), h)
+        return out
+
+    def hhi_cut(self, dim: str, codes: np.ndarray, n_vals: int, h: float, s_bar: np.ndarray, round_: int) -> None:
+        """Tangent cut w·S ≤ √h T at S̄ (w = S̄/‖S̄‖): implied by HHI ≤ h, violated by any pool with shares ∝ S̄."""
+        norm = float(np.linalg.norm(s_bar))
+        if norm <= 0:
+            return
+        w = s_bar / norm
+        meta = pd.DataFrame([{"family": "hhi_cut", "key": dim, "name": f"max_hhi {h:.4g} on {dim} (tangent cut {round_})",
+                              "limit": f"pool.limits.max_hhi.{dim}", "value": h, "step": np.nan}])
+        self.add_asset_rows(np.zeros(self.n_assets, dtype=np.int64), self.g * w[codes], 1, np.array([-np.inf]), np.zeros(1), meta,
+                            extra=[(np.zeros(1), np.array([self.col_T]), np.array([-math.sqrt(h)]))])
+
+    # -------------------------------------------------------------------------------------------------- output
+    def problem(self, objective: np.ndarray) -> Problem:
+        b = self.block
+        rows = np.concatenate(b.rows) if b.rows else np.zeros(0, dtype=np.int64)
+        cols = np.concatenate(b.cols) if b.cols else np.zeros(0, dtype=np.int64)
+        vals = np.concatenate(b.vals) if b.vals else np.zeros(0)
+        A = sp.csr_matrix((vals, (rows, cols)), shape=(b.n_rows, self.n_cols))
+        A.sum_duplicates()
+        c = np.zeros(self.n_cols)
+        c[: self.n_units] = np.bincount(self.unit_of_asset, weights=objective, minlength=self.n_units)
+        col_lower = np.concatenate([np.zeros(self.n_units), self.extra_lower])
+        col_upper = np.concatenate([np.ones(self.n_units), self.extra_upper])
+        integrality = np.zeros(self.n_cols, dtype=bool)
+        integrality[: self.n_units] = True
+        meta = pd.concat(b.meta, ignore_index=True) if b.meta else pd.DataFrame(columns=ROW_COLUMNS)
+        return Problem(c, A, np.concatenate(b.lower), np.concatenate(b.upper), col_lower, col_upper, integrality, meta,
+                       maximize=True)
+
+
+def objective_values(assets: pd.DataFrame, scenario: Scenario) -> np.ndarray:
+    """Per-asset objective in CNY: npv, or stressed npv (haircut and delay of the whole curve)."""
+    npv = assets["npv"].to_numpy(dtype=float)
+    pool = scenario.pool
+    if pool.objective == "npv":
+        return npv
+    v = (1.0 + scenario.valuation.discount_rate) ** (-pool.stress_delay_months / 12.0)
+    return npv * (1.0 - pool.stress_haircut) * v
+
+
+def _units(assets: pd.DataFrame, whole_groups: bool) -> tuple[np.ndarray, int]:
+    if not whole_groups:
+        return np.arange(len(assets), dtype=np.int64), len(assets)
+    codes, names = pd.factorize(assets["group_id"].astype(str).to_numpy(), sort=True)
+    return codes.astype(np.int64), len(names)
+
+
+def build_model(assets: pd.DataFrame, scenario: Scenario) -> tuple[SelectionModel, _Builder]:
+    """Build the canonical problem for valued, grouped assets (one ``define_*`` per limit family)."""
+    if len(assets) == 0:
+        raise InputError("no assets to select from")
+    gbv_total = float(assets["gbv"].sum())
+    scale = float(scenario.pool.size.max or gbv_total or 1.0)
+    unit_of_asset, n_units = _units(assets, scenario.pool.whole_groups)
+    b = _Builder(assets, scenario, scale, unit_of_asset, n_units)
+    b.define_total()
+    b.define_share_caps()
+    b.define_amc_shares()
+    b.define_top10()
+    b.define_wa_tests()
+    hhi = b.hhi_bounds()
+    for dim, (codes, n_vals, h) in hhi.items():
+        # start from the cut at equal shares and at the contributed mix: the two natural directions
+        b.hhi_cut(dim, codes, n_vals, h, np.ones(n_vals), 0)
+        b.hhi_cut(dim, codes, n_vals, h, np.bincount(codes, weights=b.g, minlength=n_vals), 0)
+    unit_gbv = np.bincount(unit_of_asset, weights=b.g, minlength=n_units)
+    model = SelectionModel(
+        problem=b.problem(objective_values(assets, scenario) / scale),
+        scale=scale, n_units=n_units, unit_of_asset=unit_of_asset, unit_gbv=unit_gbv, hhi=hhi, asset_gbv=b.g,
+    )
+    return model, b
+
+
+@dataclass
+class Selection:
+    """A solved selection: which assets, how good, what bound it.
+
+    ``objective_value`` and ``bound`` are in CNY; ``mip_gap`` relative. ``limits`` has one row per constraint
+    row with its activity, slack and (from the LP relaxation) shadow price.
+    """
+
+    status: str
+    selected: np.ndarray  # bool per asset
+    objective_value: float | None
+    bound: float | None
+    mip_gap: float | None
+    solve_seconds: float
+    build_seconds: float
+    strategy: str
+    limits: pd.DataFrame
+    hhi_rounds: int = 0
+    message: str = ""
+    info: dict = field(default_factory=dict)
+
+
+def _hhi_violations(model: SelectionModel, x_units: np.ndarray, tol: float) -> dict[str, np.ndarray]:
+    """Dimensions whose HHI exceeds its bound by more than ``tol`` (relative), with their exposures S."""
+    x_assets = x_units[model.unit_of_asset]
+    T = float(model.asset_gbv @ x_assets)
+    out = {}
+    if T <= 0:
+        return out
+    for dim, (codes, n_vals, h) in model.hhi.items():
+        S = np.bincount(codes, weights=model.asset_gbv * x_assets, minlength=n_vals)
+        if float(np.sum((S / T) ** 2)) > h * (1.0 + tol):
+            out[dim] = S
+    return out
+
+
+def _shadow_prices(problem: Problem, model: SelectionModel, backend: Backend, options: Options, x: np.ndarray) -> pd.DataFrame:
+    """Row activities, slacks and LP-relaxation duals; ``npv_per_step`` = npv gained by relaxing one step."""
+    act = problem.A @ x
+    rows = problem.rows.copy()
+    rows["activity"] = act
+    rows["slack"] = np.minimum(problem.row_upper - act, act - problem.row_lower)
+    lp = backend.solve(problem.relaxed(), options) if backend.capabilities.lp_duals else None
+    duals = lp.row_duals if lp is not None and lp.row_duals is not None else np.full(problem.n_rows, np.nan)
+    T = float(x[model.col_T])
+    rows["shadow_price"] = duals
+    # relaxing a share limit by one step moves the row bound by step·T (scaled money) → npv in CNY
+    rows["npv_per_step"] = np.abs(duals) * rows["step"].to_numpy(dtype=float) * T * model.scale
+    if lp is not None and lp.objective is not None:
+        rows.attrs["lp_bound"] = lp.objective * model.scale
+    return rows
+
+
+def _diagnose(problem: Problem, model: SelectionModel, backend: Backend, options: Options) -> Infeasible:
+    """Name the conflicting limits (IIS of the LP relaxation) and how far each would have to move.
+
+    The move comes from a feasibility relaxation in which the limit rows and the pool-size bounds may give way
+    (one unit of penalty per unit of scaled gbv) while the definitional rows stay hard.
+    """
+    relaxed = problem.relaxed()
+    lp = backend.solve(relaxed, options)
+    if lp.status is not Status.INFEASIBLE:
+        return Infeasible(
+            "the limits can be met by fractions of assets but not by whole assets (or whole groups); "
+            "relax the tightest limits or set pool.whole_groups: false",
+            [],
+        )
+    highs = backend if backend.capabilities.iis else get_backend("highs")
+    rows = problem.rows
+    hard = rows["family"].isin(["total", "top10_excess"]).to_numpy()
+    col_pen = np.full(problem.n_cols, -1.0)
+    col_pen[model.col_T] = 1.0
+    relax = highs.feasibility_relaxation(relaxed, options, col_pen, np.where(hard, -1.0, 1.0))
+    col_moves, row_moves = relax if relax is not None else (np.zeros(problem.n_cols), np.zeros(problem.n_rows))
+    iis = highs.iis(relaxed, options)
+    chosen = list(iis[0]) if iis is not None else []
+    size_in_iis = iis is not None and model.col_T in set(iis[1].tolist())
+    chosen += [i for i in np.flatnonzero(row_moves > 1e-9) if i not in chosen]
+    conflicts: list[str] = []
+    lines = []
+    for i in chosen:
+        r = rows.iloc[int(i)]
+        if hard[int(i)] or r["name"] in conflicts:
+            continue
+        conflicts.append(str(r["name"]))
+        need = ""
+        if row_moves[int(i)] > 1e-9:
+            need = f"; a minimal relaxation moves it by CNY {row_moves[int(i)] * model.scale:,.0f} of gbv"
+        lines.append(f"  - {r['name']} [{r['limit']}]{need}")
+    if size_in_iis or col_moves[model.col_T] > 1e-9 or not lines:
+        conflicts.append("pool.size")
+        lines.append(f"  - pool.size bounds; a minimal relaxation moves the size by CNY {col_moves[model.col_T] * model.scale:,.0f}")
+    return Infeasible("no pool meets all limits; these conflict:\n" + "\n".join(lines), conflicts)
+
+
+def select_pool(
+    assets: pd.DataFrame,
+    scenario: Scenario,
+    backend: Backend | None = None,
+    on_progress: Callable[[dict], None] | None = None,
+    hhi_tolerance: float = 1e-4,
+    max_hhi_rounds: int = 30,
+) -> Selection:
+    """Choose the pool: build the MILP, solve, refine HHI cuts, price the limits.
+
+    Raises :class:`~pooling.errors.Infeasible` (naming the conflicting limits) or
+    :class:`~pooling.errors.NoIncumbent` (solver stopped without a feasible pool).
+    """
+    t0 = time.perf_counter()
+    model, builder = build_model(assets, scenario)
+    build_seconds = time.perf_counter() - t0
+    backend = backend or get_backend(scenario.solver.backend, scenario.solver.pyomo_solver)
+    options = Options(mip_rel_gap=scenario.solver.mip_rel_gap, time_limit_s=scenario.solver.time_limit_s,
+                      threads=scenario.solver.threads)
+    problem = model.problem
+    solve_seconds = 0.0
+    rounds = 0
+    deadline = time.perf_counter() + scenario.solver.time_limit_s
+    while True:
+        remaining = max(deadline - time.perf_counter(), 1.0)
+        result: Result = backend.solve(problem, Options(**{**options.__dict__, "time_limit_s": remaining}), on_progress=on_progress)
+        solve_seconds += result.seconds
+        if result.status is Status.INFEASIBLE:
+            raise _diagnose(problem, model, backend, options)
+        if result.x is None:
+            if result.status in (Status.TIME_LIMIT, Status.INTERRUPTED):
+                raise NoIncumbent(f"the solver stopped ({result.message}) before finding any feasible pool; "
+                                  "raise solver.time_limit_s or relax limits")
+            raise NoIncumbent(f"the solver failed: {result.message}")
+        x_units = np.round(result.x[: model.n_units])
+        violated = _hhi_violations(model, x_units, hhi_tolerance)
+        if not violated or rounds >= max_hhi_rounds or result.status is not Status.OPTIMAL:
+            break
+        rounds += 1
+        for dim, S in violated.items():
+            codes, n_vals, h = model.hhi[dim]
+            builder.hhi_cut(dim, codes, n_vals, h, S, rounds)
+        problem = builder.problem(objective_values(assets, scenario) / model.scale)
+        model = SelectionModel(problem, model.scale, model.n_units, model.unit_of_asset, model.unit_gbv, model.hhi,
+                               model.asset_gbv)
+    x = result.x.copy()
+    x[: model.n_units] = np.round(x[: model.n_units])
+    limits = _shadow_prices(problem, model, backend, options, x)
+    selected = x[: model.n_units][model.unit_of_asset] > 0.5
+    status = result.status.value
+    if _hhi_violations(model, x[: model.n_units], hhi_tolerance):
+        status = "hhi_not_converged" if result.status is Status.OPTIMAL else status
+    return Selection(
+        status=status,
+        selected=selected,
+        objective_value=float(result.objective * model.scale) if result.objective is not None else None,
+        bound=float(result.bound * model.scale) if result.bound is not None else None,
+        mip_gap=result.mip_gap,
+        solve_seconds=solve_seconds,
+        build_seconds=build_seconds,
+        strategy="milp",
+        limits=limits,
+        hhi_rounds=rounds,
+        message=result.message,
+        info={"n_rows": problem.n_rows, "n_cols": problem.n_cols, "nnz": int(problem.A.nnz), "scale": model.scale,
+              "lp_bound": limits.attrs.get("lp_bound")},
+    )

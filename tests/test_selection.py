@@ -1,0 +1,149 @@
+"""Pool selection: brute force on small pools equals both backends' optimum; limits hold; infeasibility named."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pooling.errors import Infeasible
+from pooling.scenario import parse_scenario
+from pooling.selection import build_model, select_pool
+from solvers import get_backend
+from tests.limits_check import feasible_subsets
+
+PROVINCES = ["CN-ZJ", "CN-GD", "CN-JS", "CN-SC"]
+COLLATERAL = ["residential", "commercial", "unsecured", "guarantee_only"]
+
+
+def small_pool(seed: int, n: int = 14, n_amcs: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    gbv = np.round(rng.lognormal(0.0, 0.8, n) * 100, 2)
+    rate = rng.uniform(0.05, 0.6, n)
+    groups = np.arange(n)  # mostly single-obligor groups, a few merged, as in real pools
+    groups[rng.choice(n, 4, replace=False)] = groups[rng.choice(n, 4, replace=False)]
+    circle = np.where(groups % 3 == 0, "C:" + groups.astype(str), "")
+    return pd.DataFrame(
+        {
+            "amc_id": [f"A{i}" for i in rng.integers(0, n_amcs, n)],
+            "asset_id": [f"x{i}" for i in range(n)],
+            "obligor_id": [f"o{i}" for i in range(n)],
+            "group_id": ["G:" + str(g) for g in groups],
+            "circle_id": circle,
+            "province": rng.choice(PROVINCES, n),
+            "industry": rng.choice(list("CFK"), n),
+            "collateral_type": rng.choice(COLLATERAL, n),
+            "asset_type": rng.choice(["corporate", "sme"], n),
+            "legal_status": rng.choice(["litigation", "judgment"], n),
+            "gbv": gbv,
+            "expected_recovery": gbv * rate,
+            "expected_months": rng.uniform(6, 60, n),
+            "npv": gbv * rate * rng.uniform(0.7, 0.95, n),
+        }
+    )
+
+
+def scenario_for(assets: pd.DataFrame, seed: int, **pool_overrides) -> object:
+    rng = np.random.default_rng(seed + 1000)
+    total = float(assets["gbv"].sum())
+    amcs = sorted(assets["amc_id"].unique())
+    amc_cfg = [{"id": a, "kind": "local", "tape": f"{a}.csv", "max_share": float(rng.choice([1.0, 0.7, 0.6]))} for a in amcs]
+    amc_cfg[-1]["min_share"] = float(rng.choice([0.0, 0.1]))
+    candidates = {
+        "max_province_share": float(rng.choice([0.4, 0.5, 0.6])),
+        "max_collateral_share": float(rng.choice([0.45, 0.6])),
+        "max_obligor_group_share": float(rng.choice([0.3, 0.4])),
+        "max_guarantee_circle_share": 0.35,
+        "max_top10_group_share": float(rng.choice([0.9, 0.97])),
+        "min_secured_share": float(rng.choice([0.3, 0.5])),
+        "min_wa_recovery_rate": float(rng.choice([0.2, 0.3])),
+        "max_wa_months_to_recovery": float(rng.choice([35, 45])),
+    }
+    # each limit present with probability 1/2, so that cases differ in which limits bind
+    limits = {k: v for k, v in candidates.items() if rng.random() < 0.5}
+    extra_limits = pool_overrides.pop("limits", {})
+    pool = {"size": {"min": 0.2 * total, "max": 0.6 * total}, "limits": {**limits, **extra_limits}, **pool_overrides}
+    return parse_scenario({"name": "t", "as_of": "2026-06-30", "amcs": amc_cfg, "pool": pool,
+                           "solver": {"mip_rel_gap": 0.0}}, "t.yaml")
+
+
+def brute_force(assets: pd.DataFrame, scenario) -> float | None:
+    n = len(assets)
+    X = np.array(list(itertools.product([0.0, 1.0], repeat=n)))
+    ok = feasible_subsets(X, assets, scenario, tol=1e-9)
+    if not ok.any():
+        return None
+    return float((X[ok] @ assets["npv"].to_numpy()).max())
+
+
+CASES = [(seed, extra) for seed in range(10) for extra in ({}, {"whole_groups": True})] + [
+    (11, {"limits": {"max_hhi": {"province": 0.3}, "max_province_share": 0.5}}),
+    (12, {"limits": {"min_effective_number": {"collateral_type": 3.2}}}),
+    (13, {"limits": {"max_hhi": {"amc": 0.4, "obligor_group": 0.2}}}),
+]
+
+
+@pytest.mark.parametrize(("seed", "extra"), CASES)
+@pytest.mark.parametrize("backend", ["highs", "pyomo"])
+def test_brute_force_equals_milp(seed: int, extra: dict, backend: str) -> None:
+    assets = small_pool(seed)
+    scenario = scenario_for(assets, seed, **extra)
+    best = brute_force(assets, scenario)
+    if best is None:
+        with pytest.raises(Infeasible):
+            select_pool(assets, scenario, backend=get_backend(backend))
+        return
+    sel = select_pool(assets, scenario, backend=get_backend(backend))
+    assert sel.objective_value == pytest.approx(best, rel=1e-6, abs=1e-6)
+    assert feasible_subsets(sel.selected[None, :].astype(float), assets, scenario, tol=1e-6)[0]
+    assert float(assets.loc[sel.selected, "npv"].sum()) == pytest.approx(sel.objective_value, rel=1e-9)
+
+
+def test_some_cases_bind_and_some_are_feasible() -> None:
+    """Guard against a vacuous brute-force test: most cases have a pool, and limits cut the unconstrained optimum."""
+    feasible = binding = 0
+    for seed, extra in CASES:
+        assets = small_pool(seed)
+        scenario = scenario_for(assets, seed, **extra)
+        best = brute_force(assets, scenario)
+        if best is None:
+            continue
+        feasible += 1
+        size_only = parse_scenario({"name": "t", "as_of": "2026-06-30",
+                                    "amcs": [{"id": a, "kind": "local", "tape": "a.csv"} for a in sorted(assets["amc_id"].unique())],
+                                    "pool": {"size": scenario.pool.size.model_dump()}}, "t.yaml")
+        binding += brute_force(assets, size_only) > best + 1e-9
+    assert feasible >= len(CASES) * 0.4 and binding >= feasible * 0.5, (feasible, binding)
+
+
+def test_infeasible_names_the_conflict() -> None:
+    assets = small_pool(3)
+    total = float(assets["gbv"].sum())
+    scenario = parse_scenario(
+        {"name": "t", "as_of": "2026-06-30",
+         "amcs": [{"id": a, "kind": "local", "tape": "a.csv"} for a in sorted(assets["amc_id"].unique())],
+         "pool": {"size": {"min": 0.9 * total}, "limits": {"max_province_share": 0.2}}}, "t.yaml")
+    with pytest.raises(Infeasible) as info:
+        select_pool(assets, scenario)
+    text = str(info.value)
+    assert "max_province_share" in text
+    assert any("max_province_share" in c for c in info.value.conflicts)
+
+
+def test_scaled_coefficients_and_dropped_rows() -> None:
+    assets = small_pool(5, n=40)
+    assets["gbv"] *= 1e7  # raw yuan in the billions
+    assets["npv"] *= 1e7
+    assets["expected_recovery"] *= 1e7
+    total = float(assets["gbv"].sum())
+    scenario = parse_scenario(
+        {"name": "t", "as_of": "2026-06-30", "amcs": [{"id": a, "kind": "local", "tape": "a.csv"} for a in sorted(assets["amc_id"].unique())],
+         "pool": {"size": {"min": 0.5 * total, "max": 0.6 * total}, "limits": {"max_obligor_group_share": 0.9, "max_province_share": 0.3}}},
+        "t.yaml")
+    model, _ = build_model(assets, scenario)
+    assert np.abs(model.problem.A.data).max() < 10
+    families = model.problem.rows["family"].value_counts()
+    assert "group_cap" not in families  # no group holds more than 0.9 × size.min
+    assert families["province_cap"] == 4
