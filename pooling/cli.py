@@ -211,6 +211,80 @@ def describe(
         out.print(f"wrote {len(paths)} files to {out_dir}")
 
 
+def _solve_and_write(s, prepared, out_dir: Path) -> dict:
+    """Select the pool with a live status line; write pool.csv, summary.json, limits.csv (or the failure summary)."""
+    from pooling.errors import OptimizationError
+    from pooling.io import write_json
+    from pooling.results import write_selection
+    from pooling.selection import select_pool
+
+    def progress(info: dict) -> None:
+        gap = info.get("gap")
+        status.update(f"solving… best npv CNY {_money(info['objective'] * scale)}m"
+                      + (f", gap {gap:.2%}" if gap is not None and gap < 1e9 else ""))
+
+    scale = float(s.pool.size.max or prepared.assets["gbv"].sum())
+    with err.status(f"solving ({s.solver.backend})…") as status:
+        try:
+            selection = select_pool(prepared.assets, s, on_progress=progress)
+        except OptimizationError as e:
+            failure = {"scenario": s.name, "status": "infeasible" if e.exit_code == 3 else "no_incumbent",
+                       "message": str(e), "conflicting_limits": getattr(e, "conflicts", []),
+                       "inputs_sha256": prepared.inputs_sha256}
+            write_json(failure, out_dir / "summary.json")
+            raise
+    return write_selection(out_dir, prepared.assets, selection, s, prepared.inputs_sha256)
+
+
+def _print_summary(data: dict) -> None:
+    p = data["pool"]
+    gap = data["mip_gap"]
+    out.print(
+        f"[bold]{data['scenario']}[/]: {data['status']} — pool of {p['n_assets']:,} assets "
+        f"({p['n_obligor_groups']:,} obligor groups), gbv CNY {_money(p['gbv'])}m, expected recovery "
+        f"{p['recovery_rate']:.1%}, npv CNY {_money(p['npv'])}m"
+        + (f", gap {gap:.2e}" if gap is not None else "") + f", solved in {data['solve_seconds']:.1f}s"
+    )
+    t = Table(title="shares of pool gbv by AMC", title_justify="left")
+    t.add_column("AMC")
+    t.add_column("share", justify="right")
+    for k, v in data["shares"]["amc"].items():
+        t.add_row(k, f"{v:.1%}")
+    out.print(t)
+    if data["costliest_limits"]:
+        c = Table(title="limits that cost npv (LP shadow prices: npv gained per step of relaxation)", title_justify="left")
+        c.add_column("limit")
+        c.add_column("npv per step (CNY m)", justify="right")
+        for r in data["costliest_limits"]:
+            c.add_row(r["name"], _money(r["npv_per_step"]))
+        out.print(c)
+
+
+@app.command()
+@handles_errors
+def optimize(
+    scenario: ScenarioArg,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for pool.csv, summary.json, limits.csv.")] = Path("out"),
+    backend: Annotated[str | None, typer.Option(help="Override solver.backend: highs or pyomo.")] = None,
+    time_limit: Annotated[float | None, typer.Option("--time-limit", help="Override solver.time_limit_s.")] = None,
+) -> None:
+    """Choose the combined pool: maximise npv under every limit of the scenario.
+
+    Writes pool.csv, summary.json and limits.csv (each limit's slack and shadow price).
+    Exit 3 when the limits conflict (they are named), 4 when the solver stops without a pool.
+    Example: ``pooling optimize scenarios/demo/scenario.yaml --out out/demo``
+    """
+    s = _load(scenario)
+    solver = s.solver.model_copy(update={k: v for k, v in {"backend": backend, "time_limit_s": time_limit}.items() if v is not None})
+    if solver.backend not in ("highs", "pyomo"):
+        raise InputError(f"--backend must be highs or pyomo, not {solver.backend!r}")
+    s = s.model_copy(update={"solver": solver})
+    prepared = _prepare_or_report(s, out_dir)
+    data = _solve_and_write(s, prepared, out_dir)
+    _print_summary(data)
+    out.print(f"wrote pool.csv, summary.json, limits.csv to {out_dir}")
+
+
 @app.command()
 @handles_errors
 def synth(

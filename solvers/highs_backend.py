@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 from collections.abc import Callable
 
@@ -24,6 +27,24 @@ _STATUS = {
     highspy.HighsModelStatus.kObjectiveBound: Status.TIME_LIMIT,
     highspy.HighsModelStatus.kObjectiveTarget: Status.TIME_LIMIT,
 }
+
+
+def _silence_banner() -> None:
+    """HiGHS prints a banner on stdout at the first ``Highs()`` of a process, before any option can be set;
+    construct that first instance with file descriptor 1 pointed at /dev/null so CLI output stays clean."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+with contextlib.suppress(OSError):  # no usable stdout descriptor (embedded interpreters): the banner is harmless
+    _silence_banner()
 
 
 def _lp(problem: Problem, integer: bool = True) -> highspy.HighsLp:

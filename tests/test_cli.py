@@ -1,0 +1,156 @@
+"""The `pooling` command through typer's runner: exit codes, files written, limits recomputed from pool.csv."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pooling.cli import app
+from pooling.pipeline import prepare
+from pooling.scenario import load_scenario
+from tests.limits_check import feasible_subsets
+
+runner = CliRunner()
+DEMO = Path(__file__).resolve().parents[1] / "scenarios" / "demo" / "scenario.yaml"
+
+
+def test_validate_clean_exit_0(clean_scenario: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["validate", str(clean_scenario), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "0 problems" in r.output
+    assert pd.read_csv(out / "validation.csv").empty
+
+
+def test_validate_bad_exit_1_and_report(clean_scenario: Path, tmp_path: Path) -> None:
+    tape = clean_scenario.parent / "data" / "a.csv"
+    tape.write_text(tape.read_text(encoding="utf-8").replace("CN-ZJ", "Atlantis", 1), encoding="utf-8")
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["validate", str(clean_scenario), "--out", str(out)])
+    assert r.exit_code == 1
+    report = pd.read_csv(out / "validation.csv", encoding="utf-8-sig")
+    assert report[["file", "row", "column", "value"]].values.tolist() == [["data/a.csv", 2, "province", "Atlantis"]]
+
+
+@pytest.mark.parametrize("command", ["describe", "optimize"])
+def test_bad_tape_writes_nothing_but_the_report(command: str, clean_scenario: Path, tmp_path: Path) -> None:
+    tape = clean_scenario.parent / "data" / "b.csv"
+    tape.write_text(tape.read_text(encoding="utf-8").replace("300000,250000", "300000,350000"), encoding="utf-8")
+    out = tmp_path / "out"
+    r = runner.invoke(app, [command, str(clean_scenario), "--out", str(out)])
+    assert r.exit_code == 1, r.output
+    assert sorted(p.name for p in out.iterdir()) == ["validation.csv"]
+    assert "principal is above gbv" in r.output
+
+
+def test_bad_scenario_exit_1_clear_message(tmp_path: Path) -> None:
+    s = tmp_path / "s.yaml"
+    s.write_text("name: x\nas_of: 2026-06-30\namcs: []\npool: {limitz: {}}\n", encoding="utf-8")
+    r = runner.invoke(app, ["validate", str(s)])
+    assert r.exit_code == 1
+    assert "pool.limitz" in r.output and "unknown key" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_usage_error_exit_2() -> None:
+    r = runner.invoke(app, ["optimize"])
+    assert r.exit_code == 2
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    r = runner.invoke(app, ["optimize", str(DEMO), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_demo_validates_and_describes(tmp_path: Path) -> None:
+    r = runner.invoke(app, ["validate", str(DEMO), "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["describe", str(DEMO), "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    strat = pd.read_csv(tmp_path / "strat_amc.csv", encoding="utf-8-sig")
+    assert set(strat["amc_id"]) == {"NAT", "ZJ", "GD", "SC"}
+    assert strat["gbv_share"].sum() == pytest.approx(1.0)
+    assert (tmp_path / "circles.csv").exists() and (tmp_path / "groups.csv").exists()
+
+
+def test_demo_pool_meets_every_limit(demo_run: Path) -> None:
+    """Every limit recomputed with pandas from pool.csv alone (independent of the model code)."""
+    s = load_scenario(DEMO)
+    pool = pd.read_csv(demo_run / "pool.csv", encoding="utf-8-sig", keep_default_na=False, dtype={"industry": str})
+    ones = pd.DataFrame({"x": 1.0}, index=pool.index)["x"].to_numpy()[None, :]
+    assert feasible_subsets(ones, pool, s, tol=1e-6)[0]
+    # and directly, the headline caps
+    T = pool["gbv"].sum()
+    assert pool.groupby("province")["gbv"].sum().max() <= 0.25 * T * (1 + 1e-6)
+    assert pool.groupby("group_id")["gbv"].sum().max() <= 0.03 * T * (1 + 1e-6)
+    assert pool.groupby("group_id")["gbv"].sum().nlargest(10).sum() <= 0.20 * T * (1 + 1e-6)
+    assert s.pool.size.min * (1 - 1e-9) <= T <= s.pool.size.max * (1 + 1e-9)
+    shares = pool.groupby("amc_id")["gbv"].sum() / T
+    assert shares["NAT"] <= 0.6 + 1e-6 and (shares.drop("NAT") >= 0.05 - 1e-6).all()
+
+
+def test_demo_summary_contract(demo_run: Path) -> None:
+    data = json.loads((demo_run / "summary.json").read_text(encoding="utf-8"))
+    for key in ("status", "objective_value", "mip_gap", "solve_seconds", "pool", "shares", "concentration", "inputs_sha256"):
+        assert key in data
+    assert data["status"] == "optimal" and data["mip_gap"] <= 1e-4
+    pool = pd.read_csv(demo_run / "pool.csv", encoding="utf-8-sig", keep_default_na=False)
+    assert data["pool"]["n_assets"] == len(pool)
+    assert data["pool"]["npv"] == pytest.approx(pool["npv"].sum(), rel=1e-6)
+    assert data["objective_value"] == pytest.approx(pool["npv"].sum(), rel=1e-6)
+    assert sum(data["shares"]["amc"].values()) == pytest.approx(1.0)
+    assert set(data["shares"]) >= {"amc", "province", "industry", "collateral_type"}
+    assert set(data["concentration"]["hhi"]) >= {"province", "industry", "collateral_type", "amc"}
+    assert data["concentration"]["effective_number"]["province"] == pytest.approx(1 / data["concentration"]["hhi"]["province"])
+    # the LP bound certifies the MILP answer
+    assert data["lp_relaxation_bound"] >= data["objective_value"] * (1 - 1e-9)
+    assert list(pool.columns[:11]) == ["amc_id", "asset_id", "obligor_id", "group_id", "province", "industry",
+                                       "collateral_type", "gbv", "expected_recovery", "expected_months", "npv"]
+
+
+def test_same_inputs_same_pool(demo_run: Path, tmp_path: Path) -> None:
+    r = runner.invoke(app, ["optimize", str(DEMO), "--out", str(tmp_path)])
+    assert r.exit_code == 0
+    assert (tmp_path / "pool.csv").read_bytes() == (demo_run / "pool.csv").read_bytes()
+    a = json.loads((tmp_path / "summary.json").read_text())
+    b = json.loads((demo_run / "summary.json").read_text())
+    assert a["inputs_sha256"] == b["inputs_sha256"]
+
+
+def test_infeasible_exit_3_names_limits(tmp_path: Path) -> None:
+    shutil.copytree(DEMO.parent, tmp_path / "demo")
+    path = tmp_path / "demo" / "scenario.yaml"
+    text = path.read_text(encoding="utf-8").replace("max_province_share: 0.25", "max_province_share: 0.05")
+    path.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["optimize", str(path), "--out", str(out)])
+    assert r.exit_code == 3, r.output
+    assert "max_province_share" in r.output
+    data = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert data["status"] == "infeasible" and any("max_province_share" in c for c in data["conflicting_limits"])
+    assert not (out / "pool.csv").exists()
+
+
+def test_pyomo_backend_agrees_on_demo_subset(tmp_path: Path) -> None:
+    """Both backends reach the same optimum on a medium instance (a 2,000-asset slice of the demo)."""
+    from pooling.selection import select_pool
+    from solvers import get_backend
+
+    s = load_scenario(DEMO)
+    assets = prepare(s).assets.sample(n=2000, random_state=1).reset_index(drop=True)
+    total = assets["gbv"].sum()
+    limits = s.pool.limits.model_copy(update={"max_hhi": {}, "min_wa_recovery_rate": 0.15})
+    pool = s.pool.model_copy(update={"size": s.pool.size.model_copy(update={"min": 0.4 * total, "max": 0.6 * total}), "limits": limits})
+    amcs = [a.model_copy(update={"min_share": 0.0}) for a in s.amcs]
+    s = s.model_copy(update={"pool": pool, "amcs": amcs, "solver": s.solver.model_copy(update={"mip_rel_gap": 1e-7})})
+    a = select_pool(assets, s, backend=get_backend("highs"))
+    b = select_pool(assets, s, backend=get_backend("pyomo"))
+    assert a.objective_value == pytest.approx(b.objective_value, rel=1e-5)
