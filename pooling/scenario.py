@@ -204,6 +204,10 @@ class Solver(_Strict):
     mip_rel_gap: Annotated[float, Field(ge=0.0, le=1.0)] = 1e-4
     time_limit_s: Annotated[float, Field(gt=0.0)] = 600.0
     threads: Annotated[int, Field(ge=1)] = 1
+    #: milp: the whole MILP; lp_round: LP relaxation, fix the integral assets, repair MILP on the rest (certified
+    #: gap against the LP bound); auto: lp_round from ``large_pool_units`` assets (or groups) on.
+    strategy: Literal["auto", "milp", "lp_round"] = "auto"
+    large_pool_units: Annotated[int, Field(ge=1)] = 150_000
 
 
 class Scenario(_Strict):

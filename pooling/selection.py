@@ -422,13 +422,18 @@ def _hhi_violations(model: SelectionModel, x_units: np.ndarray, tol: float) -> d
     return out
 
 
-def _shadow_prices(problem: Problem, model: SelectionModel, backend: Backend, options: Options, x: np.ndarray) -> pd.DataFrame:
-    """Row activities, slacks and LP-relaxation duals; ``npv_per_step`` = npv gained by relaxing one step."""
+def _shadow_prices(problem: Problem, model: SelectionModel, backend: Backend, options: Options, x: np.ndarray,
+                   lp: Result | None = None) -> pd.DataFrame:
+    """Row activities, slacks and LP-relaxation duals; ``npv_per_step`` = npv gained by relaxing one step.
+
+    ``lp`` is a solved LP relaxation of ``problem`` to reuse; otherwise one is solved here.
+    """
     act = problem.A @ x
     rows = problem.rows.copy()
     rows["activity"] = act
     rows["slack"] = np.minimum(problem.row_upper - act, act - problem.row_lower)
-    lp = backend.solve(problem.relaxed(), options) if backend.capabilities.lp_duals else None
+    if lp is None and backend.capabilities.lp_duals:
+        lp = backend.solve(problem.relaxed(), options)
     duals = lp.row_duals if lp is not None and lp.row_duals is not None else np.full(problem.n_rows, np.nan)
     T = float(x[model.col_T])
     rows["shadow_price"] = duals
@@ -481,6 +486,63 @@ def _diagnose(problem: Problem, model: SelectionModel, backend: Backend, options
     return Infeasible("no pool meets all limits; these conflict:\n" + "\n".join(lines), conflicts)
 
 
+def _solve_milp(problem: Problem, backend: Backend, options: Options, on_progress) -> tuple[Result, None]:
+    return backend.solve(problem, options, on_progress=on_progress), None
+
+
+def _solve_lp_round(
+    problem: Problem, model: SelectionModel, backend: Backend, options: Options, on_progress
+) -> tuple[Result, Result | None]:
+    """LP relaxation → fix the assets the LP takes whole or leaves out → repair MILP on the rest.
+
+    The LP has at most (number of rows) fractional assets. They, plus the integral assets nearest to their
+    threshold (smallest reduced cost), stay free in a repair MILP in which every other asset is fixed at its LP
+    value; rounding fractional assets down can break a share cap by a hair (T shrinks), which the repair absorbs.
+    If the repair is infeasible the free set is widened. The LP optimum bounds the MILP optimum, so
+    ``mip_gap`` = (LP bound − repaired value) / LP bound is certified.
+    """
+    t0 = time.perf_counter()
+    lp = backend.solve(problem.relaxed(), options)
+    if lp.status is not Status.OPTIMAL or lp.x is None:
+        return lp, None
+    n = model.n_units
+    x_lp = lp.x[:n]
+    tol = 1e-6
+    frac = (x_lp > tol) & (x_lp < 1.0 - tol)
+    if lp.col_duals is not None:
+        rc = np.abs(lp.col_duals[:n])
+    elif lp.row_duals is not None:
+        rc = np.abs(problem.c[:n] - problem.A[:, :n].T @ lp.row_duals)
+    else:
+        rc = np.zeros(n)
+    order = np.argsort(rc, kind="stable")
+    n_free = max(1000, 4 * int(frac.sum()), n // 200)
+    for _attempt in range(4):
+        free = frac.copy()
+        free[order[: min(n_free, n)]] = True
+        lower = problem.col_lower.copy()
+        upper = problem.col_upper.copy()
+        take = ~free & (x_lp >= 0.5)
+        lower[:n][take] = 1.0
+        upper[:n][~free & (x_lp < 0.5)] = 0.0
+        repair = backend.solve(problem.with_column_bounds(lower, upper), options, on_progress=on_progress)
+        if repair.x is not None:
+            break
+        n_free *= 4
+    else:
+        return backend.solve(problem, options, on_progress=on_progress), lp
+    bound = lp.objective
+    gap = max(bound - repair.objective, 0.0) / max(abs(bound), 1e-12)
+    status = Status.OPTIMAL if gap <= options.mip_rel_gap else Status.FEASIBLE
+    if repair.status in (Status.TIME_LIMIT, Status.INTERRUPTED) and gap > options.mip_rel_gap:
+        status = repair.status
+    result = Result(status=status, x=repair.x, objective=repair.objective, bound=bound, mip_gap=gap,
+                    seconds=time.perf_counter() - t0, message=f"lp_round: {int(frac.sum())} fractional, {int(free.sum())} free",
+                    info={"lp_seconds": round(lp.seconds, 3), "repair_seconds": round(repair.seconds, 3),
+                          "n_fractional": int(frac.sum()), "n_free": int(free.sum())})
+    return result, lp
+
+
 def select_pool(
     assets: pd.DataFrame,
     scenario: Scenario,
@@ -488,9 +550,11 @@ def select_pool(
     on_progress: Callable[[dict], None] | None = None,
     hhi_tolerance: float = 1e-4,
     max_hhi_rounds: int = 30,
+    strategy: str | None = None,
 ) -> Selection:
     """Choose the pool: build the MILP, solve, refine HHI cuts, price the limits.
 
+    ``strategy`` (default: the scenario's ``solver.strategy``) is ``milp``, ``lp_round`` or ``auto``.
     Raises :class:`~pooling.errors.Infeasible` (naming the conflicting limits) or
     :class:`~pooling.errors.NoIncumbent` (solver stopped without a feasible pool).
     """
@@ -500,13 +564,20 @@ def select_pool(
     backend = backend or get_backend(scenario.solver.backend, scenario.solver.pyomo_solver)
     options = Options(mip_rel_gap=scenario.solver.mip_rel_gap, time_limit_s=scenario.solver.time_limit_s,
                       threads=scenario.solver.threads)
+    strategy = strategy or scenario.solver.strategy
+    if strategy == "auto":
+        strategy = "lp_round" if model.n_units >= scenario.solver.large_pool_units else "milp"
     problem = model.problem
     solve_seconds = 0.0
     rounds = 0
     deadline = time.perf_counter() + scenario.solver.time_limit_s
     while True:
         remaining = max(deadline - time.perf_counter(), 1.0)
-        result: Result = backend.solve(problem, Options(**{**options.__dict__, "time_limit_s": remaining}), on_progress=on_progress)
+        opts = Options(**{**options.__dict__, "time_limit_s": remaining})
+        if strategy == "lp_round":
+            result, lp = _solve_lp_round(problem, model, backend, opts, on_progress)
+        else:
+            result, lp = _solve_milp(problem, backend, opts, on_progress)
         solve_seconds += result.seconds
         if result.status is Status.INFEASIBLE:
             raise _diagnose(problem, model, backend, options)
@@ -517,7 +588,7 @@ def select_pool(
             raise NoIncumbent(f"the solver failed: {result.message}")
         x_units = np.round(result.x[: model.n_units])
         violated = _hhi_violations(model, x_units, hhi_tolerance)
-        if not violated or rounds >= max_hhi_rounds or result.status is not Status.OPTIMAL:
+        if not violated or rounds >= max_hhi_rounds or result.status not in (Status.OPTIMAL, Status.FEASIBLE):
             break
         rounds += 1
         for dim, S in violated.items():
@@ -528,11 +599,13 @@ def select_pool(
                                model.asset_gbv)
     x = result.x.copy()
     x[: model.n_units] = np.round(x[: model.n_units])
-    limits = _shadow_prices(problem, model, backend, options, x)
+    limits = _shadow_prices(problem, model, backend, options, x, lp)
     selected = x[: model.n_units][model.unit_of_asset] > 0.5
     status = result.status.value
     if _hhi_violations(model, x[: model.n_units], hhi_tolerance):
-        status = "hhi_not_converged" if result.status is Status.OPTIMAL else status
+        status = "hhi_not_converged"
+    info = {"n_rows": problem.n_rows, "n_cols": problem.n_cols, "nnz": int(problem.A.nnz), "scale": model.scale,
+            "lp_bound": limits.attrs.get("lp_bound"), **result.info}
     return Selection(
         status=status,
         selected=selected,
@@ -541,10 +614,9 @@ def select_pool(
         mip_gap=result.mip_gap,
         solve_seconds=solve_seconds,
         build_seconds=build_seconds,
-        strategy="milp",
+        strategy=strategy,
         limits=limits,
         hhi_rounds=rounds,
         message=result.message,
-        info={"n_rows": problem.n_rows, "n_cols": problem.n_cols, "nnz": int(problem.A.nnz), "scale": model.scale,
-              "lp_bound": limits.attrs.get("lp_bound")},
+        info=info,
     )

@@ -133,6 +133,7 @@ class HighsBackend(Backend):
                 result.mip_gap = 0.0
                 if sol.dual_valid:
                     result.row_duals = np.asarray(sol.row_dual, dtype=float)
+                    result.col_duals = np.asarray(sol.col_dual, dtype=float)
             result.info["simplex_iterations"] = int(info.simplex_iteration_count)
         return result
 

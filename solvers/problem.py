@@ -26,6 +26,7 @@ class Status(enum.StrEnum):
     """Outcome of a solve. ``time_limit`` and ``interrupted`` may still carry a feasible ``x``."""
 
     OPTIMAL = "optimal"
+    FEASIBLE = "feasible"  # a feasible point whose certified gap is above the requested one
     TIME_LIMIT = "time_limit"
     INFEASIBLE = "infeasible"
     UNBOUNDED = "unbounded"
@@ -78,6 +79,11 @@ class Problem:
             np.zeros(self.n_cols, dtype=bool), self.rows, self.maximize, self.offset,
         )
 
+    def with_column_bounds(self, col_lower: np.ndarray, col_upper: np.ndarray) -> Problem:
+        """The same problem with other column bounds (e.g. some columns fixed)."""
+        return Problem(self.c, self.A, self.row_lower, self.row_upper, col_lower, col_upper, self.integrality,
+                       self.rows, self.maximize, self.offset)
+
     def objective(self, x: np.ndarray) -> float:
         return float(self.c @ x + self.offset)
 
@@ -111,6 +117,7 @@ class Result:
     bound: float | None = None
     mip_gap: float | None = None
     row_duals: np.ndarray | None = None
+    col_duals: np.ndarray | None = None  # reduced costs of an LP solve
     seconds: float = 0.0
     message: str = ""
     info: dict = field(default_factory=dict)

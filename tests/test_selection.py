@@ -147,3 +147,21 @@ def test_scaled_coefficients_and_dropped_rows() -> None:
     families = model.problem.rows["family"].value_counts()
     assert "group_cap" not in families  # no group holds more than 0.9 × size.min
     assert families["province_cap"] == 4
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lp_round_is_feasible_and_certified(seed: int) -> None:
+    """The large-pool strategy: a feasible pool, its certified gap, and no better than the exact optimum."""
+    assets = small_pool(seed, n=14)
+    scenario = scenario_for(assets, seed)
+    best = brute_force(assets, scenario)
+    if best is None:
+        with pytest.raises(Infeasible):
+            select_pool(assets, scenario, strategy="lp_round")
+        return
+    sel = select_pool(assets, scenario, strategy="lp_round")
+    assert sel.strategy == "lp_round"
+    assert feasible_subsets(sel.selected[None, :].astype(float), assets, scenario, tol=1e-6)[0]
+    assert sel.objective_value <= best * (1 + 1e-9)
+    assert sel.bound >= best * (1 - 1e-9)  # the LP bound really bounds the optimum
+    assert sel.mip_gap == pytest.approx((sel.bound - sel.objective_value) / sel.bound, abs=1e-9)
