@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pooling.errors import PROBLEM_COLUMNS, InputError, PoolingError, ScenarioError, ValidationFailed
@@ -42,7 +43,7 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks o
 
 def _fail(error: PoolingError) -> None:
     """Print one clear block for an expected error and exit with its code."""
-    err.print(f"[bold red]error[/]: {error}")
+    err.print(f"[bold red]error[/]: {escape(str(error))}")
     raise typer.Exit(error.exit_code)
 
 
@@ -62,7 +63,7 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as e:
             if _state["debug"]:
                 raise
-            err.print(f"[bold red]internal error[/]: {type(e).__name__}: {e}\nRun again with --debug for the traceback.")
+            err.print(f"[bold red]internal error[/]: {type(e).__name__}: {escape(str(e))}\nRun again with --debug for the traceback.")
             raise typer.Exit(70) from None
 
     return wrapper
@@ -85,7 +86,7 @@ def _problem_table(problems: pd.DataFrame, limit: int = 25) -> Table:
         for c in PROBLEM_COLUMNS:
             t.add_column(c, overflow="fold")
         for r in problems.itertuples(index=False):
-            t.add_row(r.file, str(r.row), r.column, r.value, r.problem)
+            t.add_row(*(escape(str(v)) for v in (r.file, r.row, r.column, r.value, r.problem)))
         return t
     kind = problems["problem"].str.replace(r"\d[\d,.]*", "N", regex=True)
     g = problems.assign(kind=kind).groupby(["file", "column", "kind"], sort=False)
@@ -94,7 +95,7 @@ def _problem_table(problems: pd.DataFrame, limit: int = 25) -> Table:
     for c in ("file", "column", "problem", "count", "first row", "example value"):
         t.add_column(c, overflow="fold")
     for r in summary.head(60).itertuples(index=False):
-        t.add_row(r.file, r.column, r.kind, f"{r.count:,}", str(r.first_row), str(r.example))
+        t.add_row(*(escape(str(v)) for v in (r.file, r.column, r.kind, f"{r.count:,}", r.first_row, r.example)))
     return t
 
 
@@ -256,7 +257,7 @@ def _print_summary(data: dict) -> None:
         c.add_column("limit")
         c.add_column("npv per step (CNY m)", justify="right")
         for r in data["costliest_limits"]:
-            c.add_row(r["name"], _money(r["npv_per_step"]))
+            c.add_row(escape(r["name"]), _money(r["npv_per_step"]))
         out.print(c)
 
 
@@ -267,6 +268,7 @@ def optimize(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for pool.csv, summary.json, limits.csv.")] = Path("out"),
     backend: Annotated[str | None, typer.Option(help="Override solver.backend: highs or pyomo.")] = None,
     time_limit: Annotated[float | None, typer.Option("--time-limit", help="Override solver.time_limit_s.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Override solver.strategy: auto, milp or lp_round.")] = None,
 ) -> None:
     """Choose the combined pool: maximise npv under every limit of the scenario.
 
@@ -275,9 +277,12 @@ def optimize(
     Example: ``pooling optimize scenarios/demo/scenario.yaml --out out/demo``
     """
     s = _load(scenario)
-    solver = s.solver.model_copy(update={k: v for k, v in {"backend": backend, "time_limit_s": time_limit}.items() if v is not None})
+    overrides = {"backend": backend, "time_limit_s": time_limit, "strategy": strategy}
+    solver = s.solver.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     if solver.backend not in ("highs", "pyomo"):
         raise InputError(f"--backend must be highs or pyomo, not {solver.backend!r}")
+    if solver.strategy not in ("auto", "milp", "lp_round"):
+        raise InputError(f"--strategy must be auto, milp or lp_round, not {solver.strategy!r}")
     s = s.model_copy(update={"solver": solver})
     prepared = _prepare_or_report(s, out_dir)
     data = _solve_and_write(s, prepared, out_dir)

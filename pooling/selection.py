@@ -482,8 +482,13 @@ def _diagnose(problem: Problem, model: SelectionModel, backend: Backend, options
         lines.append(f"  - {r['name']} [{r['limit']}]{need}")
     if size_in_iis or col_moves[model.col_T] > 1e-9 or not lines:
         conflicts.append("pool.size")
-        lines.append(f"  - pool.size bounds; a minimal relaxation moves the size by CNY {col_moves[model.col_T] * model.scale:,.0f}")
-    return Infeasible("no pool meets all limits; these conflict:\n" + "\n".join(lines), conflicts)
+        move = col_moves[model.col_T] * model.scale
+        lines.append("  - pool size bounds [pool.size]" + (f"; a minimal relaxation moves the size by CNY {move:,.0f}" if move > 0.5 else ""))
+    return Infeasible(
+        "no pool meets all limits; these conflict:\n" + "\n".join(lines)
+        + "\nRelax at least one of them; the minimal relaxation above is one way that suffices.",
+        conflicts,
+    )
 
 
 def _solve_milp(problem: Problem, backend: Backend, options: Options, on_progress) -> tuple[Result, None]:
