@@ -181,14 +181,54 @@ class Pool(_Strict):
     limits: Limits = Limits()
 
 
+class StressSpec(_Strict):
+    """A rating-level stress: recovery haircut, optional per-collateral-type haircuts, timing delay."""
+
+    haircut: Share
+    delay_months: Annotated[int, Field(ge=0, le=120)] = 0
+    collateral_haircut: dict[str, Share] = {}
+
+    @field_validator("collateral_haircut")
+    @classmethod
+    def _types(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(vocab.COLLATERAL_TYPES))
+        if unknown:
+            raise ValueError(f"unknown collateral type(s) {unknown}; expected some of {list(vocab.COLLATERAL_TYPES)}")
+        return value
+
+
+class Mezzanine(_Strict):
+    """An optional mezzanine (China) or class B (Europe) tranche."""
+
+    rating: str = "A"
+    coupon: Annotated[float, Field(ge=0.0, le=0.5)] = 0.045
+
+
 class Structure(_Strict):
-    """The securities (DESIGN §6); tranche details are added by the tranching module."""
+    """The securities (DESIGN §6). Fee and reserve defaults follow reference/market-data.md (docs/tranching.md)."""
 
     convention: Literal["china", "europe"] = "china"
     payment_frequency: Literal["monthly", "quarterly", "semiannual"] = "semiannual"
     legal_maturity_years: Annotated[float, Field(gt=0.0, le=30.0)] = 5.0
     senior_coupon: Annotated[float, Field(ge=0.0, le=0.5)] = 0.025
-
+    senior_rating: str = "AAA"
+    mezzanine: Mezzanine | None = None
+    sub_share_of_notes: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.30
+    sub_issue_price: Annotated[float, Field(gt=0.0, le=3.0)] = 1.08
+    sub_fixed_return: Annotated[float, Field(ge=0.0, le=0.5)] = 0.05
+    tax_rate: Share = 0.0326
+    expenses_rate: Share = 0.0005
+    expenses_cap: PositiveMoney = 3.0e6
+    servicer_base_fee: Share = 0.05
+    servicer_incentive_share: Share = 0.20
+    reserve_multiple: Annotated[float, Field(ge=0.0, le=10.0)] = 1.5
+    cash_reserve_share: Share = 0.04
+    retention: Literal["vertical", "junior"] = "vertical"
+    retention_share: Share = 0.05
+    size_unit: Annotated[float, Field(gt=0.0)] = 1.0e4
+    trigger_ccr: Share = 0.90
+    trigger_fee_share: Share = 0.20
+    stresses: dict[str, StressSpec] = {}
 
 class Consortium(_Strict):
     """Consortium economics (DESIGN §7)."""

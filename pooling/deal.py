@@ -1,0 +1,293 @@
+"""From a selected pool to a deal: projection, stresses, sizing, base-case waterfall and analytics (DESIGN §6).
+
+The waterfall and the sizing search live in :mod:`pooling.tranching` (arrays only); this module turns a valued
+pool and the scenario's ``structure`` into their inputs and the contract tables (tranches.csv, cashflows.csv).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyxirr
+
+from pooling.errors import InputError
+from pooling.scenario import Scenario, Structure
+from pooling.tranching import (
+    DEFAULT_STRESSES,
+    PERIOD_MONTHS,
+    Flows,
+    Stress,
+    Terms,
+    monthly_to_periods,
+    senior_passes,
+    size_mezz,
+    size_senior,
+    stress_monthly,
+    tail_after,
+    waterfall,
+)
+from pooling.valuation import pool_curve
+
+GRID_HAIRCUTS = np.round(np.arange(0.0, 0.61, 0.05), 2)
+GRID_DELAYS = np.arange(0, 25, 6)
+
+
+def terms_from(structure: Structure) -> Terms:
+    """Waterfall terms from the scenario's structure section."""
+    pm = PERIOD_MONTHS[structure.payment_frequency]
+    return Terms(
+        period_months=pm,
+        legal_periods=max(1, round(structure.legal_maturity_years * 12 / pm)),
+        senior_coupon=structure.senior_coupon,
+        mezz_coupon=structure.mezzanine.coupon if structure.mezzanine else 0.0,
+        tax_rate=structure.tax_rate,
+        expenses_rate=structure.expenses_rate,
+        expenses_cap=structure.expenses_cap,
+        base_fee_rate=structure.servicer_base_fee,
+        incentive_share=structure.servicer_incentive_share,
+        reserve_multiple=structure.reserve_multiple,
+        cash_reserve_share=structure.cash_reserve_share,
+        sub_fixed_return=structure.sub_fixed_return,
+        convention=structure.convention,
+        trigger_ccr=structure.trigger_ccr,
+        trigger_fee_share=structure.trigger_fee_share,
+    )
+
+
+def stress_table(structure: Structure) -> dict[str, Stress]:
+    """The default rating stresses with the scenario's overrides (whole entries replaced)."""
+    table = dict(DEFAULT_STRESSES)
+    for rating, spec in structure.stresses.items():
+        table[rating] = Stress(spec.haircut, spec.delay_months, dict(spec.collateral_haircut))
+    return table
+
+
+@dataclass
+class Deal:
+    """A sized deal: tranche table, base-case cash flows, stress table and grid, analytics, retention."""
+
+    tranches: pd.DataFrame
+    cashflows: pd.DataFrame
+    stresses: pd.DataFrame
+    grid: pd.DataFrame
+    retention: pd.DataFrame
+    analytics: dict
+    flows: Flows
+
+
+def _add_months(as_of, months: int) -> pd.Timestamp:
+    """as_of + months, staying on month ends when as_of is one (2026-06-30 + 6 months = 2026-12-31)."""
+    start = pd.Timestamp(as_of)
+    out = start + pd.DateOffset(months=months)
+    return out + pd.offsets.MonthEnd(0) if start.is_month_end else out
+
+
+def _period_dates(as_of, n: int, months: int) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex([_add_months(as_of, months * (p + 1)) for p in range(n)])
+
+
+def _wal(principal: np.ndarray, times: np.ndarray) -> float:
+    total = principal.sum()
+    return float((principal * times).sum() / total) if total > 0 else float("nan")
+
+
+def _last_payment(principal: np.ndarray, dates: pd.DatetimeIndex) -> str:
+    paid = np.flatnonzero(principal > 0.005)
+    return dates[paid[-1]].strftime("%Y-%m-%d") if len(paid) else ""
+
+
+def size_deal(pool: pd.DataFrame, scenario: Scenario) -> Deal:
+    """Size the securities a valued pool supports and run the base case (DESIGN §6).
+
+    ``pool``: the selected assets with the valuation columns (curve_rinf, curve_k, curve_lag, expected_recovery).
+    """
+    if pool.empty:
+        raise InputError("the pool is empty: nothing to tranche")
+    st = scenario.structure
+    terms = terms_from(st)
+    stresses = stress_table(st)
+    for rating in [st.senior_rating] + ([st.mezzanine.rating] if st.mezzanine else []):
+        if rating not in stresses:
+            raise InputError(f"structure: no stress defined for rating {rating!r}; known: {sorted(stresses)} "
+                             "(add it under structure.stresses)")
+    pm, n_legal = terms.period_months, terms.legal_periods
+    legal_months = n_legal * pm
+    max_delay = max([s.delay_months for s in stresses.values()] + [int(GRID_DELAYS.max())])
+    horizon = max(scenario.valuation.horizon_months, legal_months) + max_delay + 1
+    curves = pool_curve(pool, horizon_months=horizon, by="collateral_type")
+    base_monthly = curves.sum(axis=1).to_numpy(dtype=float)
+    base = monthly_to_periods(base_monthly, pm, n_legal)[0]
+    gbv = float(pool["gbv"].sum())
+    er = float(pool["expected_recovery"].sum())
+
+    def stressed(stress: Stress) -> np.ndarray:
+        return monthly_to_periods(stress_monthly(curves, stress), pm, n_legal)[0]
+
+    unit = st.size_unit
+    senior_stress = stresses[st.senior_rating]
+    senior = float(size_senior(stressed(senior_stress)[None, :], terms, unit)[0])
+    mezz = 0.0
+    if st.mezzanine:
+        mezz = float(size_mezz(stressed(stresses[st.mezzanine.rating])[None, :], np.array([senior]), terms, unit,
+                               senior_stressed=stressed(senior_stress)[None, :])[0])
+    rated = senior + mezz
+    sub = float(np.ceil(rated * st.sub_share_of_notes / (1.0 - st.sub_share_of_notes) / unit) * unit)
+    flows = waterfall(base[None, :], np.array([senior]), np.array([mezz]), np.array([sub]), terms, plan=base)
+
+    dates = _period_dates(scenario.as_of, n_legal, pm)
+    times = (np.arange(n_legal) + 1) * pm / 12.0
+    legal_date = _add_months(scenario.as_of, legal_months).strftime("%Y-%m-%d")
+    tail = float(tail_after(base_monthly[None, :], legal_months)[0])
+
+    # analytics -----------------------------------------------------------------------------------------------
+    be_haircut = _break_even_haircut(base, senior, terms) if senior > 0 else float("nan")
+    be_delay = _break_even_delay(curves, senior, terms) if senior > 0 else float("nan")
+    sub_cash = (flows.pay["sub_principal"] + flows.pay["sub_fixed_return"] + flows.pay["sub_residual"])[0].copy()
+    sub_cash[-1] += tail  # unresolved assets pass to the sub holder in kind at legal maturity
+    sub_irr = _irr(scenario.as_of, dates, -st.sub_issue_price * sub, sub_cash) if sub > 0 else float("nan")
+
+    names = {"senior": "senior" if st.convention == "china" else "A", "mezz": "mezzanine" if st.convention == "china" else "B",
+             "sub": "subordinated" if st.convention == "china" else "J"}
+    coupons = {"senior": st.senior_coupon, "mezz": st.mezzanine.coupon if st.mezzanine else 0.0, "sub": 0.0}
+    sizes = {"senior": senior, "mezz": mezz, "sub": sub}
+    ratings = {"senior": st.senior_rating, "mezz": st.mezzanine.rating if st.mezzanine else "", "sub": "NR"}
+    retention = _retention(pool, sizes, st)
+    rows = []
+    for key in ("senior", "mezz", "sub"):
+        if key == "mezz" and not st.mezzanine:
+            continue
+        principal = flows.pay[f"{key}_principal"][0]
+        stress = stresses.get(ratings[key])
+        held = retention[retention["tranche"] == names[key]]
+        rows.append({
+            "tranche": names[key],
+            "size": sizes[key],
+            "share_of_gbv": sizes[key] / gbv if gbv else 0.0,
+            "share_of_expected_recovery": sizes[key] / er if er else 0.0,
+            "coupon": coupons[key],
+            "wal_years": _wal(principal, times),
+            "expected_maturity": _last_payment(principal, dates),
+            "legal_maturity": legal_date,
+            "coverage": er / sizes[key] if key == "senior" and sizes[key] > 0 else
+                        (er / (senior + mezz) if key == "mezz" and mezz > 0 else float("nan")),
+            "retained": float(held["amount"].sum()),
+            "retained_by": "; ".join(f"{r.amc_id} {r.amount:,.0f}" for r in held.itertuples()),
+            "rating": ratings[key],
+            "stress_haircut": stress.haircut if stress and key != "sub" else float("nan"),
+            "stress_delay_months": stress.delay_months if stress and key != "sub" else float("nan"),
+            "issue_price": st.sub_issue_price if key == "sub" else 1.0,
+            "irr": sub_irr if key == "sub" else coupons[key],
+        })
+    tranches = pd.DataFrame(rows)
+
+    cash = pd.DataFrame({"period": np.arange(1, n_legal + 1), "date": dates.strftime("%Y-%m-%d"),
+                         "collections": flows.collections[0], "reserve_draw": flows.reserve_draw[0],
+                         "reserve_deposit": flows.reserve_deposit[0], "reserve_balance": flows.reserve_balance[0]})
+    skip = set()
+    if not st.mezzanine:
+        skip |= {"mezz_interest", "mezz_principal"}
+    if st.convention != "europe":
+        skip.add("servicer_deferred_fee")
+    for item, arr in flows.pay.items():
+        if item not in skip:
+            cash[f"pay_{item}"] = arr[0]
+    for key in ("senior", "mezz", "sub"):
+        if key == "mezz" and not st.mezzanine:
+            continue
+        cash[f"{names[key]}_balance"] = flows.balances[key][0]
+
+    stress_rows = []
+    ratings_sorted = sorted(stresses, key=lambda r: (stresses[r].haircut, stresses[r].delay_months))
+    batch = np.vstack([stressed(stresses[r]) for r in ratings_sorted])
+    max_senior = size_senior(batch, terms, unit)
+    for r, size in zip(ratings_sorted, max_senior, strict=True):
+        stress_rows.append({"rating": r, "haircut": stresses[r].haircut, "delay_months": stresses[r].delay_months,
+                            "stressed_collections": float(batch[ratings_sorted.index(r)].sum()),
+                            "max_senior": float(size), "max_senior_share_of_er": float(size) / er if er else 0.0})
+    grid = _stress_grid(curves, terms, unit, er)
+    analytics = {
+        "pool_gbv": gbv,
+        "pool_expected_recovery": er,
+        "collections_to_legal_maturity": float(base.sum()),
+        "collections_after_legal_maturity": tail,
+        "senior_size": senior,
+        "senior_share_of_gbv": senior / gbv if gbv else 0.0,
+        "senior_share_of_expected_recovery": senior / er if er else 0.0,
+        "senior_coverage": er / senior if senior > 0 else None,
+        "senior_break_even_haircut": be_haircut,
+        "senior_break_even_delay_months": be_delay,
+        "senior_repaid_in_base_case": bool(flows.balances["senior"][0, -1] <= 0.005),
+        "senior_wal_years": float(tranches.loc[0, "wal_years"]),
+        "sub_irr": sub_irr,
+        "max_conservation_error": float(np.abs(flows.conservation_error()).max()),
+    }
+    return Deal(tranches, cash, pd.DataFrame(stress_rows), grid, retention, analytics, flows)
+
+
+def _break_even_haircut(base: np.ndarray, senior: float, terms: Terms, width: int = 64) -> float:
+    """Largest flat haircut (no delay) at which the issued senior still passes, to 0.01%."""
+    lo, hi = 0.0, 1.0
+    for _ in range(3):
+        h = np.linspace(lo, hi, width)
+        ok = senior_passes((1.0 - h)[:, None] * base[None, :], np.full(width, senior), terms)
+        n = int(ok.sum())
+        if n == 0:
+            return 0.0
+        lo, hi = h[n - 1], h[min(n, width - 1)]
+        if n == width:
+            return float(hi)
+    return float(lo)
+
+
+def _break_even_delay(curves: pd.DataFrame, senior: float, terms: Terms) -> float:
+    """Largest whole-month delay of every collection (no haircut) at which the issued senior still passes."""
+    monthly = curves.sum(axis=1).to_numpy(dtype=float)
+    delays = np.arange(0, terms.legal_periods * terms.period_months + 1)
+    M = len(monthly)
+    shifted = np.zeros((len(delays), M))
+    for i, d in enumerate(delays):  # ≤ 121 rows of a short curve, not a per-asset loop
+        shifted[i, d:] = monthly[: M - d] if d < M else 0.0
+    periods = monthly_to_periods(shifted, terms.period_months, terms.legal_periods)
+    ok = senior_passes(periods, np.full(len(delays), senior), terms)
+    passing = delays[ok]
+    return float(passing.max()) if len(passing) else float("nan")
+
+
+def _stress_grid(curves: pd.DataFrame, terms: Terms, unit: float, er: float) -> pd.DataFrame:
+    """Largest senior over a haircut × delay grid, all sized in one batched search."""
+    combos = [(h, int(d)) for d in GRID_DELAYS for h in GRID_HAIRCUTS]
+    batch = np.vstack([monthly_to_periods(stress_monthly(curves, Stress(h, d)), terms.period_months, terms.legal_periods)[0]
+                       for h, d in combos])
+    sizes = size_senior(batch, terms, unit)
+    return pd.DataFrame({"haircut": [h for h, _ in combos], "delay_months": [d for _, d in combos],
+                         "max_senior": sizes, "max_senior_share_of_er": sizes / er if er else 0.0})
+
+
+def _irr(as_of, dates: pd.DatetimeIndex, outlay: float, cash: np.ndarray) -> float:
+    flows = [outlay, *cash.tolist()]
+    when = [pd.Timestamp(as_of).date(), *[d.date() for d in dates]]
+    try:
+        value = pyxirr.xirr(when, flows)
+    except Exception:  # pyxirr raises when no rate solves (e.g. all cash negative)
+        return float("nan")
+    return float(value) if value is not None else float("nan")
+
+
+def _retention(pool: pd.DataFrame, sizes: dict[str, float], st: Structure) -> pd.DataFrame:
+    """Risk retention per AMC: vertical (share of every class) or junior (share of the subordinated class),
+    split by each AMC's share of pool gbv (PBOC/CBRC 2013: ≥ 5%)."""
+    share = pool.groupby("amc_id", sort=True)["gbv"].sum()
+    share = share / share.sum()
+    names = {"senior": "senior" if st.convention == "china" else "A", "mezz": "mezzanine" if st.convention == "china" else "B",
+             "sub": "subordinated" if st.convention == "china" else "J"}
+    keys = ["senior", "mezz", "sub"] if st.retention == "vertical" else ["sub"]
+    rows = []
+    for key in keys:
+        if sizes[key] <= 0:
+            continue
+        for amc, s in share.items():
+            rows.append({"amc_id": amc, "tranche": names[key], "amount": st.retention_share * sizes[key] * float(s),
+                         "share_of_tranche": st.retention_share * float(s)})
+    return pd.DataFrame(rows, columns=["amc_id", "tranche", "amount", "share_of_tranche"])
