@@ -29,8 +29,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, files) gets a fixed width wide enough for the tables; a terminal keeps its own.
+out = Console(width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 _state = {"debug": False}
 
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
@@ -212,7 +213,7 @@ def describe(
         out.print(f"wrote {len(paths)} files to {out_dir}")
 
 
-def _solve_and_write(s, prepared, out_dir: Path) -> dict:
+def _solve_and_write(s, prepared, out_dir: Path):
     """Select the pool with a live status line; write pool.csv, summary.json, limits.csv (or the failure summary)."""
     from pooling.errors import OptimizationError
     from pooling.io import write_json
@@ -234,7 +235,7 @@ def _solve_and_write(s, prepared, out_dir: Path) -> dict:
                        "inputs_sha256": prepared.inputs_sha256}
             write_json(failure, out_dir / "summary.json")
             raise
-    return write_selection(out_dir, prepared.assets, selection, s, prepared.inputs_sha256)
+    return write_selection(out_dir, prepared.assets, selection, s, prepared.inputs_sha256), selection
 
 
 def _print_summary(data: dict) -> None:
@@ -285,9 +286,108 @@ def optimize(
         raise InputError(f"--strategy must be auto, milp or lp_round, not {solver.strategy!r}")
     s = s.model_copy(update={"solver": solver})
     prepared = _prepare_or_report(s, out_dir)
-    data = _solve_and_write(s, prepared, out_dir)
+    data, _ = _solve_and_write(s, prepared, out_dir)
     _print_summary(data)
     out.print(f"wrote pool.csv, summary.json, limits.csv to {out_dir}")
+
+
+def _deal_table(deal) -> Table:
+    t = Table(title="securities (base case; senior sized at its rating stress)", title_justify="left")
+    for c in ("tranche", "size (CNY m)", "% gbv", "% exp. recovery", "coupon", "WAL (y)", "expected maturity", "rating"):
+        t.add_column(c, justify="left" if c in ("tranche", "expected maturity", "rating") else "right")
+    for r in deal.tranches.itertuples(index=False):
+        t.add_row(r.tranche, _money(r.size), f"{r.share_of_gbv:.1%}", f"{r.share_of_expected_recovery:.1%}",
+                  f"{r.coupon:.2%}", f"{r.wal_years:.2f}", r.expected_maturity, r.rating)
+    return t
+
+
+def _print_deal(deal) -> None:
+    a = deal.analytics
+    out.print(_deal_table(deal))
+    cov = f"{a['senior_coverage']:.2f}x" if a["senior_coverage"] else "n/a"
+    out.print(
+        f"senior coverage {cov}, break-even haircut {a['senior_break_even_haircut']:.1%}, "
+        f"break-even delay {a['senior_break_even_delay_months']:.0f} months, sub IRR {a['sub_irr']:.1%} at its issue price"
+    )
+
+
+@app.command()
+@handles_errors
+def size(
+    pool_dir: Annotated[Path, typer.Argument(help="Folder with a pool.csv written by `pooling optimize`.", show_default=False)],
+    scenario: Annotated[Path, typer.Option("--scenario", help="The scenario the pool was selected under.", show_default=False)],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default: POOL_DIR).")] = None,
+) -> None:
+    """Size the securities an existing pool supports: tranches.csv, cashflows.csv, stresses, retention.
+
+    Example: ``pooling size out/demo --scenario scenarios/demo/scenario.yaml``
+    """
+    from pooling.deal import size_deal, write_deal
+
+    s = _load(scenario)
+    out_dir = out_dir or pool_dir
+    path = pool_dir / "pool.csv"
+    if not path.is_file():
+        raise InputError(f"{path} not found; run `pooling optimize` first or point at its output folder")
+    wanted = pd.read_csv(path, dtype={"amc_id": str, "asset_id": str}, usecols=["amc_id", "asset_id"], encoding="utf-8-sig")
+    prepared = _prepare_or_report(s, out_dir)
+    keys = prepared.assets[["amc_id", "asset_id"]].astype(str)
+    merged = wanted.merge(keys.reset_index(), on=["amc_id", "asset_id"], how="left", indicator=True)
+    missing = merged[merged["_merge"] != "both"]
+    if len(missing):
+        raise InputError(f"{len(missing)} asset(s) of {path} are not in the scenario's tapes, e.g. "
+                         f"{missing.iloc[0]['amc_id']}/{missing.iloc[0]['asset_id']}: size the pool with the scenario it came from")
+    pool = prepared.assets.loc[merged["index"].astype(int).to_numpy()]
+    with err.status("sizing…"):
+        deal = size_deal(pool, s)
+    write_deal(out_dir, deal)
+    _print_deal(deal)
+    out.print(f"wrote tranches.csv, cashflows.csv, stresses.csv, stress_grid.csv, retention.csv to {out_dir}")
+
+
+@app.command()
+@handles_errors
+def run(
+    scenario: ScenarioArg,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out"),
+    strategy: Annotated[str | None, typer.Option(help="Override solver.strategy: auto, milp or lp_round.")] = None,
+) -> None:
+    """The whole job: validate → select the pool → size the securities → reports.
+
+    Writes pool.csv, summary.json, limits.csv, tranches.csv, cashflows.csv, stresses.csv, stress_grid.csv,
+    retention.csv, report.xlsx and report.html. Example: ``pooling run scenarios/demo/scenario.yaml --out out/demo``
+    """
+    from pooling.deal import analytics_json, size_deal, write_deal
+    from pooling.io import write_json
+
+    s = _load(scenario)
+    if strategy is not None:
+        if strategy not in ("auto", "milp", "lp_round"):
+            raise InputError(f"--strategy must be auto, milp or lp_round, not {strategy!r}")
+        s = s.model_copy(update={"solver": s.solver.model_copy(update={"strategy": strategy})})
+    prepared = _prepare_or_report(s, out_dir)
+    data, selection = _solve_and_write(s, prepared, out_dir)
+    _print_summary(data)
+    pool_assets = prepared.assets[selection.selected]
+    with err.status("sizing the securities…"):
+        deal = size_deal(pool_assets, s)
+    write_deal(out_dir, deal)
+    data["structure"] = analytics_json(deal)
+    write_json(data, out_dir / "summary.json")
+    _print_deal(deal)
+    with err.status("writing reports…"):
+        written = _reports(s, prepared.assets, pool_assets, data, out_dir, deal)
+    out.print(f"wrote {len(written) + 8} files to {out_dir}: pool.csv, summary.json, limits.csv, tranches.csv, "
+              "cashflows.csv, stresses.csv, stress_grid.csv, retention.csv"
+              + (", " + ", ".join(p.name for p in written) if written else ""))
+
+
+def _reports(s, contributed, pool, data, out_dir: Path, deal) -> list[Path]:
+    from pooling.report import ReportInputs, write_reports
+
+    limits = pd.read_csv(out_dir / "limits.csv", encoding="utf-8-sig", keep_default_na=False)
+    return write_reports(out_dir, ReportInputs(scenario=s, contributed=contributed, pool=pool, summary=data,
+                                               limits=limits, deal=deal))
 
 
 @app.command()

@@ -291,3 +291,26 @@ def _retention(pool: pd.DataFrame, sizes: dict[str, float], st: Structure) -> pd
             rows.append({"amc_id": amc, "tranche": names[key], "amount": st.retention_share * sizes[key] * float(s),
                          "share_of_tranche": st.retention_share * float(s)})
     return pd.DataFrame(rows, columns=["amc_id", "tranche", "amount", "share_of_tranche"])
+
+
+def write_deal(out_dir, deal: Deal) -> list:
+    """tranches.csv and cashflows.csv (DESIGN §3.3) plus stresses.csv, stress_grid.csv, retention.csv; atomic."""
+    from pathlib import Path
+
+    from pooling.io import write_csv
+
+    out_dir = Path(out_dir)
+    return [
+        write_csv(deal.tranches, out_dir / "tranches.csv"),
+        write_csv(deal.cashflows, out_dir / "cashflows.csv", float_format="%.2f"),
+        write_csv(deal.stresses, out_dir / "stresses.csv"),
+        write_csv(deal.grid, out_dir / "stress_grid.csv"),
+        write_csv(deal.retention, out_dir / "retention.csv"),
+    ]
+
+
+def analytics_json(deal: Deal) -> dict:
+    """The deal's analytics and tranche sizes for summary.json (NaN → None)."""
+    clean = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in deal.analytics.items()}
+    clean["tranches"] = {r["tranche"]: r["size"] for r in deal.tranches.to_dict("records")}
+    return clean
