@@ -34,8 +34,8 @@ GRID_HAIRCUTS = np.round(np.arange(0.0, 0.61, 0.05), 2)
 GRID_DELAYS = np.arange(0, 25, 6)
 
 
-def terms_from(structure: Structure) -> Terms:
-    """Waterfall terms from the scenario's structure section."""
+def terms_from(structure: Structure, expenses_base: float | None = None) -> Terms:
+    """Waterfall terms from the scenario's structure section (``expenses_base``: CNY the expenses rate applies to)."""
     pm = PERIOD_MONTHS[structure.payment_frequency]
     return Terms(
         period_months=pm,
@@ -45,6 +45,7 @@ def terms_from(structure: Structure) -> Terms:
         tax_rate=structure.tax_rate,
         expenses_rate=structure.expenses_rate,
         expenses_cap=structure.expenses_cap,
+        expenses_base=expenses_base,
         base_fee_rate=structure.servicer_base_fee,
         incentive_share=structure.servicer_incentive_share,
         reserve_multiple=structure.reserve_multiple,
@@ -106,7 +107,7 @@ def size_deal(pool: pd.DataFrame, scenario: Scenario) -> Deal:
     if pool.empty:
         raise InputError("the pool is empty: nothing to tranche")
     st = scenario.structure
-    terms = terms_from(st)
+    terms = terms_from(st, expenses_base=float(pool["expected_recovery"].sum()))
     stresses = stress_table(st)
     for rating in [st.senior_rating] + ([st.mezzanine.rating] if st.mezzanine else []):
         if rating not in stresses:
@@ -131,7 +132,7 @@ def size_deal(pool: pd.DataFrame, scenario: Scenario) -> Deal:
     mezz = 0.0
     if st.mezzanine:
         mezz = float(size_mezz(stressed(stresses[st.mezzanine.rating])[None, :], np.array([senior]), terms, unit,
-                               senior_stressed=stressed(senior_stress)[None, :])[0])
+                               plan=base)[0])
     rated = senior + mezz
     sub = float(np.ceil(rated * st.sub_share_of_notes / (1.0 - st.sub_share_of_notes) / unit) * unit)
     flows = waterfall(base[None, :], np.array([senior]), np.array([mezz]), np.array([sub]), terms, plan=base)

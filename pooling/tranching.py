@@ -8,7 +8,9 @@ round; 1,000 stress scenarios are sized together.
 Waterfall (China convention), per period, in order of priority:
 
 1. taxes :math:`= \tau \cdot C_p` (a proxy rate on collections);
-2. expenses (trustee, rating, custody, audit): :math:`e \cdot N_0 \cdot \Delta` capped at ``expenses_cap`` a year;
+2. expenses (trustee, rating, custody, audit): :math:`e \cdot N_0 \cdot \Delta` capped at ``expenses_cap`` a year
+   (:math:`N_0` = ``expenses_base``, the pool's expected recovery in a deal, so that they do not depend on the
+   tranche sizes being searched);
 3. servicer base fee :math:`= b \cdot C_p`;
 4. senior interest :math:`= c_s \cdot B^s_{p-1} \cdot \Delta`;
    (1–4 may draw on the liquidity reserve when collections fall short)
@@ -16,7 +18,7 @@ Waterfall (China convention), per period, in order of priority:
    :math:`\rho \cdot B^s)`; a cash reserve of :math:`\rho B^s_0` is funded at closing (GACS deals: 3–4.5% of
    class A);
 6. senior principal (pass-through: everything left, up to the balance);
-7. mezzanine principal (its interest ranks after the reserve top-up, before senior principal);
+7. mezzanine interest, deferrable (unpaid interest accrues as arrears), then mezzanine principal;
 8. subordinated principal;
 9. subordinated fixed return (accrued at ``sub_fixed_return`` a year on the sub balance);
 10. excess split: servicer incentive fee (``incentive_share``) and sub residual.
@@ -75,6 +77,7 @@ class Terms:
     tax_rate: float = 0.0326  # VAT + surcharges proxy, on collections
     expenses_rate: float = 0.0005  # of initial notes a year
     expenses_cap: float = 3.0e6  # CNY a year
+    expenses_base: float | None = None  # CNY the expenses rate applies to; None: the initial notes
     base_fee_rate: float = 0.05  # of collections
     incentive_share: float = 0.20  # of the excess after the sub's fixed return
     reserve_multiple: float = 1.5  # × next period's taxes + senior interest
@@ -104,7 +107,7 @@ class Flows:
     reserve_deposit: np.ndarray
     reserve_balance: np.ndarray
     balances: dict[str, np.ndarray]
-    interest_shortfall: dict[str, np.ndarray]  # senior: unpaid taxes, senior fees and interest; mezz: unpaid interest
+    interest_shortfall: dict[str, np.ndarray]  # senior: unpaid taxes, senior fees, interest; mezz: interest arrears
 
     def conservation_error(self) -> np.ndarray:
         """collections + reserve_draw − Σ pay − reserve_deposit, per scenario and period (should be ~0)."""
@@ -140,7 +143,8 @@ def waterfall(
     sb = np.broadcast_to(np.asarray(sub, dtype=float), (S,)).copy()
     notes0 = sen + mez + sb
     dt = terms.dt
-    expenses_due = np.minimum(terms.expenses_rate * notes0 * dt, terms.expenses_cap * dt)
+    base = notes0 if terms.expenses_base is None else terms.expenses_base
+    expenses_due = np.minimum(terms.expenses_rate * base * dt, terms.expenses_cap * dt)
     pay = {k: np.zeros((S, P)) for k in PAY_ITEMS}
     draw = np.zeros((S, P))
     deposit = np.zeros((S, P))
@@ -150,6 +154,7 @@ def waterfall(
     reserve = terms.cash_reserve_share * sen  # funded at closing from the issue proceeds
     sub_accrued = np.zeros(S)
     deferred_fee = np.zeros(S)
+    mezz_arrears = np.zeros(S)
     europe = terms.convention == "europe"
     cum_plan = np.cumsum(plan) if plan is not None else None
     cum_coll = np.zeros(S)
@@ -184,10 +189,12 @@ def waterfall(
             pay[name][:, p] = paid + use
         # anything of taxes, senior fees or senior interest left unpaid fails the senior's test
         short["senior"][:, p] = sum(due - pay[name][:, p] for name, due in senior_items)
-        # mezzanine / class B interest ranks here (timely interest needs it ahead of the pass-through senior
-        # principal), unless a GACS trigger has subordinated it below class A principal
-        cash, paid = take(cash, np.where(trig, 0.0, mezz_int))
-        pay["mezz_interest"][:, p] += paid
+        # GACS: class B interest ranks here unless the trigger has subordinated it below class A principal
+        mezz_due = mezz_int + mezz_arrears
+        if europe:
+            cash, paid = take(cash, np.where(trig, 0.0, mezz_due))
+            pay["mezz_interest"][:, p] += paid
+            mezz_due = mezz_due - paid
         # reserve to target (released when the senior is gone or at the end)
         next_c = C[:, p + 1] if not last else np.zeros(S)
         target = _reserve_target(terms, next_c, sen, last)
@@ -202,17 +209,15 @@ def waterfall(
         cash, paid = take(cash, sen)
         pay["senior_principal"][:, p] = paid
         sen = sen - paid
-        # mezzanine
-        if europe:  # subordinated class B interest and deferred servicer fee, after class A principal
-            cash, paid = take(cash, np.where(trig, mezz_int, 0.0))
-            pay["mezz_interest"][:, p] += paid
-            cash, paid = take(cash, deferrable)
+        # mezzanine interest (China; GACS when triggered), deferrable: what is unpaid accrues as arrears
+        cash, paid = take(cash, mezz_due)
+        pay["mezz_interest"][:, p] += paid
+        mezz_arrears = mezz_due - paid
+        short["mezz"][:, p] = mezz_arrears
+        if europe:  # the deferred part of the servicer fee, after class A principal and class B interest
+            cash, paid = take(cash, deferrable + deferred_fee)
             pay["servicer_deferred_fee"][:, p] = paid
-            deferred_fee += deferrable - paid
-            cash, paid = take(cash, deferred_fee)
-            pay["servicer_deferred_fee"][:, p] += paid
-            deferred_fee -= paid
-        short["mezz"][:, p] = mezz_int - pay["mezz_interest"][:, p]
+            deferred_fee = deferred_fee + deferrable - paid
         cash, paid = take(cash, mez)
         pay["mezz_principal"][:, p] = paid
         mez = mez - paid
@@ -236,11 +241,14 @@ def waterfall(
 
 
 def passes(flows: Flows, tranche: str, legal_periods: int, tol: float = 1e-6) -> np.ndarray:
-    """(S,) bool: the tranche got every interest payment in full and was repaid by the legal maturity period."""
+    """(S,) bool: does the tranche pass? Senior: taxes, senior fees and interest paid in full every period
+    (timely) and principal repaid by the legal maturity. Mezzanine: its interest is deferrable, so all interest
+    (arrears included) and principal repaid by the legal maturity (ultimate)."""
     P = flows.collections.shape[1]
     k = min(legal_periods, P) - 1
     scale = np.maximum(flows.balances[tranche][:, 0] + flows.pay[f"{tranche}_principal"][:, 0], 1.0)
-    interest_ok = (flows.interest_shortfall[tranche][:, : k + 1] <= tol * scale[:, None]).all(axis=1)
+    short = flows.interest_shortfall[tranche]
+    interest_ok = (short[:, : k + 1] <= tol * scale[:, None]).all(axis=1) if tranche == "senior" else short[:, k] <= tol * scale
     repaid = flows.balances[tranche][:, k] <= tol * scale
     return interest_ok & repaid
 
@@ -278,7 +286,8 @@ def senior_passes(C: np.ndarray, senior: np.ndarray, terms: Terms, tol: float = 
     sen = np.broadcast_to(np.asarray(senior, dtype=float), (S,)).copy()
     scale = np.maximum(sen, 1.0)
     dt = terms.dt
-    expenses = np.minimum(terms.expenses_rate * sen * dt, terms.expenses_cap * dt)
+    base = sen if terms.expenses_base is None else terms.expenses_base
+    expenses = np.minimum(terms.expenses_rate * base * dt, terms.expenses_cap * dt)
     fixed = (terms.tax_rate + terms.base_fee_rate) * C  # taxes and base fee
     reserve = terms.cash_reserve_share * sen
     ok = np.ones(S, dtype=bool)
@@ -327,26 +336,20 @@ def size_senior(
 
 
 def size_mezz(
-    stressed: np.ndarray, senior: np.ndarray, terms: Terms, size_unit: float = 1.0,
-    senior_stressed: np.ndarray | None = None,
+    stressed: np.ndarray, senior: np.ndarray, terms: Terms, size_unit: float = 1.0, plan: np.ndarray | None = None
 ) -> np.ndarray:
-    """Largest mezzanine behind a fixed senior: under its own stress it (and the senior) get timely interest and
-    principal by legal maturity, and under the senior's stress (``senior_stressed``) the senior still passes
-    with the mezzanine's interest ranking ahead of senior principal."""
+    """Largest mezzanine behind a fixed senior that passes its own stress (ultimate interest and principal by the
+    legal maturity). Its interest ranks below senior principal (China) or is subordinated by the trigger under
+    stress (GACS), so it does not change the senior's own test. ``plan``: base-case collections for the GACS
+    trigger."""
     C = np.atleast_2d(stressed)
     S = C.shape[0]
     senior = np.broadcast_to(np.asarray(senior, dtype=float), (S,))
-    CS = None if senior_stressed is None else np.atleast_2d(senior_stressed)
 
     def test(sizes: np.ndarray) -> np.ndarray:
         reps = len(sizes) // S
-        sen = np.repeat(senior, reps)
-        f = waterfall(np.repeat(C, reps, axis=0), sen, sizes, 0.0, terms)
-        ok = passes(f, "mezz", terms.legal_periods) & passes(f, "senior", terms.legal_periods)
-        if CS is not None:
-            g = waterfall(np.repeat(CS, reps, axis=0), sen, sizes, 0.0, terms)
-            ok &= passes(g, "senior", terms.legal_periods)
-        return ok
+        f = waterfall(np.repeat(C, reps, axis=0), np.repeat(senior, reps), sizes, 0.0, terms, plan=plan)
+        return passes(f, "mezz", terms.legal_periods) & passes(f, "senior", terms.legal_periods)
 
     best = _largest_passing(test, np.zeros(S), np.maximum(C.sum(axis=1) - senior, 0.0), abs_tol=size_unit / 4)
     return np.floor(best / size_unit) * size_unit
