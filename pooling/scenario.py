@@ -245,7 +245,8 @@ class Solver(_Strict):
     time_limit_s: Annotated[float, Field(gt=0.0)] = 600.0
     threads: Annotated[int, Field(ge=1)] = 1
     #: milp: the whole MILP; lp_round: LP relaxation, fix the integral assets, repair MILP on the rest (certified
-    #: gap against the LP bound); auto: lp_round from ``large_pool_units`` assets (or groups) on.
+    #: gap against the LP bound); auto: lp_round, then — below ``large_pool_units`` assets (or groups), when its
+    #: certified gap is above mip_rel_gap — the whole MILP warm-started from it.
     strategy: Literal["auto", "milp", "lp_round"] = "auto"
     large_pool_units: Annotated[int, Field(ge=1)] = 150_000
 

@@ -104,6 +104,7 @@ class SelectionModel:
     unit_gbv: np.ndarray  # scaled gbv per unit
     hhi: dict[str, tuple[np.ndarray, int, float]]  # dimension → (value code per asset, n values, bound h)
     asset_gbv: np.ndarray  # scaled gbv per asset
+    top10: tuple[int, np.ndarray, np.ndarray] | None = None  # (column of t, columns of u_g, group code per asset)
 
     @property
     def col_T(self) -> int:
@@ -123,6 +124,7 @@ class _Builder:
         self.n_units = n_units
         self.g = assets["gbv"].to_numpy(dtype=float) / scale
         self.block = _Block()
+        self.top10: tuple[int, np.ndarray, np.ndarray] | None = None
         self.n_cols = n_units + 1  # units, then T
         self.extra_lower: list[float] = [float("-inf")]
         self.extra_upper: list[float] = [float("inf")]
@@ -254,6 +256,7 @@ class _Builder:
             return
         col_t = self.add_extra_column(0.0, float("inf"))
         first_u = self.n_cols
+        self.top10 = (col_t, np.arange(first_u, first_u + n_groups), codes.astype(np.int64))
         for _ in range(n_groups):
             self.add_extra_column(0.0, float("inf"))
         u_cols = np.arange(first_u, first_u + n_groups)
@@ -382,6 +385,7 @@ def build_model(assets: pd.DataFrame, scenario: Scenario) -> tuple[SelectionMode
     model = SelectionModel(
         problem=b.problem(objective_values(assets, scenario) / scale),
         scale=scale, n_units=n_units, unit_of_asset=unit_of_asset, unit_gbv=unit_gbv, hhi=hhi, asset_gbv=b.g,
+        top10=b.top10,
     )
     return model, b
 
@@ -406,6 +410,70 @@ class Selection:
     hhi_rounds: int = 0
     message: str = ""
     info: dict = field(default_factory=dict)
+
+
+class _Margins:
+    """Bound back-offs for rows (and the size column) that the exact 0/1 pool breaks by solver tolerance."""
+
+    def __init__(self) -> None:
+        self.upper: dict[int, float] = {}
+        self.lower: dict[int, float] = {}
+        self.size_upper = 0.0
+        self.size_lower = 0.0
+
+    def tighten(self, problem: Problem, model: SelectionModel, x: np.ndarray, tol: float = 1e-9) -> bool:
+        """Record a back-off of twice the violation for each broken row; True if any."""
+        act = problem.A @ x
+        over = act - problem.row_upper
+        under = problem.row_lower - act
+        found = False
+        for i in np.flatnonzero(over > tol):
+            self.upper[int(i)] = self.upper.get(int(i), 0.0) + 2 * over[i] + tol
+            found = True
+        for i in np.flatnonzero(under > tol):
+            self.lower[int(i)] = self.lower.get(int(i), 0.0) + 2 * under[i] + tol
+            found = True
+        T = x[model.col_T]
+        if problem.col_upper[model.col_T] + tol < T:
+            self.size_upper += 2 * (T - problem.col_upper[model.col_T]) + tol
+            found = True
+        if problem.col_lower[model.col_T] - tol > T:
+            self.size_lower += 2 * (problem.col_lower[model.col_T] - T) + tol
+            found = True
+        return found
+
+    def apply(self, problem: Problem, model: SelectionModel, sign: float = 1.0) -> Problem:
+        """The problem with the back-offs applied (``sign=-1``: removed again, for reporting slacks)."""
+        if not (self.upper or self.lower or self.size_upper or self.size_lower):
+            return problem
+        ru, rl = problem.row_upper.copy(), problem.row_lower.copy()
+        for i, d in self.upper.items():
+            ru[i] -= sign * d
+        for i, d in self.lower.items():
+            rl[i] += sign * d
+        cu, cl = problem.col_upper.copy(), problem.col_lower.copy()
+        cu[model.col_T] -= sign * self.size_upper
+        cl[model.col_T] += sign * self.size_lower
+        return Problem(problem.c, problem.A, rl, ru, cl, cu, problem.integrality, problem.rows, problem.maximize,
+                       problem.offset)
+
+
+def exact_point(model: SelectionModel, x: np.ndarray) -> np.ndarray:
+    """The solver's point with the unit columns rounded to 0/1 and the continuous columns recomputed exactly from
+    them: T = Σ g x, and for the top-10 limit t = the 10th largest group exposure, u_g = max(E_g − t, 0) — the
+    values that make those rows tightest-feasible. Rows are then checked on this point, not on solver rounding."""
+    out = np.asarray(x, dtype=float).copy()
+    units = np.round(out[: model.n_units])
+    out[: model.n_units] = units
+    sel = units[model.unit_of_asset]
+    out[model.col_T] = float(model.asset_gbv @ sel)
+    if model.top10 is not None:
+        col_t, u_cols, codes = model.top10
+        E = np.bincount(codes, weights=model.asset_gbv * sel, minlength=len(u_cols))
+        t = float(np.sort(E)[::-1][TOP_K - 1]) if len(E) >= TOP_K else 0.0
+        out[col_t] = t
+        out[u_cols] = np.maximum(E - t, 0.0)
+    return out
 
 
 def _hhi_violations(model: SelectionModel, x_units: np.ndarray, tol: float) -> dict[str, np.ndarray]:
@@ -570,17 +638,27 @@ def select_pool(
     options = Options(mip_rel_gap=scenario.solver.mip_rel_gap, time_limit_s=scenario.solver.time_limit_s,
                       threads=scenario.solver.threads)
     strategy = strategy or scenario.solver.strategy
+    polish = False  # auto: lp_round first, then the MILP warm-started from it if the certified gap is too wide
     if strategy == "auto":
-        strategy = "lp_round" if model.n_units >= scenario.solver.large_pool_units else "milp"
+        polish = model.n_units < scenario.solver.large_pool_units
+        strategy = "lp_round"
     problem = model.problem
     solve_seconds = 0.0
-    rounds = 0
+    rounds = tighten_rounds = 0
+    margins = _Margins()
     deadline = time.perf_counter() + scenario.solver.time_limit_s
     while True:
         remaining = max(deadline - time.perf_counter(), 1.0)
         opts = Options(**{**options.__dict__, "time_limit_s": remaining})
         if strategy == "lp_round":
             result, lp = _solve_lp_round(problem, model, backend, opts, on_progress)
+            if polish and result.status is Status.FEASIBLE and result.x is not None:
+                rest = Options(**{**options.__dict__, "time_limit_s": max(deadline - time.perf_counter(), 1.0)})
+                milp = backend.solve(problem, rest, start=result.x, on_progress=on_progress)
+                if milp.x is not None and milp.objective >= result.objective - 1e-12:
+                    milp.seconds += result.seconds
+                    milp.info["polished_from"] = "lp_round"
+                    result = milp
         else:
             result, lp = _solve_milp(problem, backend, opts, on_progress)
         solve_seconds += result.seconds
@@ -591,20 +669,23 @@ def select_pool(
                 raise NoIncumbent(f"the solver stopped ({result.message}) before finding any feasible pool; "
                                   "raise solver.time_limit_s or relax limits")
             raise NoIncumbent(f"the solver failed: {result.message}")
-        x_units = np.round(result.x[: model.n_units])
-        violated = _hhi_violations(model, x_units, hhi_tolerance)
+        x = exact_point(model, result.x)
+        if margins.tighten(problem, model, x) and tighten_rounds < 3:
+            # the solver's tolerances let a limit slip by a hair on the exact 0/1 pool: back it off and re-solve
+            tighten_rounds += 1
+            problem = margins.apply(problem, model)
+            continue
+        violated = _hhi_violations(model, x[: model.n_units], hhi_tolerance)
         if not violated or rounds >= max_hhi_rounds or result.status not in (Status.OPTIMAL, Status.FEASIBLE):
             break
         rounds += 1
         for dim, S in violated.items():
             codes, n_vals, h = model.hhi[dim]
             builder.hhi_cut(dim, codes, n_vals, h, S, rounds)
-        problem = builder.problem(objective_values(assets, scenario) / model.scale)
+        problem = margins.apply(builder.problem(objective_values(assets, scenario) / model.scale), model)
         model = SelectionModel(problem, model.scale, model.n_units, model.unit_of_asset, model.unit_gbv, model.hhi,
-                               model.asset_gbv)
-    x = result.x.copy()
-    x[: model.n_units] = np.round(x[: model.n_units])
-    limits = _shadow_prices(problem, model, backend, options, x, lp)
+                               model.asset_gbv, model.top10)
+    limits = _shadow_prices(margins.apply(problem, model, sign=-1.0), model, backend, options, x, lp)
     selected = x[: model.n_units][model.unit_of_asset] > 0.5
     status = result.status.value
     if _hhi_violations(model, x[: model.n_units], hhi_tolerance):

@@ -151,6 +151,28 @@ def test_pyomo_backend_agrees_on_demo_subset(tmp_path: Path) -> None:
     pool = s.pool.model_copy(update={"size": s.pool.size.model_copy(update={"min": 0.4 * total, "max": 0.6 * total}), "limits": limits})
     amcs = [a.model_copy(update={"min_share": 0.0}) for a in s.amcs]
     s = s.model_copy(update={"pool": pool, "amcs": amcs, "solver": s.solver.model_copy(update={"mip_rel_gap": 1e-7})})
-    a = select_pool(assets, s, backend=get_backend("highs"))
-    b = select_pool(assets, s, backend=get_backend("pyomo"))
+    a = select_pool(assets, s, backend=get_backend("highs"), strategy="milp")
+    b = select_pool(assets, s, backend=get_backend("pyomo"), strategy="milp")
     assert a.objective_value == pytest.approx(b.objective_value, rel=1e-5)
+
+
+def test_demo_run_writes_every_contract_file(tmp_path: Path) -> None:
+    r = runner.invoke(app, ["run", str(DEMO), "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    for name in ("pool.csv", "summary.json", "tranches.csv", "cashflows.csv", "report.xlsx", "report.html"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    cash = pd.read_csv(tmp_path / "cashflows.csv", encoding="utf-8-sig")
+    pays = cash[[c for c in cash.columns if c.startswith("pay_")]].sum(axis=1)
+    lhs = cash["collections"] + cash["reserve_draw"]
+    assert (lhs - pays - cash["reserve_deposit"]).abs().max() < 0.05  # cents: the file is rounded to 2 decimals
+    assert {"period", "date", "reserve_balance", "senior_balance", "subordinated_balance"} <= set(cash.columns)
+    tranches = pd.read_csv(tmp_path / "tranches.csv", encoding="utf-8-sig")
+    assert list(tranches["tranche"]) == ["senior", "subordinated"]
+    for c in ("size", "share_of_gbv", "share_of_expected_recovery", "coupon", "wal_years", "expected_maturity",
+              "legal_maturity", "coverage", "retained"):
+        assert c in tranches.columns
+    assert cash["senior_balance"].iloc[-1] == 0  # the senior is repaid in the base case
+    data = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    s = data["structure"]
+    assert 0.5 <= s["senior_share_of_expected_recovery"] <= 0.65 and 1.5 <= s["senior_coverage"] <= 2.0
+    assert s["tranches"]["senior"] == tranches.loc[0, "size"]
