@@ -247,12 +247,7 @@ def _print_summary(data: dict) -> None:
         f"{p['recovery_rate']:.1%}, npv CNY {_money(p['npv'])}m"
         + (f", gap {gap:.2e}" if gap is not None else "") + f", solved in {data['solve_seconds']:.1f}s"
     )
-    t = Table(title="shares of pool gbv by AMC", title_justify="left")
-    t.add_column("AMC")
-    t.add_column("share", justify="right")
-    for k, v in data["shares"]["amc"].items():
-        t.add_row(k, f"{v:.1%}")
-    out.print(t)
+    out.print("shares of pool gbv by AMC: " + " · ".join(f"{escape(k)} {v:.1%}" for k, v in data["shares"]["amc"].items()))
     if data["costliest_limits"]:
         c = Table(title="limits that cost npv (LP shadow prices: npv gained per step of relaxation)", title_justify="left")
         c.add_column("limit")

@@ -86,6 +86,7 @@ class HighsBackend(Backend):
         h.setOptionValue("time_limit", float(options.time_limit_s))
         h.setOptionValue("threads", int(options.threads))
         h.setOptionValue("primal_feasibility_tolerance", float(options.primal_feasibility_tolerance))
+        h.setOptionValue("mip_feasibility_tolerance", float(options.mip_feasibility_tolerance))
         return h
 
     def solve(

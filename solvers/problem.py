@@ -105,6 +105,7 @@ class Options:
     threads: int = 1
     verbose: bool = False
     primal_feasibility_tolerance: float = 1e-7
+    mip_feasibility_tolerance: float = 1e-6
 
 
 @dataclass
