@@ -230,11 +230,28 @@ class Structure(_Strict):
     trigger_fee_share: Share = 0.20
     stresses: dict[str, StressSpec] = {}
 
+class Servicer(_Strict):
+    """A servicer (usually one of the AMCs) with its fee, capacity and home-province recovery uplift."""
+
+    amc: str
+    fee_rate: Share = 0.08
+    capacity_gbv: PositiveMoney | None = None
+    home_uplift: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+
+
 class Consortium(_Strict):
     """Consortium economics (DESIGN §7)."""
 
     allocation_rules: list[Literal["gbv", "npv", "shapley"]] = ["gbv", "npv", "shapley"]
-
+    #: v(S)'s size bounds: proportional (× S's share of contributed gbv), same, or none
+    size_rule: Literal["proportional", "same", "none"] = "proportional"
+    measure: Literal["npv", "senior_proceeds"] = "npv"
+    exact_shapley_max: Annotated[int, Field(ge=1, le=16)] = 12
+    shapley_samples: Annotated[int, Field(ge=2)] = 200
+    workers: Annotated[int, Field(ge=1)] | None = None
+    #: servicers; when empty every AMC services at the default fee, locals with a home-province uplift
+    servicers: list[Servicer] = []
+    whole_groups_servicing: bool = False
 
 class Solver(_Strict):
     """Solver options passed to the backend."""
@@ -276,6 +293,10 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _amcs(self) -> Scenario:
+        if self.consortium is not None:
+            unknown = sorted({sv.amc for sv in self.consortium.servicers} - {a.id for a in self.amcs})
+            if unknown:
+                raise ValueError(f"consortium.servicers name unknown AMC(s) {unknown}")
         ids = [a.id for a in self.amcs]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
