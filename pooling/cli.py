@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
@@ -364,6 +365,12 @@ def run(
     data, selection = _solve_and_write(s, prepared, out_dir)
     _print_summary(data)
     pool_assets = prepared.assets[selection.selected]
+    allocation = None
+    if s.consortium is not None:
+        res, plan = _consortium(s, prepared, pool_assets, out_dir)
+        allocation = res.allocation
+        if plan is not None:  # the servicing plan's fees become the waterfall's servicer base fee
+            s = s.model_copy(update={"structure": s.structure.model_copy(update={"servicer_base_fee": plan.effective_fee_rate})})
     with err.status("sizing the securities…"):
         deal = size_deal(pool_assets, s)
     write_deal(out_dir, deal)
@@ -371,18 +378,89 @@ def run(
     write_json(data, out_dir / "summary.json")
     _print_deal(deal)
     with err.status("writing reports…"):
-        written = _reports(s, prepared.assets, pool_assets, data, out_dir, deal)
+        written = _reports(s, prepared.assets, pool_assets, data, out_dir, deal, allocation)
     out.print(f"wrote {len(written) + 8} files to {out_dir}: pool.csv, summary.json, limits.csv, tranches.csv, "
               "cashflows.csv, stresses.csv, stress_grid.csv, retention.csv"
               + (", " + ", ".join(p.name for p in written) if written else ""))
 
 
-def _reports(s, contributed, pool, data, out_dir: Path, deal) -> list[Path]:
+def _reports(s, contributed, pool, data, out_dir: Path, deal, allocation=None) -> list[Path]:
     from pooling.report import ReportInputs, write_reports
 
     limits = pd.read_csv(out_dir / "limits.csv", encoding="utf-8-sig", keep_default_na=False)
     return write_reports(out_dir, ReportInputs(scenario=s, contributed=contributed, pool=pool, summary=data,
-                                               limits=limits, deal=deal))
+                                               limits=limits, deal=deal, allocation=allocation))
+
+
+def _consortium(s, prepared, pool_assets: pd.DataFrame, out_dir: Path):
+    """Coalition game, allocations, core, withdrawals, servicing plan; writes their CSVs and prints the tables."""
+    from pooling.consortium import analyse
+    from pooling.servicing import plan_servicing
+
+    n = len(s.amcs)
+    total = 2**n - 1 if n <= (s.consortium.exact_shapley_max if s.consortium else 12) else None
+    done = [0]
+    with err.status("coalition values…") as status:
+        def tick(cv) -> None:
+            done[0] += 1
+            status.update(f"coalition values: {done[0]}" + (f"/{total}" if total else "") + f" ({'+'.join(sorted(cv.members))}: {cv.status})")
+
+        res = analyse(prepared.assets, s, on_value=tick)
+    plan = plan_servicing(pool_assets, s) if len(pool_assets) else None
+    write_csv(res.allocation, out_dir / "allocation.csv")
+    write_csv(res.coalitions, out_dir / "coalitions.csv")
+    if len(res.core):
+        write_csv(res.core, out_dir / "core.csv")
+    if len(res.withdrawals):
+        write_csv(res.withdrawals, out_dir / "withdrawals.csv")
+    if plan is not None:
+        write_csv(plan.assignments, out_dir / "servicers.csv")
+    t = Table(title=f"allocation of the grand value v(N) = CNY {_money(res.grand.value)}m ({'exact' if res.exact else 'sampled'} Shapley)",
+              title_justify="left")
+    for c in ("AMC", "contributed gbv", "standalone", "by gbv", "by npv", "Shapley", "uplift vs standalone"):
+        t.add_column(c, justify="left" if c == "AMC" else "right")
+    for r in res.allocation.itertuples(index=False):
+        up = f"{r.uplift_shapley_pct:+.1%}" if np.isfinite(r.uplift_shapley_pct) else f"{_money(r.uplift_shapley)}m"
+        t.add_row(escape(r.amc_id), _money(r.contributed_gbv), _money(r.standalone_value), _money(r.alloc_gbv),
+                  _money(r.alloc_npv), _money(r.shapley_value) + (f" ±{_money(r.shapley_se)}" if not res.exact else ""), up)
+    out.print(t)
+    for r in res.core.itertuples(index=False):
+        out.print(f"rule {r.rule}: " + ("in the core" if r.in_core else
+                  f"NOT in the core — coalition {r.worst_coalition} would be CNY {_money(r.max_excess)}m better off alone"))
+    if res.least_core_epsilon is not None:
+        eps = res.least_core_epsilon
+        out.print("the core is " + ("non-empty" if eps <= 1e-6 * max(abs(res.grand.value), 1) else
+                  f"empty: some coalition always gains CNY {_money(eps)}m by leaving (least-core ε)"))
+    if plan is not None:
+        out.print(f"servicing plan ({plan.method}): fees CNY {_money(plan.total_fee)}m, recovery uplift CNY "
+                  f"{_money(plan.total_uplift)}m, effective servicer fee {plan.effective_fee_rate:.2%} of collections")
+    return res, plan
+
+
+@app.command()
+@handles_errors
+def consortium(
+    scenario: ScenarioArg,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out"),
+    workers: Annotated[int | None, typer.Option(help="Processes for coalition values (default: consortium.workers or 2).")] = None,
+) -> None:
+    """Who brings what and who gets what: coalition values, standalone vs pooled, allocation rules, Shapley,
+    core check and least core, withdrawals, and the servicer plan.
+
+    Writes allocation.csv, coalitions.csv, core.csv, withdrawals.csv, servicers.csv.
+    Example: ``pooling consortium scenarios/demo/scenario.yaml --out out/consortium``
+    """
+    s = _load(scenario)
+    if s.consortium is None:
+        from pooling.scenario import Consortium
+
+        s = s.model_copy(update={"consortium": Consortium()})
+    if workers is not None:
+        s = s.model_copy(update={"consortium": s.consortium.model_copy(update={"workers": workers})})
+    prepared = _prepare_or_report(s, out_dir)
+    _, selection = _solve_and_write(s, prepared, out_dir)
+    _consortium(s, prepared, prepared.assets[selection.selected], out_dir)
+    out.print(f"wrote allocation.csv, coalitions.csv, core.csv, withdrawals.csv, servicers.csv to {out_dir}")
 
 
 @app.command()

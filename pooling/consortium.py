@@ -55,6 +55,7 @@ class CoalitionValue:
     selected_npv_by_amc: dict[str, float] = field(default_factory=dict)
     selected_gbv_by_amc: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    mip_gap: float | None = None
 
 
 def coalition_scenario(scenario: Scenario, members: Iterable[str], gamma: float) -> Scenario:
@@ -104,7 +105,9 @@ def coalition_value(assets: pd.DataFrame, scenario: Scenario, members: Coalition
     gamma = float(sub["gbv"].sum() / assets["gbv"].sum())
     sc = coalition_scenario(scenario, members, gamma)
     try:
-        sel = select_pool(sub, sc)
+        # lp_round: a certified gap (recorded) without the warm-started MILP polish, which can take minutes on
+        # a coalition whose LP is loose; values feed 2^n coalitions, so each must be quick
+        sel = select_pool(sub, sc, strategy="lp_round", diagnose=False)
     except Infeasible:
         return CoalitionValue(members, 0.0, "infeasible", seconds=time.perf_counter() - t0)
     except NoIncumbent:
@@ -115,7 +118,7 @@ def coalition_value(assets: pd.DataFrame, scenario: Scenario, members: Coalition
         members, value, sel.status, gbv=float(chosen["gbv"].sum()), n_assets=len(chosen),
         selected_npv_by_amc={k: float(v) for k, v in chosen.groupby("amc_id")["npv"].sum().items()},
         selected_gbv_by_amc={k: float(v) for k, v in chosen.groupby("amc_id")["gbv"].sum().items()},
-        seconds=time.perf_counter() - t0,
+        seconds=time.perf_counter() - t0, mip_gap=sel.mip_gap,
     )
 
 
@@ -262,8 +265,9 @@ def _coalition_table(game: Game) -> pd.DataFrame:
         if not c:
             continue
         rows.append({"coalition": "+".join(sorted(c)), "n_members": len(c), "value": cv.value, "status": cv.status,
-                     "pool_gbv": cv.gbv, "n_assets": cv.n_assets, "seconds": round(cv.seconds, 3)})
-    return pd.DataFrame(rows, columns=["coalition", "n_members", "value", "status", "pool_gbv", "n_assets", "seconds"])
+                     "mip_gap": cv.mip_gap, "pool_gbv": cv.gbv, "n_assets": cv.n_assets, "seconds": round(cv.seconds, 3)})
+    return pd.DataFrame(rows, columns=["coalition", "n_members", "value", "status", "mip_gap", "pool_gbv", "n_assets",
+                                       "seconds"])
 
 
 def analyse(assets: pd.DataFrame, scenario: Scenario, workers: int | None = None,

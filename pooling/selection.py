@@ -627,10 +627,12 @@ def select_pool(
     hhi_tolerance: float = 1e-4,
     max_hhi_rounds: int = 30,
     strategy: str | None = None,
+    diagnose: bool = True,
 ) -> Selection:
     """Choose the pool: build the MILP, solve, refine HHI cuts, price the limits.
 
-    ``strategy`` (default: the scenario's ``solver.strategy``) is ``milp``, ``lp_round`` or ``auto``.
+    ``strategy`` (default: the scenario's ``solver.strategy``) is ``milp``, ``lp_round`` or ``auto``;
+    ``diagnose=False`` skips naming the conflicting limits of an infeasible scenario (coalition values).
     Raises :class:`~pooling.errors.Infeasible` (naming the conflicting limits) or
     :class:`~pooling.errors.NoIncumbent` (solver stopped without a feasible pool).
     """
@@ -666,6 +668,8 @@ def select_pool(
             result, lp = _solve_milp(problem, backend, opts, on_progress)
         solve_seconds += result.seconds
         if result.status is Status.INFEASIBLE:
+            if not diagnose:
+                raise Infeasible("no pool meets all limits", [])
             raise _diagnose(problem, model, backend, options)
         if result.x is None:
             if result.status in (Status.TIME_LIMIT, Status.INTERRUPTED):

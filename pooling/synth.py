@@ -955,6 +955,7 @@ def _scenario(
         },
         "structure": {"convention": "china", "payment_frequency": "semiannual", "legal_maturity_years": 5,
                       "senior_coupon": 0.025},
+        "consortium": {"allocation_rules": ["gbv", "npv", "shapley"], "size_rule": "proportional"},
         "solver": {"backend": "highs", "mip_rel_gap": 1.0e-4, "time_limit_s": 600},
     }  # fmt: skip
 

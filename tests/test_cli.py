@@ -156,10 +156,18 @@ def test_pyomo_backend_agrees_on_demo_subset(tmp_path: Path) -> None:
     assert a.objective_value == pytest.approx(b.objective_value, rel=1e-5)
 
 
-def test_demo_run_writes_every_contract_file(tmp_path: Path) -> None:
-    r = runner.invoke(app, ["run", str(DEMO), "--out", str(tmp_path)])
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    r = runner.invoke(app, ["run", str(DEMO), "--out", str(out)])
     assert r.exit_code == 0, r.output
-    for name in ("pool.csv", "summary.json", "tranches.csv", "cashflows.csv", "report.xlsx", "report.html"):
+    return out
+
+
+def test_demo_run_writes_every_contract_file(full_run: Path) -> None:
+    tmp_path = full_run
+    for name in ("pool.csv", "summary.json", "tranches.csv", "cashflows.csv", "report.xlsx", "report.html",
+                 "allocation.csv", "coalitions.csv", "servicers.csv"):
         assert (tmp_path / name).stat().st_size > 0, name
     cash = pd.read_csv(tmp_path / "cashflows.csv", encoding="utf-8-sig")
     pays = cash[[c for c in cash.columns if c.startswith("pay_")]].sum(axis=1)
@@ -176,3 +184,26 @@ def test_demo_run_writes_every_contract_file(tmp_path: Path) -> None:
     s = data["structure"]
     assert 0.5 <= s["senior_share_of_expected_recovery"] <= 0.65 and 1.5 <= s["senior_coverage"] <= 2.0
     assert s["tranches"]["senior"] == tranches.loc[0, "size"]
+
+
+def test_demo_consortium_files_add_up(full_run: Path) -> None:
+    """pooling run on the demo includes the consortium: allocations sum to v(N), coalitions cover 2^4 − 1 sets,
+    local AMCs service only their home province, and the servicing fee feeds the waterfall."""
+    tmp_path = full_run
+    alloc = pd.read_csv(tmp_path / "allocation.csv", encoding="utf-8-sig")
+    coal = pd.read_csv(tmp_path / "coalitions.csv", encoding="utf-8-sig")
+    grand = coal.loc[coal["n_members"] == 4, "value"].iloc[0]
+    for col in ("alloc_gbv", "alloc_npv", "shapley_value"):
+        assert alloc[col].sum() == pytest.approx(grand, rel=1e-9)
+    assert len(coal) == 15
+    for c in ("amc_id", "contributed_gbv", "selected_gbv", "standalone_value", "shapley_value"):
+        assert c in alloc.columns
+    sv = pd.read_csv(tmp_path / "servicers.csv", encoding="utf-8-sig")
+    homes = {"ZJ": "CN-ZJ", "GD": "CN-GD", "SC": "CN-SC"}
+    for amc, prov in homes.items():
+        assert set(sv.loc[sv["servicer"] == amc, "province"]) <= {prov}
+    pool = pd.read_csv(tmp_path / "pool.csv", encoding="utf-8-sig", keep_default_na=False)
+    assert sv["gbv"].sum() == pytest.approx(pool["gbv"].sum(), rel=1e-6)
+    cash = pd.read_csv(tmp_path / "cashflows.csv", encoding="utf-8-sig")
+    fee_rate = sv["fee"].sum() / sv["expected_collections"].sum()
+    assert (cash["pay_servicer_base_fee"] / cash["collections"]).round(6).eq(round(fee_rate, 6)).all()

@@ -58,7 +58,7 @@ def test_core_empty_and_non_empty() -> None:
     assert viol["excess"].max() > 0
     # a convex (supermodular) game has a non-empty core that contains its Shapley value
     convex = _table({k: len(k.replace("+", "")) ** 2 if k else 0 for k in HAND})
-    eps, x = least_core(["A", "B", "C"], convex)
+    eps, _ = least_core(["A", "B", "C"], convex)
     assert eps <= 1e-9
     phi = shapley_exact(["A", "B", "C"], convex)
     assert core_violations(["A", "B", "C"], convex, phi)["excess"].max() <= 1e-9
