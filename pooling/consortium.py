@@ -77,7 +77,9 @@ def coalition_scenario(scenario: Scenario, members: Iterable[str], gamma: float)
         if total_min > 1.0:
             amcs = [a.model_copy(update={"min_share": a.min_share / total_min}) for a in amcs]
     pool = scenario.pool.model_copy(update={"size": size})
-    return scenario.model_copy(update={"amcs": amcs, "pool": pool})
+    limit = scenario.consortium.coalition_time_limit_s if scenario.consortium else 10.0
+    solver = scenario.solver.model_copy(update={"time_limit_s": min(scenario.solver.time_limit_s, limit)})
+    return scenario.model_copy(update={"amcs": amcs, "pool": pool, "solver": solver})
 
 
 def _measure(assets: pd.DataFrame, scenario: Scenario, selected: np.ndarray, objective: float) -> float:

@@ -249,6 +249,8 @@ class Consortium(_Strict):
     exact_shapley_max: Annotated[int, Field(ge=1, le=16)] = 12
     shapley_samples: Annotated[int, Field(ge=2)] = 200
     workers: Annotated[int, Field(ge=1)] | None = None
+    #: a coalition whose pool is not found in this time is recorded as no_incumbent and worth 0
+    coalition_time_limit_s: Annotated[float, Field(gt=0.0)] = 10.0
     #: servicers; when empty every AMC services at the default fee, locals with a home-province uplift
     servicers: list[Servicer] = []
     whole_groups_servicing: bool = False
