@@ -179,6 +179,7 @@ def describe(
 
     s = _load(scenario)
     prepared = _prepare_or_report(s, out_dir)
+    s = prepared.scenario  # with the levers applied (withdrawn AMCs gone, coupon shifted)
     d = run_describe(prepared.assets)
     tot = d.totals
     out.print(
@@ -282,6 +283,7 @@ def optimize(
         raise InputError(f"--strategy must be auto, milp or lp_round, not {solver.strategy!r}")
     s = s.model_copy(update={"solver": solver})
     prepared = _prepare_or_report(s, out_dir)
+    s = prepared.scenario  # with the levers applied (withdrawn AMCs gone, coupon shifted)
     data, _ = _solve_and_write(s, prepared, out_dir)
     _print_summary(data)
     out.print(f"wrote pool.csv, summary.json, limits.csv to {out_dir}")
@@ -327,6 +329,7 @@ def size(
         raise InputError(f"{path} not found; run `pooling optimize` first or point at its output folder")
     wanted = pd.read_csv(path, dtype={"amc_id": str, "asset_id": str}, usecols=["amc_id", "asset_id"], encoding="utf-8-sig")
     prepared = _prepare_or_report(s, out_dir)
+    s = prepared.scenario  # with the levers applied (withdrawn AMCs gone, coupon shifted)
     keys = prepared.assets[["amc_id", "asset_id"]].astype(str)
     merged = wanted.merge(keys.reset_index(), on=["amc_id", "asset_id"], how="left", indicator=True)
     missing = merged[merged["_merge"] != "both"]
@@ -362,6 +365,7 @@ def run(
             raise InputError(f"--strategy must be auto, milp or lp_round, not {strategy!r}")
         s = s.model_copy(update={"solver": s.solver.model_copy(update={"strategy": strategy})})
     prepared = _prepare_or_report(s, out_dir)
+    s = prepared.scenario  # with the levers applied (withdrawn AMCs gone, coupon shifted)
     data, selection = _solve_and_write(s, prepared, out_dir)
     _print_summary(data)
     pool_assets = prepared.assets[selection.selected]
@@ -458,6 +462,7 @@ def consortium(
     if workers is not None:
         s = s.model_copy(update={"consortium": s.consortium.model_copy(update={"workers": workers})})
     prepared = _prepare_or_report(s, out_dir)
+    s = prepared.scenario  # with the levers applied (withdrawn AMCs gone, coupon shifted)
     _, selection = _solve_and_write(s, prepared, out_dir)
     _consortium(s, prepared, prepared.assets[selection.selected], out_dir)
     out.print(f"wrote allocation.csv, coalitions.csv, core.csv, withdrawals.csv, servicers.csv to {out_dir}")

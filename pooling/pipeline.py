@@ -14,8 +14,9 @@ import pandas as pd
 
 from pooling.graph import build_groups
 from pooling.io import combined_sha256, sha256_files
+from pooling.levers import after_valuation, before_valuation, effective_scenario, lever_parameters
 from pooling.scenario import Scenario
-from pooling.tapes import load_tapes
+from pooling.tapes import Tapes, load_tapes
 from pooling.valuation import DEFAULT_PARAMETERS, value_assets
 
 
@@ -42,17 +43,36 @@ def inputs_digest(scenario: Scenario) -> str:
     return combined_sha256(digests)
 
 
+_TAPE_CACHE: dict[tuple, Tapes] = {}
+
+
+def load_tapes_cached(scenario: Scenario) -> Tapes:
+    """Validated tapes, cached per process by (files, sizes, modification times, aliases, as_of): a study's runs
+    on one worker read the tapes once. Callers must not modify the frames."""
+    paths = scenario.input_paths()
+    stats = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else (str(p), -1, -1) for p in paths)
+    key = (stats, tuple(sorted(scenario.columns.items())), scenario.as_of, tuple(a.id for a in scenario.amcs))
+    if key not in _TAPE_CACHE:
+        if len(_TAPE_CACHE) >= 4:
+            _TAPE_CACHE.pop(next(iter(_TAPE_CACHE)))
+        _TAPE_CACHE[key] = load_tapes(scenario)
+    return _TAPE_CACHE[key]
+
+
 def prepare(scenario: Scenario, on_stage: Callable[[str], None] | None = None) -> Prepared:
-    """Read, validate, pool, group and value. Raises :class:`~pooling.errors.ValidationFailed` on bad tapes."""
+    """Read, validate, pool, group and value, with the scenario's levers applied (withdrawals, coupon shift,
+    house-price shock, court delay, recovery haircuts). Raises :class:`~pooling.errors.ValidationFailed` on bad
+    tapes. ``Prepared.scenario`` is the effective scenario (withdrawn AMCs removed)."""
     seconds: dict[str, float] = {}
 
     def stage(name: str) -> None:
         if on_stage is not None:
             on_stage(name)
 
+    scenario = effective_scenario(scenario)
     t = time.perf_counter()
     stage("reading and validating tapes")
-    tapes = load_tapes(scenario)
+    tapes = load_tapes_cached(scenario)
     seconds["read_validate"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -62,14 +82,15 @@ def prepare(scenario: Scenario, on_stage: Callable[[str], None] | None = None) -
 
     t = time.perf_counter()
     stage("valuing assets")
-    params = DEFAULT_PARAMETERS.with_overrides(scenario.valuation.model)
+    params = lever_parameters(DEFAULT_PARAMETERS.with_overrides(scenario.valuation.model), scenario)
     valued = value_assets(
-        assets,
+        before_valuation(assets, scenario),
         as_of=scenario.as_of,
         discount_rate=scenario.valuation.discount_rate,
         source=scenario.valuation.source,
         horizon_months=scenario.valuation.horizon_months,
         params=params,
     )
+    valued = after_valuation(valued, scenario)
     seconds["value"] = time.perf_counter() - t
     return Prepared(scenario, valued, tapes.links, inputs_digest(scenario), seconds)

@@ -270,6 +270,45 @@ class Solver(_Strict):
     large_pool_units: Annotated[int, Field(ge=1)] = 150_000
 
 
+class RecoveryHaircut(_Strict):
+    """Recovery haircuts (fractions) by province and by asset type; they multiply."""
+
+    province: dict[str, Share] = {}
+    asset_type: dict[str, Share] = {}
+
+    @model_validator(mode="after")
+    def _keys(self) -> RecoveryHaircut:
+        bad = [p for p in self.province if vocab.province_code(p) is None]
+        if bad:
+            raise ValueError(f"unknown province(s) {bad}")
+        unknown = sorted(set(self.asset_type) - set(vocab.ASSET_TYPES))
+        if unknown:
+            raise ValueError(f"unknown asset type(s) {unknown}; expected some of {list(vocab.ASSET_TYPES)}")
+        return self
+
+
+class Levers(_Strict):
+    """Stress levers a scenario (or a study) can pull by name; see docs/studies.md."""
+
+    #: collateral type → change of collateral value (−0.2 = house prices down 20%)
+    house_price_shock: dict[str, Annotated[float, Field(ge=-1.0, le=5.0)]] = {}
+    #: extra months before collections start for assets whose recovery runs through the courts
+    court_delay_months: Annotated[float, Field(ge=0.0, le=120.0)] = 0.0
+    recovery_haircut: RecoveryHaircut = RecoveryHaircut()
+    #: added to the senior coupon (0.005 = +50 bp)
+    coupon_shift: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
+    #: AMCs that withdraw from the consortium
+    withdraw: list[str] = []
+
+    @field_validator("house_price_shock")
+    @classmethod
+    def _types(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(vocab.COLLATERAL_TYPES))
+        if unknown:
+            raise ValueError(f"unknown collateral type(s) {unknown}; expected some of {list(vocab.COLLATERAL_TYPES)}")
+        return value
+
+
 class Scenario(_Strict):
     """A whole scenario file. ``base_dir`` is the folder relative paths resolve against."""
 
@@ -283,6 +322,7 @@ class Scenario(_Strict):
     structure: Structure = Structure()
     consortium: Consortium | None = None
     solver: Solver = Solver()
+    levers: Levers = Levers()
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @field_validator("columns")
@@ -295,6 +335,11 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _amcs(self) -> Scenario:
+        unknown = sorted(set(self.levers.withdraw) - {a.id for a in self.amcs})
+        if unknown:
+            raise ValueError(f"levers.withdraw names unknown AMC(s) {unknown}")
+        if len(set(self.levers.withdraw)) >= len(self.amcs):
+            raise ValueError("levers.withdraw removes every AMC")
         if self.consortium is not None:
             unknown = sorted({sv.amc for sv in self.consortium.servicers} - {a.id for a in self.amcs})
             if unknown:
