@@ -34,6 +34,13 @@ GRID_HAIRCUTS = np.round(np.arange(0.0, 0.61, 0.05), 2)
 GRID_DELAYS = np.arange(0, 25, 6)
 
 
+def tranche_names(convention: str) -> dict[str, str]:
+    """Display names of the classes: senior / mezzanine / subordinated (China), A / B / J (GACS)."""
+    if convention == "china":
+        return {"senior": "senior", "mezz": "mezzanine", "sub": "subordinated"}
+    return {"senior": "A", "mezz": "B", "sub": "J"}
+
+
 def terms_from(structure: Structure, expenses_base: float | None = None) -> Terms:
     """Waterfall terms from the scenario's structure section (``expenses_base``: CNY the expenses rate applies to)."""
     pm = PERIOD_MONTHS[structure.payment_frequency]
@@ -149,8 +156,7 @@ def size_deal(pool: pd.DataFrame, scenario: Scenario) -> Deal:
     sub_cash[-1] += tail  # unresolved assets pass to the sub holder in kind at legal maturity
     sub_irr = _irr(scenario.as_of, dates, -st.sub_issue_price * sub, sub_cash) if sub > 0 else float("nan")
 
-    names = {"senior": "senior" if st.convention == "china" else "A", "mezz": "mezzanine" if st.convention == "china" else "B",
-             "sub": "subordinated" if st.convention == "china" else "J"}
+    names = tranche_names(st.convention)
     coupons = {"senior": st.senior_coupon, "mezz": st.mezzanine.coupon if st.mezzanine else 0.0, "sub": 0.0}
     sizes = {"senior": senior, "mezz": mezz, "sub": sub}
     ratings = {"senior": st.senior_rating, "mezz": st.mezzanine.rating if st.mezzanine else "", "sub": "NR"}
@@ -281,8 +287,7 @@ def _retention(pool: pd.DataFrame, sizes: dict[str, float], st: Structure) -> pd
     split by each AMC's share of pool gbv (PBOC/CBRC 2013: ≥ 5%)."""
     share = pool.groupby("amc_id", sort=True)["gbv"].sum()
     share = share / share.sum()
-    names = {"senior": "senior" if st.convention == "china" else "A", "mezz": "mezzanine" if st.convention == "china" else "B",
-             "sub": "subordinated" if st.convention == "china" else "J"}
+    names = tranche_names(st.convention)
     keys = ["senior", "mezz", "sub"] if st.retention == "vertical" else ["sub"]
     rows = []
     for key in keys:

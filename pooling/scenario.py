@@ -54,6 +54,14 @@ TAPE_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 Dimension = Literal["province", "industry", "collateral_type", "asset_type", "legal_status", "amc", "obligor_group"]
 
 
+def _collateral_keys(value: dict[str, float]) -> dict[str, float]:
+    """Check that a mapping is keyed by collateral types."""
+    unknown = sorted(set(value) - set(vocab.COLLATERAL_TYPES))
+    if unknown:
+        raise ValueError(f"unknown collateral type(s) {unknown}; expected some of {list(vocab.COLLATERAL_TYPES)}")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -188,13 +196,7 @@ class StressSpec(_Strict):
     delay_months: Annotated[int, Field(ge=0, le=120)] = 0
     collateral_haircut: dict[str, Share] = {}
 
-    @field_validator("collateral_haircut")
-    @classmethod
-    def _types(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(vocab.COLLATERAL_TYPES))
-        if unknown:
-            raise ValueError(f"unknown collateral type(s) {unknown}; expected some of {list(vocab.COLLATERAL_TYPES)}")
-        return value
+    _types = field_validator("collateral_haircut")(classmethod(lambda cls, v: _collateral_keys(v)))
 
 
 class Mezzanine(_Strict):
@@ -300,13 +302,7 @@ class Levers(_Strict):
     #: AMCs that withdraw from the consortium
     withdraw: list[str] = []
 
-    @field_validator("house_price_shock")
-    @classmethod
-    def _types(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(vocab.COLLATERAL_TYPES))
-        if unknown:
-            raise ValueError(f"unknown collateral type(s) {unknown}; expected some of {list(vocab.COLLATERAL_TYPES)}")
-        return value
+    _types = field_validator("house_price_shock")(classmethod(lambda cls, v: _collateral_keys(v)))
 
 
 class Scenario(_Strict):
