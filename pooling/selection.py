@@ -736,7 +736,8 @@ def select_pool(
         if strategy == "lp_round":
             result, lp = _solve_lp_round(problem, model, backend, opts, on_progress)
             if polish and result.status is Status.FEASIBLE and result.x is not None:
-                rest = Options(**{**options.__dict__, "time_limit_s": max(deadline - time.perf_counter(), 1.0)})
+                budget = min(deadline - time.perf_counter(), scenario.solver.polish_time_limit_s)
+                rest = Options(**{**options.__dict__, "time_limit_s": max(budget, 1.0)})
                 milp = backend.solve(problem, rest, start=result.x, on_progress=on_progress)
                 if milp.x is not None and milp.objective >= result.objective - 1e-12:
                     milp.seconds += result.seconds

@@ -1,0 +1,199 @@
+"""The npv-vs-diversification frontier: each point is the brute-force best pool under its bound, the frontier is
+monotone, bounds hold, the LP lower bound really bounds, infeasible points are recorded, outputs work offline."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pooling.errors import InputError
+from pooling.frontier import FRONTIER_COLUMNS, frontier, frontier_chart, min_hhi_bound, write_frontier
+from pooling.scenario import parse_scenario
+from pooling.selection import select_pool
+from tests.limits_check import feasible_subsets
+from tests.test_selection import small_pool
+
+
+def scenario(assets: pd.DataFrame, limits: dict | None = None, **pool) -> object:
+    total = float(assets["gbv"].sum())
+    amcs = [{"id": a, "kind": "local", "tape": f"{a}.csv"} for a in sorted(assets["amc_id"].unique())]
+    doc = {"name": "t", "as_of": "2026-06-30", "amcs": amcs,
+           "pool": {"size": {"min": 0.3 * total, "max": 0.5 * total}, "limits": limits or {}, **pool},
+           "solver": {"mip_rel_gap": 0.0}}
+    return parse_scenario(doc, "t.yaml")
+
+
+def subset_hhi(X: np.ndarray, assets: pd.DataFrame, column: str) -> np.ndarray:
+    codes, names = pd.factorize(assets[column].astype(str), sort=True)
+    onehot = np.zeros((len(assets), len(names)))
+    onehot[np.arange(len(assets)), codes] = assets["gbv"].to_numpy()
+    S = X @ onehot
+    T = S.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((S / T[:, None]) ** 2).sum(axis=1)
+
+
+@pytest.fixture(scope="module")
+def medium() -> tuple[pd.DataFrame, object, pd.DataFrame]:
+    assets = small_pool(3, n=80)
+    sc = scenario(assets, {"max_obligor_group_share": 0.1, "min_secured_share": 0.3})
+    return assets, sc, frontier(assets, sc, "province", points=5)
+
+
+@pytest.mark.parametrize(("seed", "whole_groups"), [(0, False), (1, False), (2, True), (4, False)])
+def test_each_point_is_the_brute_force_optimum(seed: int, whole_groups: bool) -> None:
+    assets = small_pool(seed)
+    sc = scenario(assets, {"max_collateral_share": 0.6}, whole_groups=whole_groups)
+    table = frontier(assets, sc, "province", points=4)
+    X = np.array(list(itertools.product([0.0, 1.0], repeat=len(assets))))
+    ok = feasible_subsets(X, assets, sc, tol=1e-9)
+    assert ok.any()
+    h = subset_hhi(X, assets, "province")
+    npv = X @ assets["npv"].to_numpy()
+    # the certified lower bound really bounds every whole-asset pool
+    assert h[ok].min() >= table.attrs["hhi_lower_bound"] - 1e-9
+    for row in table.itertuples():
+        within = ok & (h <= row.bound_hhi * (1 + 1e-4) + 1e-12)
+        if row.status == "infeasible":
+            assert not (ok & (h <= row.bound_hhi * (1 - 1e-4))).any()
+            assert np.isnan(row.npv) and pd.isna(row.n_assets)
+        else:
+            assert row.npv == pytest.approx(npv[within].max(), rel=1e-6)
+    assert table["unconstrained"].iloc[0] and table["status"].iloc[0] == "optimal"
+
+
+def test_monotone_bounded_and_loosest_is_the_optimum(medium) -> None:
+    assets, sc, table = medium
+    assert list(table.columns) == FRONTIER_COLUMNS
+    assert len(table) == 5
+    ok = table[table["status"].isin(["optimal", "feasible"])]
+    assert len(ok) == 5
+    assert (ok["hhi"] <= ok["bound_hhi"] * (1 + 1e-4)).all()
+    assert np.all(np.diff(table["bound_hhi"]) < 0)  # loosest first
+    npv = ok["npv"].to_numpy()
+    assert np.all(np.diff(npv) <= 1e-6 * abs(npv[0]))  # tighter bound, no more value
+    best = select_pool(assets, sc)
+    assert table["npv"].iloc[0] == pytest.approx(best.objective_value, rel=1e-9)
+    assert table["npv_loss"].iloc[0] == 0.0 and table["unconstrained"].sum() == 1
+    assert table["npv_loss_pct"].iloc[-1] == pytest.approx(100 * (npv[0] - npv[-1]) / npv[0])
+    a = table.attrs
+    assert a["hhi_lower_bound"] <= a["hhi_min"] <= a["hhi_free"]
+    assert a["hhi_free"] == pytest.approx(table["hhi"].iloc[0])
+    assert table["bound_hhi"].iloc[-1] == pytest.approx(a["hhi_min"])
+    # with 150 assets whole-asset pools reach the relaxation's minimum within a hair
+    assert table["hhi"].iloc[-1] <= a["hhi_lower_bound"] * 1.01
+    assert (table["n_assets"] > 0).all() and (table["gbv"] >= sc.pool.size.min * (1 - 1e-9)).all()
+
+
+def test_effective_number_measure(medium) -> None:
+    assets, sc, by_hhi = medium
+    table = frontier(assets, sc, "province", points=4, measure="effective_number")
+    assert (table["measure"] == "effective_number").all()
+    n_bound = table["bound_effective_number"].to_numpy()
+    assert np.allclose(np.diff(n_bound), np.diff(n_bound)[0])  # evenly spaced in N
+    assert n_bound[0] == pytest.approx(1 / by_hhi.attrs["hhi_free"])
+    assert n_bound[-1] == pytest.approx(1 / by_hhi.attrs["hhi_min"], rel=1e-9)
+    assert (table["effective_number"] >= table["bound_effective_number"] * (1 - 1e-4)).all()
+    assert table["npv"].iloc[0] == pytest.approx(by_hhi["npv"].iloc[0])
+    html = frontier_chart(table, "province", "effective_number", "省份分散化 province")
+    assert "有效数量" in html and "effective number" in html
+
+
+def test_infeasible_points_are_recorded_not_raised() -> None:
+    assets = small_pool(3, n=60)
+    sc = scenario(assets)
+    calls: list[tuple[int, int]] = []
+    table = frontier(assets, sc, "province", bounds=[0.3, 0.2], on_point=lambda i, n: calls.append((i, n)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert table["unconstrained"].tolist() == [True, False, False]
+    assert table["status"].iloc[1] == "optimal"
+    bad = table.iloc[2]  # 4 provinces: HHI can never go below 0.25
+    assert bad["status"] == "infeasible"
+    assert np.isnan(bad["npv"]) and np.isnan(bad["hhi"]) and pd.isna(bad["n_assets"]) and np.isnan(bad["npv_loss"])
+    assert bad["note"]
+    html = frontier_chart(table, "province", "hhi", "t")  # NaN rows do not break the chart
+    assert "infeasible" in html
+
+
+def test_existing_limits_are_kept_and_merged(monkeypatch) -> None:
+    import pooling.frontier as fr
+
+    assets = small_pool(7, n=80)
+    sc = scenario(assets, {"max_hhi": {"province": 0.6, "collateral_type": 0.4}, "min_effective_number": {"province": 1.2}})
+    runs = []
+
+    def recording(a, s, **kw):
+        sel = select_pool(a, s, **kw)
+        runs.append((s, sel))
+        return sel
+
+    monkeypatch.setattr(fr, "select_pool", recording)
+    table = frontier(assets, sc, "province", bounds=[0.8, 0.3])
+    assert len(runs) == 3  # the unconstrained pool is solved once and reused as the loosest point
+    assert runs[0][0] is sc
+    col = assets["collateral_type"].astype(str)
+    for (s, sel), row in zip(runs, table.itertuples(), strict=True):
+        lim = s.pool.limits
+        assert lim.max_hhi["collateral_type"] == 0.4 and lim.min_effective_number == {"province": 1.2}
+        if not row.unconstrained:
+            assert lim.max_hhi["province"] == min(0.6, row.bound_hhi)
+        pool = assets[sel.selected]
+        shares = pool.groupby(col[sel.selected])["gbv"].sum() / pool["gbv"].sum()
+        assert (shares**2).sum() <= 0.4 * (1 + 1e-4)
+    # the lower bound drops the dimension's own limits but keeps the others
+    bound = min_hhi_bound(assets, sc, "province")
+    assert bound["status"] == "optimal"
+    assert bound["lower"] <= bound["upper"] <= table.attrs["hhi_free"]
+
+
+def test_lower_bound_is_certified_on_other_dimensions() -> None:
+    assets = small_pool(5)
+    sc = scenario(assets, {"min_secured_share": 0.3})
+    X = np.array(list(itertools.product([0.0, 1.0], repeat=len(assets))))
+    ok = feasible_subsets(X, assets, sc, tol=1e-9)
+    for dim, column in {"industry": "industry", "amc": "amc_id", "obligor_group": "group_id"}.items():
+        b = min_hhi_bound(assets, sc, dim)
+        assert subset_hhi(X[ok], assets, column).min() >= b["lower"] - 1e-9, dim
+        assert b["lower"] <= b["upper"] + 1e-12
+
+
+def test_write_frontier_offline_html(medium, tmp_path) -> None:
+    _, _, table = medium
+    html = frontier_chart(table, "province", "hhi", "省份分散化前沿 province diversification")
+    paths = write_frontier(tmp_path / "out", table, html)
+    assert [p.name for p in paths] == ["frontier.csv", "frontier.html"]
+    text = paths[1].read_text(encoding="utf-8")
+    assert "plotly" in text.lower()
+    assert not re.search(r"<script[^>]*\bsrc\s*=", text)  # plotly.js embedded, no CDN
+    for label in ("组合净现值 pool npv (CNY m)", "赫芬达尔指数"):  # plotly's JSON may escape non-ASCII
+        assert label in text or json.dumps(label)[1:-1] in text
+    back = pd.read_csv(paths[0], encoding="utf-8-sig")
+    assert list(back.columns) == FRONTIER_COLUMNS and len(back) == len(table)
+    assert not list(paths[0].parent.glob(".*.tmp"))
+
+
+def test_bad_arguments() -> None:
+    assets = small_pool(1)
+    sc = scenario(assets)
+    with pytest.raises(InputError, match="dimension"):
+        frontier(assets, sc, "planet")
+    with pytest.raises(InputError, match="measure"):
+        frontier(assets, sc, "province", measure="gini")
+    with pytest.raises(InputError, match="points"):
+        frontier(assets, sc, "province", points=0)
+
+
+def test_lower_bound_same_on_both_backends() -> None:
+    from solvers import get_backend
+
+    assets = small_pool(3, n=30)
+    sc = scenario(assets, {"max_obligor_group_share": 0.2})
+    highs = min_hhi_bound(assets, sc, "province", backend=get_backend("highs"))
+    pyomo = min_hhi_bound(assets, sc, "province", backend=get_backend("pyomo"))
+    assert pyomo["lower"] == pytest.approx(highs["lower"], rel=1e-6)
+    assert pyomo["upper"] == pytest.approx(highs["upper"], rel=1e-4)
