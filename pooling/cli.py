@@ -383,9 +383,13 @@ def run(
     _print_deal(deal)
     with err.status("writing reports…"):
         written = _reports(s, prepared.assets, pool_assets, data, out_dir, deal, allocation)
-    out.print(f"wrote {len(written) + 8} files to {out_dir}: pool.csv, summary.json, limits.csv, tranches.csv, "
-              "cashflows.csv, stresses.csv, stress_grid.csv, retention.csv"
-              + (", " + ", ".join(p.name for p in written) if written else ""))
+    names = ["pool.csv", "summary.json", "limits.csv", "tranches.csv", "cashflows.csv", "stresses.csv",
+             "stress_grid.csv", "retention.csv"]
+    if allocation is not None:
+        names += [n for n in ("allocation.csv", "coalitions.csv", "core.csv", "withdrawals.csv", "servicers.csv")
+                  if (out_dir / n).exists()]
+    names += [p.name for p in written]
+    out.print(f"wrote {len(names)} files to {out_dir}: " + ", ".join(names))
 
 
 def _reports(s, contributed, pool, data, out_dir: Path, deal, allocation=None) -> list[Path]:
