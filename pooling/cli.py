@@ -543,6 +543,11 @@ def synth(
     out.print(f"wrote {path} and its tapes ({assets:,} assets, {len(specs)} AMCs)")
 
 
+from pooling.study_cli import study as _study  # noqa: E402  (registered after the commands it sits beside)
+
+app.command(name="study")(handles_errors(_study))
+
+
 def main() -> None:
     """Entry point of the ``pooling`` console script."""
     try:

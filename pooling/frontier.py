@@ -418,7 +418,7 @@ def frontier_chart(table: pd.DataFrame, dimension: str, measure: str, title: str
     if lb:
         x_lb = lb if measure == "hhi" else 1.0 / lb
         fig.add_vline(x=x_lb, line={"dash": "dot", "color": "#7f7f7f"},
-                      annotation_text="线性松弛极限 LP limit", annotation_position="top")
+                      annotation_text="线性松弛极限 LP limit", annotation_position="bottom right")
     fig.update_layout(
         title={"text": _html.escape(title)},
         xaxis_title=f"{m_zh}（{dim_zh}）{m_en} ({dim_en})" + (" — 越小越分散 lower is more diversified"

@@ -1,0 +1,320 @@
+"""Scenario studies: study file validation, run ids, the crash-safe store (SIGKILL + resume), executors
+(serial / process / Dask LocalCluster) giving identical results, failing and infeasible runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from pooling import study as st
+from pooling.study import StudyError, load_results, load_study, run_study, set_path, write_tables
+from pooling.study_cli import study as study_command
+from pooling.synth import demo_amcs, write_consortium
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMING = ["solve_seconds"]  # the only metric that is not a function of the inputs
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic consortium (1,500 assets, 4 AMCs) whose runs take well under a second each."""
+    folder = tmp_path_factory.mktemp("base")
+    path = write_consortium(folder, n_assets=1500, amcs=demo_amcs(), seed=1)
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["solver"] = {"backend": "highs", "mip_rel_gap": 0.05}  # a loose gap: fast, and no time limit in play
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def write_study(folder: Path, base: Path, scenarios: dict | None = None, sweep: dict | None = None,
+                **extra: object) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {"base": os.path.relpath(base, folder), "scenarios": scenarios or {}, "sweep": sweep or {}, **extra}
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+SCENARIOS = {
+    "zj_withdraws": {"levers.withdraw": ["ZJ"]},
+    "tight_province": {"pool.limits.max_province_share": 0.2},
+    "missing_tape": {"amcs.SC.tape": "data/no-such-file.csv"},  # fails when run: recorded, the rest go on
+    "impossible": {"pool.limits.max_province_share": 0.01},  # infeasible: a normal result
+}
+SWEEP = {"levers.house_price_shock.residential": [0.0, -0.2], "levers.court_delay_months": [0, 12]}
+
+
+@pytest.fixture(scope="module")
+def demo_study(base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_study(tmp_path_factory.mktemp("study"), base, SCENARIOS, SWEEP)
+
+
+@pytest.fixture(scope="module")
+def serial(demo_study: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo study run serially (shared by several tests)."""
+    out = tmp_path_factory.mktemp("serial")
+    run_study(load_study(demo_study), out)
+    return out
+
+
+def _values(out: Path) -> pd.DataFrame:
+    r = pd.read_csv(out / "results.csv", encoding="utf-8-sig")
+    return r[~r["metric"].isin(TIMING)].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------- study file
+
+
+def test_runs_in_study_order_with_levers_applied(demo_study: Path, serial: Path) -> None:
+    s = load_study(demo_study)
+    names = [r.name for r in s.runs]
+    assert names[:5] == ["base", *SCENARIOS]
+    assert names[5:] == [
+        "base: house_price_shock.residential=0.0, court_delay_months=0",
+        "base: house_price_shock.residential=0.0, court_delay_months=12",
+        "base: house_price_shock.residential=-0.2, court_delay_months=0",
+        "base: house_price_shock.residential=-0.2, court_delay_months=12",
+    ]
+    assert all(r.config["solver"]["threads"] == 1 for r in s.runs)
+    runs = pd.read_csv(serial / "runs.csv", encoding="utf-8-sig")
+    assert runs["scenario"].tolist() == names  # study order, not completion order
+    assert runs.columns[:2].tolist() == ["run_id", "scenario"]
+    assert list(runs.columns[2:2 + len(s.parameters)]) == list(s.parameters)
+    assert {"objective_value", "pool_gbv", "pool_npv", "senior_size", "senior_share_of_expected_recovery", "sub_irr",
+            "mip_gap", "share_NAT", "share_ZJ", "error"} <= set(runs.columns)
+    by = runs.set_index("scenario")
+    status = by["status"].to_dict()
+    assert status["missing_tape"] == "failed" and status["impossible"] == "infeasible"
+    assert {v for k, v in status.items() if k not in ("missing_tape", "impossible")} == {"optimal"}
+    # the levers act: house prices down → less value; court delay → later collections; ZJ gone → no ZJ share
+    grid = by.iloc[5:]
+    assert grid.iloc[2]["pool_npv"] < grid.iloc[0]["pool_npv"]
+    assert grid.iloc[1]["wa_months"] > grid.iloc[0]["wa_months"]
+    assert pd.isna(by.loc["zj_withdraws", "share_ZJ"]) and by.loc["base", "share_ZJ"] > 0
+    assert by.loc["tight_province", "pool.limits.max_province_share"] == 0.2
+    assert by.loc["base", "pool.limits.max_province_share"] == 0.25  # the base's own value, not blank
+    assert "province" in by.loc["impossible", "detail"]  # the conflicting limits are named
+
+
+def test_unknown_path_is_reported_before_anything_runs(base: Path, tmp_path: Path) -> None:
+    path = write_study(tmp_path / "s", base,
+                       {"typo": {"pool.limits.max_provence_share": 0.2}, "bad_amc": {"amcs.XX.min_share": 0.1},
+                        "bad_value": {"levers.court_delay_months": -3}},
+                       {"levers.court_delay": [0, 12], "structure.senior_coupon": [0.02, 0.03]})
+    out = tmp_path / "out"
+    app = typer.Typer()
+    app.command()(study_command)
+    r = CliRunner().invoke(app, [str(path), "--out", str(out)])
+    assert isinstance(r.exception, StudyError)
+    text = str(r.exception)
+    assert str(path) in text and "4 problem(s)" in text
+    assert "scenarios.typo: pool.limits.max_provence_share [run 'typo']: unknown key 'max_provence_share'" in text
+    assert "amcs has no item 'XX'" in text and "[run 'bad_amc']" in text
+    assert "levers.court_delay_months" in text and "greater than or equal to 0" in text  # values checked too
+    assert "sweep: levers.court_delay [run 'every grid run on base']" in text  # once, not once per grid point
+    assert not out.exists()  # nothing ran, nothing was written
+
+
+def test_study_file_keys_and_names_are_checked(base: Path, tmp_path: Path) -> None:
+    path = write_study(tmp_path, base, {"base": {}, "a:b": {}}, {"levers.coupon_shift": []}, sweeps={})
+    with pytest.raises(StudyError) as e:
+        load_study(path)
+    assert [p[0] for p in e.value.problems] == ["scenarios", "scenarios.a:b", "sweep.levers.coupon_shift", "sweeps"]
+
+
+def test_set_path_creates_sections_and_addresses_list_items_by_id() -> None:
+    data = {"amcs": [{"id": "A", "kind": "national", "tape": "a.csv"}, {"id": "B", "kind": "local", "tape": "b"}]}
+    set_path(data, "amcs.B.max_share", 0.4)
+    set_path(data, "amcs.0.min_share", 0.1)
+    set_path(data, "pool.limits.max_hhi.province", 0.2)
+    set_path(data, "levers.recovery_haircut.province.CN-GD", 0.1)
+    assert data["amcs"][1]["max_share"] == 0.4 and data["amcs"][0]["min_share"] == 0.1
+    assert data["pool"] == {"limits": {"max_hhi": {"province": 0.2}}}
+    assert data["levers"] == {"recovery_haircut": {"province": {"CN-GD": 0.1}}}
+    for bad in ("pool.limit.max_hhi", "structure.senior_coupon.x", "amcs.C.max_share", "base_dir"):
+        with pytest.raises(st._PathError):
+            set_path(data, bad, 1)
+
+
+def test_sweep_on_named_scenarios_and_common_overrides(base: Path, tmp_path: Path) -> None:
+    path = write_study(tmp_path, base, {"zj_out": {"levers.withdraw": ["ZJ"]}},
+                       {"levers.coupon_shift": [0.0, 0.01]}, sweep_on=["base", "zj_out"],
+                       common={"solver.mip_rel_gap": 0.02, "solver.threads": 4})
+    s = load_study(path)
+    assert [r.name for r in s.runs] == ["base", "zj_out", "base: coupon_shift=0.0", "base: coupon_shift=0.01",
+                                        "zj_out: coupon_shift=0.0", "zj_out: coupon_shift=0.01"]
+    assert s.runs[-1].overrides == {"levers.withdraw": ["ZJ"], "levers.coupon_shift": 0.01}
+    assert s.parameters == ("levers.withdraw", "levers.coupon_shift")  # common paths are not parameters
+    assert all(r.config["solver"]["mip_rel_gap"] == 0.02 for r in s.runs)
+    assert all(r.config["solver"]["threads"] == 1 for r in s.runs)  # one HiGHS thread per run, always
+
+
+# ---------------------------------------------------------------------------------------------- run ids
+
+
+def test_run_ids_are_stable_and_follow_the_config(base: Path, demo_study: Path, tmp_path: Path) -> None:
+    ids = [r.run_id for r in load_study(demo_study).runs]
+    assert ids == [r.run_id for r in load_study(demo_study).runs]
+    assert len(set(ids)) == len(ids)
+    code = "import json,sys; from pooling.study import load_study; print(json.dumps([r.run_id for r in load_study(sys.argv[1]).runs]))"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    other = subprocess.run([sys.executable, "-c", code, str(demo_study)], capture_output=True, text=True, check=True,
+                           cwd=ROOT, env=env)
+    assert json.loads(other.stdout) == ids  # another process, another hash seed: same ids
+    changed = dict(SCENARIOS, tight_province={"pool.limits.max_province_share": 0.21})
+    ids2 = [r.run_id for r in load_study(write_study(tmp_path / "s2", base, changed, SWEEP)).runs]
+    differ = [a != b for a, b in zip(ids, ids2, strict=True)]
+    assert differ == [name == "tight_province" for name in ["base", *SCENARIOS, *["grid"] * 4]]
+
+
+# ---------------------------------------------------------------------------------------------- the store
+
+
+def test_failed_run_is_recorded_and_retried_on_request(base: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import pooling.runner
+
+    real = pooling.runner.run_pipeline
+
+    def flaky(scenario):
+        if scenario.structure.senior_coupon > 0.03:
+            raise RuntimeError("boom")
+        return real(scenario)
+
+    path = write_study(tmp_path, base, {"hike": {"structure.senior_coupon": 0.04}, "cut": {"levers.coupon_shift": -0.01}})
+    s = load_study(path)
+    monkeypatch.setattr(pooling.runner, "run_pipeline", flaky)
+    first = run_study(s, tmp_path / "out")
+    assert first.statuses == {"optimal": 2, "failed": 1}
+    runs, _ = load_results(tmp_path / "out" / "study.sqlite")
+    err = runs.set_index("scenario").loc["hike", "error"]
+    assert err.startswith("RuntimeError: boom (at test_study.py:")
+    monkeypatch.setattr(pooling.runner, "run_pipeline", real)
+    again = run_study(s, tmp_path / "out")  # failed runs are results: not run again by default
+    assert (again.ran, again.skipped) == (0, 3)
+    retried = run_study(s, tmp_path / "out", retry_failed=True)
+    assert (retried.ran, retried.statuses) == (1, {"optimal": 1})
+    runs, _ = load_results(tmp_path / "out" / "study.sqlite")
+    assert runs["status"].tolist() == ["optimal"] * 3 and runs["run_id"].is_unique
+
+
+def test_tables_regenerate_from_the_store(serial: Path, tmp_path: Path) -> None:
+    write_tables(serial / "study.sqlite", tmp_path)
+    for name in ("runs.csv", "results.csv"):
+        assert (tmp_path / name).read_bytes() == (serial / name).read_bytes()
+    runs, results = load_results(serial / "study.sqlite")
+    assert runs.attrs["parameters"] == [*dict.fromkeys(p for ov in SCENARIOS.values() for p in ov), *SWEEP]
+    assert set(results["run_id"]) <= set(runs["run_id"])
+
+
+def test_sigkill_then_resume_records_every_run_once(base: Path, tmp_path: Path, serial: Path) -> None:
+    path = write_study(tmp_path, base, SCENARIOS, SWEEP)  # the demo study again, from another folder
+    out = tmp_path / "out"
+    store = out / "study.sqlite"
+    total = len(load_study(path).runs)
+    proc = subprocess.Popen([sys.executable, "-m", "pooling.study_cli", str(path), "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        recorded = 0
+        deadline = time.monotonic() + 60
+        while recorded < 3 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+            if store.exists():
+                try:
+                    con = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+                    recorded = con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+                    con.close()
+                except sqlite3.Error:  # not created yet
+                    continue
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    con = sqlite3.connect(store)
+    before = dict(con.execute("SELECT run_id, finished_at FROM runs"))
+    per_run = dict(con.execute("SELECT r.run_id, COUNT(res.metric) FROM runs r LEFT JOIN results res USING (run_id) "
+                               "GROUP BY r.run_id"))
+    orphans = con.execute("SELECT COUNT(*) FROM results WHERE run_id NOT IN (SELECT run_id FROM runs)").fetchone()[0]
+    con.close()
+    assert 3 <= len(before) < total, "the study should have been killed part-way"
+    assert orphans == 0
+    failing = {r.run_id for r in load_study(path).runs if r.name in ("missing_tape", "impossible")}
+    assert all(n >= 20 for rid, n in per_run.items() if rid not in failing)  # whole runs only, never a part
+    assert not (out / "runs.csv").exists()
+
+    summary = run_study(load_study(path), out)  # the same study again: only the missing runs
+    assert (summary.skipped, summary.ran) == (len(before), total - len(before))
+    con = sqlite3.connect(store)
+    rows = con.execute("SELECT run_id, finished_at FROM runs").fetchall()
+    dupes = con.execute("SELECT COUNT(*) FROM (SELECT run_id, metric FROM results GROUP BY 1, 2 HAVING COUNT(*) > 1)")
+    assert dupes.fetchone()[0] == 0
+    con.close()
+    assert len(rows) == total and all(dict(rows)[k] == v for k, v in before.items())  # the first ones kept
+    runs = pd.read_csv(out / "runs.csv", encoding="utf-8-sig")
+    assert len(runs) == total and runs["run_id"].is_unique
+    assert runs["run_id"].tolist() == [r.run_id for r in load_study(path).runs]
+    pd.testing.assert_frame_equal(_values(out), _values(serial))  # same answers as an uninterrupted study
+
+
+# ---------------------------------------------------------------------------------------------- executors
+
+
+@pytest.mark.slow
+def test_process_and_dask_give_the_serial_results(demo_study: Path, serial: Path, tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    s = load_study(demo_study)
+    expected = _values(serial)
+    assert len(expected) > 100
+    for executor in ("process", "dask"):
+        out = tmp_path / executor
+        summary = run_study(s, out, executor=executor, workers=2)
+        assert summary.ran == len(s.runs), executor
+        got = _values(out)
+        pd.testing.assert_frame_equal(got[["run_id", "metric"]], expected[["run_id", "metric"]])
+        pd.testing.assert_series_equal(got["value"], expected["value"], rtol=1e-9, atol=0.0)
+        a = pd.read_csv(out / "runs.csv", encoding="utf-8-sig")
+        b = pd.read_csv(serial / "runs.csv", encoding="utf-8-sig")
+        assert a["status"].tolist() == b["status"].tolist() and a["run_id"].tolist() == b["run_id"].tolist()
+    workers = {w for w in sqlite3.connect(tmp_path / "process" / "study.sqlite").execute("SELECT worker FROM runs")}
+    assert len(workers) == 2  # both worker processes took runs
+
+
+def crash_on_hike(task: tuple) -> dict:
+    """A worker function that kills its own process for one run, as the out-of-memory killer would."""
+    if task[1]["structure"]["senior_coupon"] > 0.03:
+        os._exit(9)
+    return st.execute_run(task)
+
+
+def test_a_run_that_kills_its_worker_process_is_the_only_one_failed(base: Path, tmp_path: Path) -> None:
+    path = write_study(tmp_path, base, {"hike": {"structure.senior_coupon": 0.04}},
+                       {"levers.coupon_shift": [0.0, 0.005]})
+    s = load_study(path)
+    store = st.ResultStore(tmp_path / "out" / "study.sqlite")
+    store.set_plan(s)
+    st._run_processes(list(s.runs), s, lambda run, outcome: store.record(run, outcome), workers=2, fn=crash_on_hike)
+    store.close()
+    runs, _ = load_results(tmp_path / "out" / "study.sqlite")
+    assert runs["status"].tolist() == ["optimal", "failed", "optimal", "optimal"]
+    assert "worker process died" in runs["error"][1]
+
+
+def test_cli_dry_run_and_usage_errors(demo_study: Path, tmp_path: Path) -> None:
+    app = typer.Typer()
+    app.command()(study_command)
+    r = CliRunner().invoke(app, [str(demo_study), "--out", str(tmp_path / "o"), "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert "9 run(s)" in r.output and "zj_withdraws" in r.output and not (tmp_path / "o").exists()
+    assert CliRunner().invoke(app, [str(demo_study), "--executor", "gpu"]).exit_code == 2
+    assert CliRunner().invoke(app, [str(demo_study), "--scheduler", "tcp://x:8786"]).exit_code == 2
