@@ -307,7 +307,8 @@ def frontier(
     if bounds is None:
         bound = min_hhi_bound(assets, scenario, dimension, backend=backend)
         seconds["min_hhi"] = bound["seconds"]
-        h_min = min(bound["upper"], h_free)
+        # the fractional pool's HHI; if no LP solved (time limit, error), the trivial bound 1/(values on offer)
+        h_min = min(bound["upper"] if bound["upper"] < 1.0 else bound["lower"], h_free)
         attrs.update({"hhi_min": h_min, "hhi_lower_bound": min(bound["lower"], h_min), "lp_rounds": bound["rounds"],
                       "lp_status": bound["status"]})
         if measure == "hhi":
@@ -431,7 +432,7 @@ def frontier_chart(table: pd.DataFrame, dimension: str, measure: str, title: str
     fig.update_yaxes(tickformat=",.0f")
     div = pio.to_html(fig, include_plotlyjs=True, full_html=False, div_id="frontier", config={"displaylogo": False})
 
-    head = ["#", f"上限 bound ({m_en})", "HHI", "有效数量 N eff", "净现值 npv (CNY m)", "损失 loss %",
+    head = ["#", f"{b_label} bound ({m_en})", "HHI", "有效数量 N eff", "净现值 npv (CNY m)", "损失 loss %",
             "未偿本息 gbv (CNY m)", "资产数 assets", "间隙 gap", "状态 status"]
     body = []
     for r in table.itertuples(index=False):
@@ -441,12 +442,11 @@ def frontier_chart(table: pd.DataFrame, dimension: str, measure: str, title: str
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     a = table.attrs
     facts = []
-    if a.get("hhi_free") is not None:
-        facts.append(f"无约束组合 HHI unconstrained pool: {_fmt(a['hhi_free'], '.4f')}")
-    if a.get("hhi_min") is not None:
-        facts.append(f"最分散可达 most diversified (LP): {_fmt(a['hhi_min'], '.4f')}")
-    if a.get("hhi_lower_bound") is not None:
-        facts.append(f"认证下界 certified lower bound: {_fmt(a['hhi_lower_bound'], '.4f')}")
+    for key, label in (("hhi_free", "无约束组合 unconstrained pool"), ("hhi_min", "最分散可达 most diversified (LP)"),
+                       ("hhi_lower_bound", "认证极限 certified limit")):
+        h = a.get(key)
+        if h is not None and h > 0:
+            facts.append(f"{label}: HHI {_fmt(h, '.4f')} · N {_fmt(1.0 / h, '.2f')}")
     return (
         '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{_html.escape(title)}</title>\n"
