@@ -742,8 +742,6 @@ def select_pool(
                 if milp.x is not None and milp.objective >= result.objective - 1e-12:
                     milp.seconds += result.seconds
                     milp.info["polished_from"] = "lp_round"
-                    if milp.status is Status.TIME_LIMIT:  # the capped polish: a feasible pool with its gap, and
-                        milp.status = Status.FEASIBLE  # the HHI cut loop must go on from it
                     result = milp
         else:
             result, lp = _solve_milp(problem, backend, opts, on_progress)
