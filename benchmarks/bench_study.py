@@ -1,19 +1,22 @@
-"""Study executors benchmark (DESIGN §8): one 200-run study, serial vs local processes vs a Dask LocalCluster.
+"""Study executors benchmark (DESIGN §8): one 200-point study, serial vs local processes vs a Dask LocalCluster.
 
-    python benchmarks/bench_study.py [--assets 2000] [--runs 200] [--workers 2] [--repeat 3]
+    python benchmarks/bench_study.py [--assets 2000] [--runs 200] [--workers N] [--repeat 3] [--gap 0.01]
 
 The base is a small synthetic consortium (``--assets``, 4 AMCs, written once into ``bench-data/``) and the study
-a sweep grid of ``--runs`` points (house-price shock × court delay × coupon shift). Baseline: one in-process
+base + a grid of ``--runs`` points (house-price shock × court delay × coupon shift). Baseline: one in-process
 ``run_pipeline`` of the base (warm tape cache), median of 5. For each executor, medians over ``--repeat`` fresh
-stores: wall time, runs/s, speed-up over serial, and the overhead per run —
+stores of
 
-    overhead per run = (workers × wall − Σ in-worker run seconds) / runs
+* wall clock: wall time, runs/s (all, and "steady" between the 10th and 90th percentile finish times), speed-up
+  over serial, and the overhead per run = (workers × wall − Σ in-worker run seconds) / runs;
+* CPU accounting, far less distorted by a loaded machine: the runs' own CPU (measured in the workers), the worker
+  processes' CPU outside the runs (start-up, imports, first tape read, transport; from RUSAGE_CHILDREN) per run
+  and as a multiple of the baseline run, and the driver's CPU per run (with a LocalCluster the Dask scheduler and
+  nannies live in the driver process, so theirs is counted there).
 
-i.e. the worker time not spent inside ``run_pipeline`` (process start-up, imports, first tape read, scheduling,
-result transport, idle workers at the tail), and the same against the baseline (workers × wall / runs −
-baseline). ``dask (nanny default)`` is the LocalCluster with Dask's own MALLOC_TRIM_THRESHOLD_=65536 left in
-place, to show what the override in :mod:`pooling.study` buys. It ends with an estimate (not a measurement) for
-a 16-core machine from the per-run CPU time, the measured overheads and the driver's cost per recorded run.
+``dask (nanny default)`` is the LocalCluster with Dask's own MALLOC_TRIM_THRESHOLD_=65536 left in place, to show
+what the override in :mod:`pooling.study` buys. The last lines are an ESTIMATE (not a measurement) for a 16-core
+machine from the per-run CPU, the steady overheads and the driver's ceiling.
 """
 
 from __future__ import annotations
@@ -165,7 +168,7 @@ def main() -> None:
     print("  steady: runs/s between the 10th and 90th percentile finish times (start-up excluded);\n"
           "  overhead/run: (workers × wall − Σ run wall) / runs — worker time outside run_pipeline.")
 
-    print(f"\nCPU accounting (robust to the machine's load), per run:\n{'executor':22} {'run CPU':>8} "
+    print(f"\nCPU accounting (far less sensitive to the machine's load), per run:\n{'executor':22} {'run CPU':>8} "
           f"{'vs serial':>9} {'worker overhead':>15} {'= × baseline':>12} {'driver':>8}")
     serial_cpu = med["serial"]["run_cpu"] / n
     for name, m in med.items():
@@ -177,7 +180,8 @@ def main() -> None:
     print("  run CPU: inside run_pipeline, mean over the grid (the serial executor runs in-process; the grid's runs\n"
           "  cost more than the base of the baseline); worker overhead: worker processes' CPU outside the runs\n"
           "  (start-up, imports, first tape read, transport), amortised, and as a multiple of the baseline run's CPU;\n"
-          "  driver: the driver's CPU (planning, scheduling, SQLite, progress, the Dask client).")
+          "  driver: the driver's CPU (planning, scheduling, SQLite, progress; for dask also the client, and the\n"
+          "  LocalCluster's scheduler and nannies, which run in the driver process).")
 
     # start-up of one worker (spawn, imports, first tape read): a 1-run study on one process
     one = st.Study(study.path, study.name, study.base_path, study.parameters, study.amcs, study.runs[:1])

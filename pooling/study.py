@@ -49,6 +49,7 @@ import multiprocessing
 import os
 import socket
 import sqlite3
+import sys
 import time
 import traceback
 import types
@@ -678,18 +679,14 @@ def load_results(store_path: str | Path, all_runs: bool = False) -> tuple[pd.Dat
     results = pd.DataFrame(long, columns=["run_id", "metric", "value"]).astype({"value": float})
     metric_names = _ordered_metrics(list(dict.fromkeys(results["metric"])), amcs)
     wide = results.pivot(index="run_id", columns="metric", values="value") if len(results) else pd.DataFrame()
-    records = []
-    for run_id, name, values, status, error, detail, seconds, cpu, _ in rows:
-        vals = json.loads(values) if values else {}
-        rec: dict[str, Any] = {"run_id": run_id, "scenario": name}
-        rec.update({p: _cell(vals.get(p)) for p in parameters})
-        rec["status"] = status
-        if run_id in wide.index:
-            rec.update(wide.loc[run_id, metric_names].to_dict())
-        rec.update({"error": error, "detail": detail, "seconds": seconds, "cpu_seconds": cpu})
-        records.append(rec)
-    columns = [*RUN_ID_COLUMNS, *parameters, "status", *metric_names, *TRAILING_COLUMNS]
-    runs = pd.DataFrame.from_records(records, columns=columns)
+    head = pd.DataFrame(rows, columns=["run_id", "scenario", "values", "status", *TRAILING_COLUMNS, "orphan"])
+    values = [json.loads(v) if v else {} for v in head["values"]]
+    params = pd.DataFrame([[_cell(v.get(p)) for p in parameters] for v in values], columns=parameters,
+                          index=head.index, dtype=object)
+    params = params.infer_objects()
+    metrics = wide.reindex(index=head["run_id"], columns=metric_names).set_axis(head.index, axis=0)
+    runs = pd.concat([head[list(RUN_ID_COLUMNS)], params, head[["status"]], metrics, head[list(TRAILING_COLUMNS)]],
+                     axis=1)
     runs.attrs = {"parameters": parameters, "metrics": metric_names, "study": meta.get("study")}
     return runs, results
 
@@ -982,9 +979,13 @@ def run_study(
     except KeyboardInterrupt:
         summary.interrupted = True
         raise
-    finally:
+    finally:  # also after Ctrl-C or a lost cluster: the tables show every run finished so far
         store.close()
-        if (out_dir / STORE_NAME).exists():
+        propagating = sys.exc_info()[1] is not None
+        try:
             summary.runs_csv, summary.results_csv = write_tables(out_dir / STORE_NAME, out_dir)
+        except Exception:
+            if not propagating:  # never hide the error that stopped the study behind this one
+                raise
         summary.seconds = time.perf_counter() - t0
     return summary
