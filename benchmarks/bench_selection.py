@@ -95,10 +95,11 @@ class CliRun:
     peak_rss: int  # bytes
     returncode: int
     summary: dict = field(default_factory=dict)
+    requested: str | None = None  # --strategy passed, None for the scenario's (auto)
 
     @property
     def strategy(self) -> str:
-        return str(self.summary.get("strategy", "?"))
+        return str(self.summary.get("strategy") or self.requested or "?")
 
     @property
     def label(self) -> str:
@@ -175,7 +176,7 @@ def run_cli(scenario: Path, out_dir: Path, strategy: str | None, time_limit: flo
     if usage["status"] != 0:
         tail = (out_dir / "stderr.txt").read_text(errors="replace").strip().splitlines()[-5:]
         print(f"  ! pooling optimize exited {usage['status']}: {' | '.join(tail)}", flush=True)
-    return CliRun(usage["wall"], rss, usage["status"], summary)
+    return CliRun(usage["wall"], rss, usage["status"], summary, strategy)
 
 
 # ----------------------------------------------------------------------------------------- straightforward Pyomo
@@ -493,7 +494,15 @@ def report(res: SizeResult, repeat: int) -> list[Check]:
     limited = res.bare_milp_time_limited()
     for key, runs in res.e2e.items():
         wall = res.e2e_wall(key)
+        label = f"end-to-end {key} / bare MILP"
         if wall is None or not bare:
+            why = (
+                f"no run finished (exit {[r.returncode for r in runs]})"
+                if wall is None
+                else "no bare MILP time"
+            )
+            print(f"  {label:<44}{'—':>7}   {why}")
+            checks.append((f"{n:,}: end-to-end {key} ≤ {E2E_RATIO_TARGET} × bare HiGHS MILP", False, why))
             continue
         ratio = wall / bare
         whole_milp = all(r.strategy == "milp" for r in runs)
@@ -503,7 +512,6 @@ def report(res: SizeResult, repeat: int) -> list[Check]:
             note = " (lp_round, then the whole MILP warm-started from it: compare the gaps too)"
         else:
             note = " (LP + rounding + repair MILP, not the whole MILP: compare the gaps too)"
-        label = f"end-to-end {key} / bare MILP"
         print(f"  {label:<44}{ratio:7.2f}×  target ≤ {E2E_RATIO_TARGET}, aim {E2E_RATIO_AIM}{note}")
         checks.append(
             (

@@ -158,6 +158,11 @@ class Study:
     parameters: tuple[str, ...]
     amcs: tuple[str, ...]
     runs: tuple[Run, ...]
+    #: the swept dotted paths, in file order
+    sweep: tuple[str, ...] = ()
+    description: str | None = None
+    #: the base scenario's as_of (ISO date): dates the study report
+    as_of: str | None = None
 
     def task(self, run: Run) -> tuple[str, dict[str, Any], str]:
         """What a worker needs: the run id, the resolved scenario and the path its relative paths resolve
@@ -457,7 +462,8 @@ def load_study(path: str | Path) -> Study:
     if problems:
         raise StudyError(str(path), problems)
     return Study(path=path.resolve(), name=spec.name or path.stem, base_path=base_path,
-                 parameters=tuple(parameters), amcs=tuple(a.id for a in base.amcs), runs=tuple(out))
+                 parameters=tuple(parameters), amcs=tuple(a.id for a in base.amcs), runs=tuple(out),
+                 sweep=tuple(spec.sweep), description=spec.description, as_of=base.as_of.isoformat())
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -607,7 +613,9 @@ class ResultStore:
                 "INSERT INTO plan VALUES (?, ?, ?, ?, ?)",
                 [(r.position, r.run_id, r.name, _canonical(r.overrides), _canonical(r.values)) for r in study.runs])
             meta = {"study": study.name, "study_file": str(study.path), "base": str(study.base_path),
-                    "parameters": json.dumps(list(study.parameters)), "amcs": json.dumps(list(study.amcs))}
+                    "parameters": json.dumps(list(study.parameters)), "amcs": json.dumps(list(study.amcs)),
+                    "sweep": json.dumps(list(study.sweep)), "description": study.description or "",
+                    "as_of": study.as_of or ""}
             self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(meta.items()))
 
     def record(self, run: Run, outcome: dict[str, Any], replace_failed: bool = False) -> bool:
@@ -652,7 +660,8 @@ def load_results(store_path: str | Path, all_runs: bool = False) -> tuple[pd.Dat
     ``runs`` is wide, as runs.csv: run_id, scenario, one column per study parameter (its dotted path, the value
     in the run's resolved scenario), status, the metrics (headline metrics first, then ``share_<amc>``,
     ``npv_<amc>``), error, detail, seconds, cpu_seconds (wall and CPU time of the run in its worker).
-    ``runs.attrs`` holds ``parameters``, ``metrics``, ``study``.
+    ``runs.attrs`` holds ``parameters``, ``metrics``, ``study``, ``amcs``, ``overrides`` (run_id → the run's
+    overrides as written in the study), ``description``, ``as_of`` and ``sweep`` (the swept paths).
     ``results`` is long: run_id, metric, value. Only runs of the study's current plan are included unless
     ``all_runs`` (then runs no longer in the study follow, in the order they finished).
     """
@@ -666,7 +675,7 @@ def load_results(store_path: str | Path, all_runs: bool = False) -> tuple[pd.Dat
         amcs = json.loads(meta.get("amcs", "[]"))
         join = "LEFT JOIN" if all_runs else "JOIN"
         rows = conn.execute(
-            f"SELECT r.run_id, r.name, p.param_values, r.status, r.error, r.detail, r.seconds, r.cpu_seconds, "
+            f"SELECT r.run_id, r.name, p.param_values, p.overrides, r.status, r.error, r.detail, r.seconds, r.cpu_seconds, "
             f"p.position IS NULL AS orphan "
             f"FROM runs r {join} plan p ON p.run_id = r.run_id "
             f"ORDER BY orphan, p.position, r.finish_order").fetchall()
@@ -679,7 +688,8 @@ def load_results(store_path: str | Path, all_runs: bool = False) -> tuple[pd.Dat
     results = pd.DataFrame(long, columns=["run_id", "metric", "value"]).astype({"value": float})
     metric_names = _ordered_metrics(list(dict.fromkeys(results["metric"])), amcs)
     wide = results.pivot(index="run_id", columns="metric", values="value") if len(results) else pd.DataFrame()
-    head = pd.DataFrame(rows, columns=["run_id", "scenario", "values", "status", *TRAILING_COLUMNS, "orphan"])
+    head = pd.DataFrame(rows, columns=["run_id", "scenario", "values", "overrides", "status", *TRAILING_COLUMNS,
+                                       "orphan"])
     values = [json.loads(v) if v else {} for v in head["values"]]
     params = pd.DataFrame([[_cell(v.get(p)) for p in parameters] for v in values], columns=parameters,
                           index=head.index, dtype=object)
@@ -687,7 +697,11 @@ def load_results(store_path: str | Path, all_runs: bool = False) -> tuple[pd.Dat
     metrics = wide.reindex(index=head["run_id"], columns=metric_names).set_axis(head.index, axis=0)
     runs = pd.concat([head[list(RUN_ID_COLUMNS)], params, head[["status"]], metrics, head[list(TRAILING_COLUMNS)]],
                      axis=1)
-    runs.attrs = {"parameters": parameters, "metrics": metric_names, "study": meta.get("study")}
+    runs.attrs = {"parameters": parameters, "metrics": metric_names, "study": meta.get("study"), "amcs": amcs,
+                  "overrides": {r: json.loads(o) for r, o in zip(head["run_id"], head["overrides"], strict=True) if o},
+                  "description": meta.get("description") or None, "as_of": meta.get("as_of") or None}
+    if "sweep" in meta:
+        runs.attrs["sweep"] = json.loads(meta["sweep"])
     return runs, results
 
 
@@ -730,6 +744,8 @@ class StudySummary:
     store: Path | None = None
     runs_csv: Path | None = None
     results_csv: Path | None = None
+    #: study.xlsx and study.html
+    report: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
@@ -905,12 +921,14 @@ def run_study(
     retry_failed: bool = False,
     progress: Callable[[StudyProgress], None] | None = None,
     notes: Callable[[str], None] | None = None,
+    report: bool = True,
 ) -> StudySummary:
     """Run every run of ``study`` that is not yet in ``out_dir/study.sqlite`` and write runs.csv/results.csv.
 
     Each finished run is committed on its own as soon as it comes back; a failing run is recorded as ``failed``
     with its error; an infeasible one is a normal result. ``retry_failed`` runs the failed ones again.
     ``progress`` is called at the start and after each recorded run; ``notes`` with lines worth printing.
+    ``report``: also write study.xlsx and study.html (:mod:`pooling.study_report`).
     Interrupted (Ctrl-C): the finished runs stay recorded, the tables are written, KeyboardInterrupt re-raised.
     """
     if executor not in EXECUTORS:
@@ -984,6 +1002,10 @@ def run_study(
         propagating = sys.exc_info()[1] is not None
         try:
             summary.runs_csv, summary.results_csv = write_tables(out_dir / STORE_NAME, out_dir)
+            if report:
+                from pooling.study_report import write_study_report
+
+                summary.report = write_study_report(out_dir / STORE_NAME, out_dir)
         except Exception:
             if not propagating:  # never hide the error that stopped the study behind this one
                 raise

@@ -92,6 +92,8 @@ def study(
     if summary.failed:
         out.print(f"[yellow]{summary.failed} run(s) failed[/]: see the error column of runs.csv (--retry-failed runs them again)")
     out.print(f"wrote {summary.runs_csv} and {summary.results_csv} (store: {summary.store})")
+    if summary.report:
+        out.print(f"report: {' and '.join(str(p) for p in summary.report)}")
 
 
 def main() -> None:

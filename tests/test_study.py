@@ -318,3 +318,82 @@ def test_cli_dry_run_and_usage_errors(demo_study: Path, tmp_path: Path) -> None:
     assert "9 run(s)" in r.output and "zj_withdraws" in r.output and not (tmp_path / "o").exists()
     assert CliRunner().invoke(app, [str(demo_study), "--executor", "gpu"]).exit_code == 2
     assert CliRunner().invoke(app, [str(demo_study), "--scheduler", "tcp://x:8786"]).exit_code == 2
+
+
+# ---------------------------------------------------------------------------------------------- study report
+
+
+def test_study_report_tornado_recomputed_from_runs_csv(serial: Path) -> None:
+    """The tornado bars are the changes recomputed here from runs.csv: a named scenario against base, a swept
+    parameter along the grid from the grid point equal to base; failed and infeasible runs have no bar."""
+    from pooling.study_report import study_tables
+
+    runs = pd.read_csv(serial / "runs.csv", encoding="utf-8-sig").set_index("scenario")
+    st_ = study_tables(serial)
+    grid = {(r["levers.house_price_shock.residential"], r["levers.court_delay_months"]): r
+            for _, r in runs.iloc[5:].iterrows()}
+    for metric in ("pool_npv", "senior_size"):
+        t = st_.tornado[metric].set_index("factor")
+        assert set(t.index) == {"zj_withdraws", "tight_province", "levers.house_price_shock.residential",
+                                "levers.court_delay_months"}  # no bar for the failed or the infeasible run
+        for name in ("zj_withdraws", "tight_province"):
+            delta = runs.loc[name, metric] - runs.loc["base", metric]
+            assert t.loc[name, "delta_low"] == pytest.approx(min(0.0, delta), abs=1e-6)
+            assert t.loc[name, "delta_high"] == pytest.approx(max(0.0, delta), abs=1e-6)
+        ref = grid[(0.0, 0)][metric]
+        for factor, other in (("levers.house_price_shock.residential", grid[(-0.2, 0)]),
+                              ("levers.court_delay_months", grid[(0.0, 12)])):
+            delta = other[metric] - ref
+            assert t.loc[factor, "metric_reference"] == pytest.approx(ref)
+            assert (t.loc[factor, "delta_low"], t.loc[factor, "delta_high"]) == pytest.approx(
+                (min(0.0, delta), max(0.0, delta)), abs=1e-6)
+        swings = st_.tornado[metric]["swing"].tolist()
+        assert swings == sorted(swings, reverse=True) and all(s >= 0 for s in swings)
+    # zj withdrawing costs npv: the tornado must show a loss, not a zero
+    assert st_.tornado["pool_npv"].set_index("factor").loc["zj_withdraws", "delta_low"] < 0
+
+
+def test_study_report_amc_outcomes_add_up(serial: Path) -> None:
+    from pooling.study_report import study_tables
+
+    runs = pd.read_csv(serial / "runs.csv", encoding="utf-8-sig")
+    a = study_tables(serial).amcs
+    ok = runs[runs["status"] == "optimal"]
+    per_run = a.groupby("run_id", sort=False)[["npv", "share"]].sum()
+    for _, r in ok.iterrows():  # the AMCs' npv add up to the pool's, their shares to 1
+        assert per_run.loc[r["run_id"], "npv"] == pytest.approx(r["pool_npv"], rel=1e-9)
+        assert per_run.loc[r["run_id"], "share"] == pytest.approx(1.0, abs=1e-9)
+    zj = a[(a["scenario"] == "zj_withdraws") & (a["amc"] == "ZJ")].iloc[0]
+    base_zj = a[(a["scenario"] == "base") & (a["amc"] == "ZJ")].iloc[0]
+    assert zj["npv"] == 0 and zj["npv_change"] == pytest.approx(-base_zj["npv"])
+    assert a[a["scenario"].isin(["missing_tape", "impossible"])]["npv"].isna().all()
+
+
+def test_study_report_files_are_offline_complete_and_deterministic(serial: Path, tmp_path: Path) -> None:
+    import openpyxl
+
+    from pooling.study_report import write_study_report
+
+    xlsx, page = serial / "study.xlsx", serial / "study.html"  # written by run_study itself
+    assert xlsx.exists() and page.exists()
+    wb = openpyxl.load_workbook(xlsx)
+    assert wb.sheetnames == ["情景 Scenarios", "敏感性 Sensitivity", "成员 AMCs", "失败 Failed"]
+    ws = wb["情景 Scenarios"]
+    runs = pd.read_csv(serial / "runs.csv", encoding="utf-8-sig")
+    names = [ws.cell(r, 1).value for r in range(4, 4 + len(runs))]
+    assert names == runs["scenario"].tolist()
+    header = [ws.cell(3, c).value for c in range(1, ws.max_column + 1)]
+    col = next(i for i, h in enumerate(header, 1) if h and h.endswith("Pool npv (CNY)"))
+    assert [ws.cell(r, col).value for r in range(4, 4 + len(runs))] == [
+        None if pd.isna(v) else pytest.approx(v) for v in runs["pool_npv"]]
+    assert len(wb["敏感性 Sensitivity"]._charts) == 2  # one tornado per metric
+    text = page.read_text(encoding="utf-8")
+    assert "fig-tornado-0" in text and "fig-tornado-1" in text and "fig-amcs" in text and "fig-grid-0" in text
+    import plotly.offline
+
+    js = plotly.offline.get_plotlyjs()
+    assert text.count(js) == 1  # plotly.js is inline, once: the page works offline
+    rest = text.replace(js, "")
+    assert "<script src=" not in rest and "https://" not in rest
+    again = write_study_report(serial / "study.sqlite", tmp_path)
+    assert [p.read_bytes() for p in again] == [xlsx.read_bytes(), page.read_bytes()]
