@@ -223,9 +223,15 @@ def _solve_and_write(s, prepared, out_dir: Path):
     from pooling.selection import select_pool
 
     def progress(info: dict) -> None:
-        gap = info.get("gap")
-        status.update(f"solving… best npv CNY {_money(info['objective'] * scale)}m"
-                      + (f", gap {gap:.2%}" if gap is not None and gap < 1e9 else ""))
+        gap, objective, message = info.get("gap"), info.get("objective"), info.get("message")
+        text = "solving…"
+        if objective is not None:
+            text += f" best npv CNY {_money(objective * scale)}m"
+        if gap is not None and gap < 1e9:
+            text += f", gap {gap:.2%}"
+        if message:
+            text += f" · {message}"
+        status.update(text)
 
     scale = float(s.pool.size.max or prepared.assets["gbv"].sum())
     with err.status(f"solving ({s.solver.backend})…") as status:

@@ -14,7 +14,7 @@ import pandas as pd
 from pooling.describe import concentration
 from pooling.io import write_csv, write_json
 from pooling.scenario import Scenario
-from pooling.selection import Selection
+from pooling.selection import HELPER_FAMILIES, Selection
 
 POOL_COLUMNS = [
     "amc_id", "asset_id", "obligor_id", "group_id", "province", "industry", "collateral_type", "gbv",
@@ -49,8 +49,8 @@ def summary(pool: pd.DataFrame, selection: Selection, scenario: Scenario, inputs
     gbv = float(pool["gbv"].sum())
     conc = concentration(pool) if len(pool) else pd.DataFrame()
     limits = selection.limits
-    binding = limits[(limits["slack"].abs() <= 1e-7) & ~limits["family"].isin(["total", "top10_excess"])]
-    priced = limits[~limits["family"].isin(["total", "top10_excess"])].sort_values("npv_per_step", ascending=False, na_position="last")
+    binding = limits[(limits["slack"].abs() <= 1e-7) & ~limits["family"].isin(HELPER_FAMILIES)]
+    priced = limits[~limits["family"].isin(HELPER_FAMILIES)].sort_values("npv_per_step", ascending=False, na_position="last")
     return {
         "scenario": scenario.name,
         "status": selection.status,
@@ -96,7 +96,7 @@ def summary(pool: pd.DataFrame, selection: Selection, scenario: Scenario, inputs
 def limits_frame(selection: Selection) -> pd.DataFrame:
     """limits.csv: one row per limit row with activity, slack, LP shadow price and npv per step of relaxation."""
     cols = ["family", "key", "name", "limit", "value", "activity", "slack", "shadow_price", "npv_per_step"]
-    out = selection.limits[~selection.limits["family"].isin(["total", "top10_excess"])][cols]
+    out = selection.limits[~selection.limits["family"].isin(HELPER_FAMILIES)][cols]
     return out.reset_index(drop=True)
 
 

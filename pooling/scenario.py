@@ -270,8 +270,8 @@ class Solver(_Strict):
     #: certified gap is above mip_rel_gap — the whole MILP warm-started from it.
     strategy: Literal["auto", "milp", "lp_round"] = "auto"
     large_pool_units: Annotated[int, Field(ge=1)] = 150_000
-    #: at most this long for auto's warm-started MILP polish; the lp_round pool and its certified gap stand if
-    #: the polish finds nothing better in time
+    #: at most this long for auto's warm-started MILP polish (the lp_round pool and its certified gap stand if
+    #: the polish finds nothing better in time), and for each lp_round repair MILP
     polish_time_limit_s: Annotated[float, Field(gt=0.0)] = 30.0
 
 

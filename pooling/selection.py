@@ -24,14 +24,19 @@ top10                  sum of the k = 10 largest group exposures :math:`E_g` (Og
 wa_recovery            :math:`\sum_i r_i x_i - \rho\,T \ge 0`
 wa_months              :math:`\sum_i g_i (m_i - M) x_i \le 0`
 secured                :math:`\sum_{i\ \text{secured}} g_i x_i - \varsigma\,T \ge 0`
-hhi_cut                tangent cuts of :math:`\lVert S\rVert_2 \le \sqrt{h}\,T` (HHI :math:`=\sum_k (S_k/T)^2 \le h`)
+hhi_exposure           :math:`\sum_{i\in k} g_i x_i - S_k = 0`: one continuous exposure column :math:`S_k` per value
+                       *k* of a dimension with an HHI / effective-number limit
+hhi_cut                tangent cuts :math:`w^\top S - \sqrt{h}\,T \le 0` of :math:`\lVert S\rVert_2 \le \sqrt{h}\,T`
+                       (HHI :math:`=\sum_k (S_k/T)^2 \le h`): K + 1 nonzeros each, whatever the number of assets
 =====================  =====================================================================================
 
 HHI (and effective number :math:`N \Rightarrow h = 1/N`) is convex: :math:`\sum_k S_k^2 \le h T^2` is the cone
 :math:`\lVert S\rVert \le \sqrt h\,T`. Since :math:`\lVert S\rVert \ge w^\top S` for any unit vector *w*, every cut
 :math:`w^\top S \le \sqrt h\,T` is implied by the limit; the loop solves, and while the pool breaks the limit adds
 the cut at :math:`w = S^*/\lVert S^*\rVert` (which the current pool violates) and solves again. No binaries, no
-quadratic terms (HiGHS has no MIQP).
+quadratic terms (HiGHS has no MIQP). The cuts are first converged on the LP relaxation (cheap re-solves of
+sparse rows), so the integer solves start from a tight outer approximation; a polished integer pool that breaks
+the limit falls back to the last pool that met it.
 
 A share cap on a value whose *whole* contributed gbv is at most :math:`\alpha\cdot` ``size.min`` can never bind and
 is dropped; so is every cap with :math:`\alpha \ge 1`.
@@ -39,6 +44,7 @@ is dropped; so is every cap with :math:`\alpha \ge 1`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -54,6 +60,14 @@ from pooling.scenario import Limits, Scenario
 from solvers import Backend, Options, Problem, Result, Status, get_backend
 
 ROW_COLUMNS = ["family", "key", "name", "limit", "value", "step"]
+
+#: Obligor groups modelled in the top-10 rows up front (largest contributed exposure first); the rest are added
+#: only if a pool's top 10 reaches them (DESIGN §9: at 1M assets the helper rows of every group made the LP 5×
+#: larger for groups that never come near the top 10).
+TOP10_CANDIDATES = 2000
+
+#: Row families that define helper columns rather than state a limit (never "binding", never relaxed).
+HELPER_FAMILIES = ("total", "top10_excess", "hhi_exposure")
 
 #: Share-cap dimensions: limit key → (asset column, family name, what one value of it is called).
 CAP_DIMENSIONS: dict[str, tuple[str, str, str]] = {
@@ -104,7 +118,11 @@ class SelectionModel:
     unit_gbv: np.ndarray  # scaled gbv per unit
     hhi: dict[str, tuple[np.ndarray, int, float]]  # dimension → (value code per asset, n values, bound h)
     asset_gbv: np.ndarray  # scaled gbv per asset
-    top10: tuple[int, np.ndarray, np.ndarray] | None = None  # (column of t, columns of u_g, group code per asset)
+    #: (column of t, u_g columns of the modelled groups, per asset the index of its group among them or −1)
+    top10: tuple[int, np.ndarray, np.ndarray] | None = None
+    #: group code of each asset over all groups (with a top-10 limit)
+    group_codes: np.ndarray | None = None
+    hhi_cols: dict[str, np.ndarray] = field(default_factory=dict)  # dimension → columns of its exposures S_k
 
     @property
     def col_T(self) -> int:
@@ -125,6 +143,8 @@ class _Builder:
         self.g = assets["gbv"].to_numpy(dtype=float) / scale
         self.block = _Block()
         self.top10: tuple[int, np.ndarray, np.ndarray] | None = None
+        self.top10_codes: np.ndarray | None = None  # group code of each asset (all groups)
+        self.hhi_cols: dict[str, np.ndarray] = {}
         self.n_cols = n_units + 1  # units, then T
         self.extra_lower: list[float] = [float("-inf")]
         self.extra_upper: list[float] = [float("inf")]
@@ -246,36 +266,72 @@ class _Builder:
                 self._share_rows(own, one, amc.min_share, "amc_min", "AMC", f"amcs.{amc.id}.min_share", False)
 
     def define_top10(self) -> None:
-        """Sum of the 10 largest obligor-group exposures ≤ β T (sum-of-k-largest linearisation)."""
+        """Sum of the 10 largest obligor-group exposures ≤ β T (sum-of-k-largest linearisation).
+
+        Only the :data:`TOP10_CANDIDATES` groups with the largest contributed exposure get a u_g column and helper
+        row up front: the rows over a subset of the groups are a relaxation of the limit (the top-k sum over a
+        subset is at most the top-k sum over all), so the LP bound stays valid; :func:`select_pool` checks the
+        exact limit on every pool and adds the groups that could enter its top 10 when a left-out one does.
+        """
         beta = self.limits.max_top10_group_share
         if beta is None or beta >= 1.0:
             return
         codes, names = pd.factorize(self.assets["group_id"].astype(str).to_numpy(), sort=True)
         n_groups = len(names)
-        if n_groups <= TOP_K and beta >= 1.0:
-            return
+        codes = codes.astype(np.int64)
+        self.top10_groups = np.asarray(names).astype(str)
+        self.top10_codes = codes
+        self.top10_G = np.bincount(codes, weights=self.g, minlength=n_groups)
+        self.top10_u = np.full(n_groups, -1, dtype=np.int64)  # u column of each modelled group
         col_t = self.add_extra_column(0.0, float("inf"))
-        first_u = self.n_cols
-        self.top10 = (col_t, np.arange(first_u, first_u + n_groups), codes.astype(np.int64))
-        for _ in range(n_groups):
-            self.add_extra_column(0.0, float("inf"))
-        u_cols = np.arange(first_u, first_u + n_groups)
-        # k t + Σ u_g − β T ≤ 0
+        # k t − β T (+ Σ u_g, added with the groups) ≤ 0
         meta = pd.DataFrame([{"family": "top10", "key": "", "name": f"max_top10_group_share {beta:g}: 10 largest groups ≤ {beta:.2%} of pool",
                               "limit": "pool.limits.max_top10_group_share", "value": beta, "step": 0.01}])
+        self.top10_row = self.block.n_rows
         self.add_asset_rows(
             np.full(self.n_assets, -1), self.g, 1, np.array([-np.inf]), np.zeros(1), meta,
-            extra=[(np.zeros(n_groups + 2, dtype=np.int64), np.concatenate([[col_t, self.col_T], u_cols]),
-                    np.concatenate([[TOP_K, -beta], np.ones(n_groups)]))],
+            extra=[(np.zeros(2, dtype=np.int64), np.array([col_t, self.col_T]), np.array([TOP_K, -beta]))],
         )
+        self.top10_col_t = col_t
+        order = np.argsort(-self.top10_G, kind="stable")
+        self.add_top10_groups(order[: min(TOP10_CANDIDATES, n_groups)])
+
+    def add_top10_groups(self, groups: np.ndarray) -> None:
+        """Give the groups ``groups`` (codes) a u_g column, their helper row u_g + t − E_g ≥ 0 and a term in the
+        top-10 row."""
+        groups = np.asarray(groups, dtype=np.int64)
+        groups = np.unique(groups[self.top10_u[groups] < 0])
+        if len(groups) == 0:
+            return
+        first = self.n_cols
+        for _ in range(len(groups)):
+            self.add_extra_column(0.0, float("inf"))
+        u_cols = np.arange(first, first + len(groups))
+        self.top10_u[groups] = u_cols
+        # the u_g terms of the top-10 row (an earlier row: triplets only)
+        self.block.rows.append(np.full(len(groups), self.top10_row, dtype=np.int64))
+        self.block.cols.append(u_cols)
+        self.block.vals.append(np.ones(len(groups)))
         # u_g + t − E_g ≥ 0
-        meta = pd.DataFrame({"family": "top10_excess", "key": names.astype(str), "name": "top-10 helper: u_g ≥ E_g − t",
-                             "limit": "pool.limits.max_top10_group_share", "value": beta, "step": np.nan})
-        r = np.arange(n_groups)
+        row_of_group = np.full(len(self.top10_u), -1, dtype=np.int64)
+        row_of_group[groups] = np.arange(len(groups))
+        meta = pd.DataFrame({"family": "top10_excess", "key": self.top10_groups[groups],
+                             "name": "top-10 helper: u_g ≥ E_g − t", "limit": "pool.limits.max_top10_group_share",
+                             "value": self.limits.max_top10_group_share, "step": np.nan})
+        r = np.arange(len(groups))
         self.add_asset_rows(
-            codes, -self.g, n_groups, np.zeros(n_groups), np.full(n_groups, np.inf), meta,
-            extra=[(r, u_cols, np.ones(n_groups)), (r, np.full(n_groups, col_t), np.ones(n_groups))],
+            row_of_group[self.top10_codes], -self.g, len(groups), np.zeros(len(groups)),
+            np.full(len(groups), np.inf), meta,
+            extra=[(r, u_cols, np.ones(len(groups))), (r, np.full(len(groups), self.top10_col_t), np.ones(len(groups)))],
         )
+        self.top10 = self._top10_tuple()
+
+    def _top10_tuple(self) -> tuple[int, np.ndarray, np.ndarray]:
+        modelled = np.flatnonzero(self.top10_u >= 0)
+        modelled = modelled[np.argsort(self.top10_u[modelled], kind="stable")]  # creation order = row order
+        index = np.full(len(self.top10_u), -1, dtype=np.int64)
+        index[modelled] = np.arange(len(modelled))
+        return (self.top10_col_t, self.top10_u[modelled], index[self.top10_codes])
 
     def define_wa_tests(self) -> None:
         """Weighted-average tests: min WA recovery rate, max WA months to recovery, min secured share."""
@@ -316,16 +372,38 @@ class _Builder:
             out[dim] = (codes.astype(np.int64), len(names), h)
         return out
 
-    def hhi_cut(self, dim: str, codes: np.ndarray, n_vals: int, h: float, s_bar: np.ndarray, round_: int) -> None:
-        """Tangent cut w·S ≤ √h T at S̄ (w = S̄/‖S̄‖): implied by HHI ≤ h, violated by any pool with shares ∝ S̄."""
+    def define_hhi(self) -> dict[str, tuple[np.ndarray, int, float]]:
+        """Exposure columns S_k = Σ_{i∈k} g_i x_i for each dimension with an HHI / effective-number limit, and the
+        two starting cuts (equal shares, the contributed mix)."""
+        hhi = self.hhi_bounds()
+        for dim, (codes, n_vals, _) in hhi.items():
+            cols = np.array([self.add_extra_column(0.0, float("inf")) for _ in range(n_vals)], dtype=np.int64)
+            self.hhi_cols[dim] = cols
+            names = pd.factorize(self.assets[HHI_DIMENSIONS[dim]].astype(str).to_numpy(), sort=True)[1]
+            meta = pd.DataFrame({"family": "hhi_exposure", "key": np.asarray(names).astype(str),
+                                 "name": f"{dim} exposure (defines S_k)", "limit": f"pool.limits.max_hhi.{dim}",
+                                 "value": np.nan, "step": np.nan})
+            r = np.arange(n_vals)
+            self.add_asset_rows(codes, self.g, n_vals, np.zeros(n_vals), np.zeros(n_vals), meta,
+                                extra=[(r, cols, -np.ones(n_vals))])
+        for dim, (codes, n_vals, h) in hhi.items():
+            self.hhi_cut(dim, h, np.ones(n_vals), 0)
+            self.hhi_cut(dim, h, np.bincount(codes, weights=self.g, minlength=n_vals), 0)
+        return hhi
+
+    def hhi_cut(self, dim: str, h: float, s_bar: np.ndarray, round_: int | str) -> None:
+        """Tangent cut w·S − √h T ≤ 0 at S̄ (w = S̄/‖S̄‖): implied by HHI ≤ h, violated by any pool with shares ∝ S̄."""
         norm = float(np.linalg.norm(s_bar))
         if norm <= 0:
             return
         w = s_bar / norm
+        nz = np.flatnonzero(w > 0)
         meta = pd.DataFrame([{"family": "hhi_cut", "key": dim, "name": f"max_hhi {h:.4g} on {dim} (tangent cut {round_})",
                               "limit": f"pool.limits.max_hhi.{dim}", "value": h, "step": np.nan}])
-        self.add_asset_rows(np.zeros(self.n_assets, dtype=np.int64), self.g * w[codes], 1, np.array([-np.inf]), np.zeros(1), meta,
-                            extra=[(np.zeros(1), np.array([self.col_T]), np.array([-math.sqrt(h)]))])
+        cols = np.concatenate([self.hhi_cols[dim][nz], [self.col_T]])
+        vals = np.concatenate([w[nz], [-math.sqrt(h)]])
+        self.add_asset_rows(np.full(self.n_assets, -1, dtype=np.int64), self.g, 1, np.array([-np.inf]), np.zeros(1),
+                            meta, extra=[(np.zeros(len(cols), dtype=np.int64), cols, vals)])
 
     # -------------------------------------------------------------------------------------------------- output
     def problem(self, objective: np.ndarray) -> Problem:
@@ -376,16 +454,12 @@ def build_model(assets: pd.DataFrame, scenario: Scenario) -> tuple[SelectionMode
     b.define_amc_shares()
     b.define_top10()
     b.define_wa_tests()
-    hhi = b.hhi_bounds()
-    for dim, (codes, n_vals, h) in hhi.items():
-        # start from the cut at equal shares and at the contributed mix: the two natural directions
-        b.hhi_cut(dim, codes, n_vals, h, np.ones(n_vals), 0)
-        b.hhi_cut(dim, codes, n_vals, h, np.bincount(codes, weights=b.g, minlength=n_vals), 0)
+    hhi = b.define_hhi()
     unit_gbv = np.bincount(unit_of_asset, weights=b.g, minlength=n_units)
     model = SelectionModel(
         problem=b.problem(objective_values(assets, scenario) / scale),
         scale=scale, n_units=n_units, unit_of_asset=unit_of_asset, unit_gbv=unit_gbv, hhi=hhi, asset_gbv=b.g,
-        top10=b.top10,
+        top10=b.top10, group_codes=b.top10_codes, hhi_cols=dict(b.hhi_cols),
     )
     return model, b
 
@@ -460,7 +534,7 @@ class _Margins:
 
 def exact_point(model: SelectionModel, x: np.ndarray) -> np.ndarray:
     """The solver's point with the unit columns rounded to 0/1 and the continuous columns recomputed exactly from
-    them: T = Σ g x, and for the top-10 limit t = the 10th largest group exposure, u_g = max(E_g − t, 0) — the
+    them: T = Σ g x, and for the top-10 limit t = the 10th largest modelled group exposure, u_g = max(E_g − t, 0) — the
     values that make those rows tightest-feasible. Rows are then checked on this point, not on solver rounding."""
     out = np.asarray(x, dtype=float).copy()
     units = np.round(out[: model.n_units])
@@ -468,12 +542,44 @@ def exact_point(model: SelectionModel, x: np.ndarray) -> np.ndarray:
     sel = units[model.unit_of_asset]
     out[model.col_T] = float(model.asset_gbv @ sel)
     if model.top10 is not None:
+        # t minimises k t + Σ max(E_g − t, 0) over the *modelled* groups: their 10th largest exposure (0 with
+        # fewer than 10); the exact limit over every group is checked separately (_top10_missing)
         col_t, u_cols, codes = model.top10
-        E = np.bincount(codes, weights=model.asset_gbv * sel, minlength=len(u_cols))
+        m = codes >= 0
+        E = np.bincount(codes[m], weights=(model.asset_gbv * sel)[m], minlength=len(u_cols))
         t = float(np.sort(E)[::-1][TOP_K - 1]) if len(E) >= TOP_K else 0.0
         out[col_t] = t
         out[u_cols] = np.maximum(E - t, 0.0)
+    for dim, cols in model.hhi_cols.items():
+        codes, n_vals, _ = model.hhi[dim]
+        out[cols] = np.bincount(codes, weights=model.asset_gbv * sel, minlength=n_vals)
     return out
+
+
+def _top10_missing(model: SelectionModel, x_units: np.ndarray, builder: _Builder, tol: float = 1e-9) -> np.ndarray:
+    """Groups to add to the top-10 rows: empty when the pool meets the exact top-10 limit (over every group);
+    otherwise every left-out group whose contributed exposure reaches the pool's 10th largest exposure."""
+    if model.top10 is None:
+        return np.zeros(0, dtype=np.int64)
+    sel = x_units[model.unit_of_asset]
+    E = np.bincount(model.group_codes, weights=model.asset_gbv * sel, minlength=len(builder.top10_G))
+    T = float(model.asset_gbv @ sel)
+    top = np.sort(E)[::-1][:TOP_K]
+    beta = builder.limits.max_top10_group_share
+    if float(top.sum()) <= beta * T * (1.0 + 1e-7) + tol:
+        return np.zeros(0, dtype=np.int64)
+    t = float(top[-1]) if len(top) == TOP_K else 0.0
+    return np.flatnonzero((builder.top10_u < 0) & (builder.top10_G >= t))
+
+
+def _hhi_excess(model: SelectionModel, x_units: np.ndarray) -> float:
+    """The worst relative excess HHI / bound − 1 over the HHI-limited dimensions (≤ 0 when all are met)."""
+    x_assets = x_units[model.unit_of_asset]
+    T = float(model.asset_gbv @ x_assets)
+    if T <= 0 or not model.hhi:
+        return 0.0
+    return max(float(np.sum((np.bincount(codes, weights=model.asset_gbv * x_assets, minlength=n) / T) ** 2)) / h - 1.0
+               for codes, n, h in model.hhi.values())
 
 
 def _hhi_violations(model: SelectionModel, x_units: np.ndarray, tol: float) -> dict[str, np.ndarray]:
@@ -528,7 +634,7 @@ def _diagnose(problem: Problem, model: SelectionModel, backend: Backend, options
         )
     highs = backend if backend.capabilities.iis else get_backend("highs")
     rows = problem.rows
-    hard = rows["family"].isin(["total", "top10_excess"]).to_numpy()
+    hard = rows["family"].isin(HELPER_FAMILIES).to_numpy()
     col_pen = np.full(problem.n_cols, -1.0)
     col_pen[model.col_T] = 1.0
     relax = highs.feasibility_relaxation(relaxed, options, col_pen, np.where(hard, -1.0, 1.0))
@@ -604,10 +710,12 @@ def _top10_reduction(model: SelectionModel, problem: Problem, lower: np.ndarray,
     if model.top10 is None:
         return None
     col_t, u_cols, codes = model.top10
-    sel_fixed = np.where(take, 1.0, 0.0)[model.unit_of_asset]
-    sel_free = np.where(free, 1.0, 0.0)[model.unit_of_asset]
-    L = np.bincount(codes, weights=model.asset_gbv * sel_fixed, minlength=len(u_cols))
-    U = L + np.bincount(codes, weights=model.asset_gbv * sel_free, minlength=len(u_cols))
+    m = codes >= 0
+    codes, g = codes[m], model.asset_gbv[m]
+    sel_fixed = np.where(take, 1.0, 0.0)[model.unit_of_asset][m]
+    sel_free = np.where(free, 1.0, 0.0)[model.unit_of_asset][m]
+    L = np.bincount(codes, weights=g * sel_fixed, minlength=len(u_cols))
+    U = L + np.bincount(codes, weights=g * sel_free, minlength=len(u_cols))
     if len(L) <= TOP_K:
         return None
     L10 = np.sort(L)[::-1][TOP_K - 1]
@@ -624,7 +732,8 @@ def _top10_reduction(model: SelectionModel, problem: Problem, lower: np.ndarray,
 
 
 def _solve_lp_round(
-    problem: Problem, model: SelectionModel, backend: Backend, options: Options, on_progress
+    problem: Problem, model: SelectionModel, backend: Backend, options: Options, on_progress,
+    repair_time_limit: float | None = None, fallback_time_limit: float | None = None,
 ) -> tuple[Result, Result | None]:
     """LP relaxation → fix the assets the LP takes whole or leaves out → repair MILP on the rest.
 
@@ -633,7 +742,10 @@ def _solve_lp_round(
     value; rounding fractional assets down can break a share cap by a hair (T shrinks), which the repair absorbs.
     While the repair is infeasible the free set is widened fourfold (up to every asset, i.e. the MILP itself).
     The LP optimum bounds the MILP optimum, so
-    ``mip_gap`` = (LP bound − repaired value) / LP bound is certified.
+    ``mip_gap`` = (LP bound − repaired value) / LP bound is certified. Each repair MILP is capped at
+    ``repair_time_limit`` seconds; a capped repair with a pool is used as it is (status FEASIBLE, its gap
+    certified all the same). When no repair finds a pool, the whole MILP gets the time that is left (at most
+    ``fallback_time_limit``: the caller already has a pool to fall back on).
     """
     t0 = time.perf_counter()
     lp = backend.solve(problem.relaxed(), options)
@@ -670,12 +782,15 @@ def _solve_lp_round(
         left = deadline - time.perf_counter()
         if left <= 0:
             break
-        repair = _solve_fixed(problem, lower, upper, backend, Options(**{**tight.__dict__, "time_limit_s": left}),
+        cap = left if repair_time_limit is None else min(left, repair_time_limit)
+        repair = _solve_fixed(problem, lower, upper, backend, Options(**{**tight.__dict__, "time_limit_s": cap}),
                               on_progress, drop)
         repairs += 1
         if repair.x is not None:
             best = repair
             break
+        if repair.status is Status.TIME_LIMIT:
+            break  # a wider repair would only be slower: the whole MILP below gets the time that is left
         # no pool with this many assets free: widen the free set fourfold, up to every asset (the MILP itself).
         # (Widening to close a gap above target was tried: on small, tightly limited coalitions the gap is mostly
         # the LP bound's looseness, and the wider repairs ran to their time limits for little gain.)
@@ -684,17 +799,59 @@ def _solve_lp_round(
         n_free *= 4
     if best is None:
         left = max(deadline - time.perf_counter(), 1.0)
+        if fallback_time_limit is not None:
+            left = min(left, fallback_time_limit)
         return backend.solve(problem, Options(**{**options.__dict__, "time_limit_s": left}), on_progress=on_progress), lp
     repair = best
     gap = max(bound - repair.objective, 0.0) / max(abs(bound), 1e-12)
     status = Status.OPTIMAL if gap <= options.mip_rel_gap else Status.FEASIBLE
-    if repair.status in (Status.TIME_LIMIT, Status.INTERRUPTED) and gap > options.mip_rel_gap:
+    if repair.status is Status.INTERRUPTED and gap > options.mip_rel_gap:
         status = repair.status
     result = Result(status=status, x=repair.x, objective=repair.objective, bound=bound, mip_gap=gap,
                     seconds=time.perf_counter() - t0, message=f"lp_round: {int(frac.sum())} fractional, {int(free.sum())} free",
                     info={"lp_seconds": round(lp.seconds, 3), "repair_seconds": round(repair.seconds, 3),
-                          "n_fractional": int(frac.sum()), "n_free": int(free.sum()), "repairs": repairs})
+                          "n_fractional": int(frac.sum()), "n_free": int(free.sum()), "repairs": repairs,
+                          "repair_status": repair.status.value})
     return result, lp
+
+
+def _converge_hhi_lp(model: SelectionModel, builder: _Builder, objective: np.ndarray, backend: Backend,
+                     options: Options, tol: float, deadline: float, on_progress, max_rounds: int = 60,
+                     ) -> tuple[SelectionModel, int]:
+    """Add tangent cuts at the LP relaxation's exposures until the LP meets every HHI bound (to a tenth of the
+    integer tolerance), the LP stops solving, its excess stalls (< 10% closer in five rounds), or a quarter of
+    the time left is spent: a few seconds of LPs instead of integer rounds."""
+    rounds = 0
+    excess: list[float] = []
+    stop = time.perf_counter() + 0.25 * max(deadline - time.perf_counter(), 0.0)
+    while rounds < max_rounds and time.perf_counter() < stop:
+        left = max(deadline - time.perf_counter(), 1.0)
+        lp = backend.solve(model.problem.relaxed(), Options(**{**options.__dict__, "time_limit_s": left}))
+        if lp.status is not Status.OPTIMAL or lp.x is None:
+            break
+        T = float(lp.x[model.col_T])
+        if T <= 0:
+            break
+        added = False
+        worst = 0.0
+        for dim, cols in model.hhi_cols.items():
+            S = np.maximum(lp.x[cols], 0.0)
+            h = model.hhi[dim][2]
+            hhi = float(np.sum((S / T) ** 2))
+            worst = max(worst, hhi / h - 1.0)
+            if hhi > h * (1.0 + 0.1 * tol):
+                builder.hhi_cut(dim, h, S, f"LP {rounds + 1}")
+                added = True
+        excess.append(worst)
+        if not added:
+            break
+        rounds += 1
+        model = dataclasses.replace(model, problem=builder.problem(objective))
+        if on_progress is not None:
+            on_progress({"objective": lp.objective, "gap": None, "message": f"HHI cuts on the LP relaxation: round {rounds}"})
+        if len(excess) > 5 and excess[-1] > 0.9 * excess[-6]:
+            break
+    return model, rounds
 
 
 def select_pool(
@@ -725,27 +882,52 @@ def select_pool(
     if strategy == "auto":
         polish = model.n_units < scenario.solver.large_pool_units
         strategy = "lp_round"
-    problem = model.problem
+    objective = objective_values(assets, scenario) / model.scale
     solve_seconds = 0.0
-    rounds = tighten_rounds = 0
+    rounds = tighten_rounds = polish_tries = top10_rounds = 0
     margins = _Margins()
     deadline = time.perf_counter() + scenario.solver.time_limit_s
+    lp_rounds = 0
+    if model.hhi:  # converge the tangent cuts on the LP relaxation first: cheap, and most integer rounds go away
+        t_lp = time.perf_counter()
+        model, lp_rounds = _converge_hhi_lp(model, builder, objective, backend, options, hhi_tolerance, deadline,
+                                            on_progress)
+        solve_seconds += time.perf_counter() - t_lp
+    problem = model.problem
+    #: the best pool found so far that meets every limit, HHI included: (result, exact point, its LP)
+    incumbent: tuple[Result, np.ndarray, Result | None] | None = None
+    #: the last pool that met every linear limit (its HHI may still exceed the bound): the answer of last resort
+    last: tuple[Result, np.ndarray, Result | None] | None = None
+    excess: list[float] = []  # worst relative HHI excess of each integer round, to stop when it stalls
+    rounds_started: float | None = None
+
+    def add_cuts(violated: dict[str, np.ndarray]) -> None:
+        nonlocal problem, model, rounds
+        rounds += 1
+        for dim, S in violated.items():
+            builder.hhi_cut(dim, model.hhi[dim][2], S, rounds)
+        problem = margins.apply(builder.problem(objective), model)
+        model = dataclasses.replace(model, problem=problem, top10=builder.top10)
+        if on_progress is not None:
+            on_progress({"objective": None, "gap": None, "message": f"HHI cuts on the integer pool: round {rounds}"})
+
     while True:
         remaining = max(deadline - time.perf_counter(), 1.0)
         opts = Options(**{**options.__dict__, "time_limit_s": remaining})
         if strategy == "lp_round":
-            result, lp = _solve_lp_round(problem, model, backend, opts, on_progress)
-            if polish and result.status is Status.FEASIBLE and result.x is not None:
-                budget = min(deadline - time.perf_counter(), scenario.solver.polish_time_limit_s)
-                rest = Options(**{**options.__dict__, "time_limit_s": max(budget, 1.0)})
-                milp = backend.solve(problem, rest, start=result.x, on_progress=on_progress)
-                if milp.x is not None and milp.objective >= result.objective - 1e-12:
-                    milp.seconds += result.seconds
-                    milp.info["polished_from"] = "lp_round"
-                    result = milp
+            have_pool = incumbent is not None or last is not None
+            result, lp = _solve_lp_round(problem, model, backend, opts, on_progress,
+                                         repair_time_limit=scenario.solver.polish_time_limit_s,
+                                         fallback_time_limit=scenario.solver.polish_time_limit_s if have_pool else None)
         else:
             result, lp = _solve_milp(problem, backend, opts, on_progress)
         solve_seconds += result.seconds
+        if result.x is None and incumbent is not None:
+            result, x, lp = incumbent  # a re-solve after new cuts found nothing: keep the pool that met them all
+            break
+        if result.x is None and last is not None and result.status is not Status.INFEASIBLE:
+            result, x, lp = last  # ran out of time refining the HHI: the last pool, reported as hhi_not_converged
+            break
         if result.status is Status.INFEASIBLE:
             if not diagnose:
                 raise Infeasible("no pool meets all limits", [])
@@ -760,26 +942,91 @@ def select_pool(
             # the solver's tolerances let a limit slip by a hair on the exact 0/1 pool: back it off and re-solve
             tighten_rounds += 1
             problem = margins.apply(problem, model)
+            model = dataclasses.replace(model, problem=problem)
             if on_progress is not None:
                 on_progress({"objective": result.objective, "gap": None, "message": "backing off limits the solver tolerance let slip"})
             continue
+        missing = _top10_missing(model, x[: model.n_units], builder)
+        if len(missing) and top10_rounds < 10:
+            # a group left out of the top-10 rows reached this pool's top 10: model it and solve again
+            top10_rounds += 1
+            builder.add_top10_groups(missing)
+            problem = margins.apply(builder.problem(objective), model)
+            model = dataclasses.replace(model, problem=problem, top10=builder.top10)
+            continue
         violated = _hhi_violations(model, x[: model.n_units], hhi_tolerance)
-        if not violated or rounds >= max_hhi_rounds or result.status not in (Status.OPTIMAL, Status.FEASIBLE):
+        if violated:
+            last = (result, x, lp)
+            excess.append(_hhi_excess(model, x[: model.n_units]))
+            # stop refining after twice the polish time limit, or after once that when the last five rounds came no
+            # more than 10% closer than the best before them (small models never stop early: their rounds take ms)
+            if rounds_started is None:
+                rounds_started = time.perf_counter()
+            spent = time.perf_counter() - rounds_started
+            stalled = spent > 2 * scenario.solver.polish_time_limit_s or (
+                spent > scenario.solver.polish_time_limit_s
+                and len(excess) >= 10 and min(excess[-5:]) > 0.9 * min(excess[:-5]))
+            if rounds >= max_hhi_rounds or result.status not in (Status.OPTIMAL, Status.FEASIBLE) \
+                    or time.perf_counter() >= deadline or stalled:
+                break
+            add_cuts(violated)
+            continue
+        if incumbent is None or problem.c @ x >= problem.c @ incumbent[1]:
+            incumbent = (result, x, lp)
+        if not (polish and result.status is Status.FEASIBLE and polish_tries < 2):
             break
-        rounds += 1
-        for dim, S in violated.items():
-            codes, n_vals, h = model.hhi[dim]
-            builder.hhi_cut(dim, codes, n_vals, h, S, rounds)
-        problem = margins.apply(builder.problem(objective_values(assets, scenario) / model.scale), model)
-        model = SelectionModel(problem, model.scale, model.n_units, model.unit_of_asset, model.unit_gbv, model.hhi,
-                               model.asset_gbv, model.top10)
+        # auto: the lp_round gap is above target — polish with the whole MILP, warm-started from this pool
+        polish_tries += 1
+        budget = min(deadline - time.perf_counter(), scenario.solver.polish_time_limit_s)
+        if on_progress is not None:
+            on_progress({"objective": result.objective, "gap": result.mip_gap,
+                         "message": f"polishing with the whole MILP (up to {budget:.0f} s)"})
+        if budget < 1.0:
+            break
+        rest = Options(**{**options.__dict__, "time_limit_s": budget})
+        milp = backend.solve(problem, rest, start=result.x, on_progress=on_progress)
+        solve_seconds += milp.seconds
+        if milp.x is None or milp.objective < result.objective - 1e-12:
+            break
+        xm = exact_point(model, milp.x)
+        broken = margins.tighten(problem, model, xm)
+        hv = _hhi_violations(model, xm[: model.n_units], hhi_tolerance)
+        tm = _top10_missing(model, xm[: model.n_units], builder)
+        if not broken and not hv and not len(tm):
+            milp.seconds += result.seconds
+            milp.info["polished_from"] = "lp_round"
+            if milp.status is Status.TIME_LIMIT:
+                milp.info["polish"] = "time_limit"
+            result, x = milp, xm
+            incumbent = (result, x, lp)
+            break
+        # the polished pool breaks a limit on the exact 0/1 pool (tolerance, or the HHI between its cuts): keep
+        # the lp_round pool as the incumbent, tighten, and go round again
+        if len(tm):
+            builder.add_top10_groups(tm)
+        if hv and rounds < max_hhi_rounds:
+            add_cuts(hv)
+        elif broken or len(tm):
+            problem = margins.apply(builder.problem(objective), model)
+            model = dataclasses.replace(model, problem=problem, top10=builder.top10)
+        else:
+            break
+    if incumbent is not None and (_hhi_violations(model, x[: model.n_units], hhi_tolerance)
+                                  or problem.c @ incumbent[1] > problem.c @ x):
+        result, x, lp = incumbent
+    if lp is not None and (lp.row_duals is None or len(lp.row_duals) != problem.n_rows):
+        lp = None  # solved before later cuts: the shadow prices need the LP of the final model
     limits = _shadow_prices(margins.apply(problem, model, sign=-1.0), model, backend, options, x, lp)
     selected = x[: model.n_units][model.unit_of_asset] > 0.5
     status = result.status.value
     if _hhi_violations(model, x[: model.n_units], hhi_tolerance):
         status = "hhi_not_converged"
+    elif len(_top10_missing(model, x[: model.n_units], builder)):
+        status = "top10_not_converged"
     info = {"tolerance_backoffs": tighten_rounds, "n_rows": problem.n_rows, "n_cols": problem.n_cols, "nnz": int(problem.A.nnz), "scale": model.scale,
-            "lp_bound": limits.attrs.get("lp_bound"), **result.info}
+            "lp_bound": limits.attrs.get("lp_bound"), "hhi_lp_rounds": lp_rounds,
+            "top10_groups_modelled": len(model.top10[1]) if model.top10 is not None else 0,
+            "top10_rounds": top10_rounds, **result.info}
     return Selection(
         status=status,
         selected=selected,

@@ -220,6 +220,7 @@ def test_frontier_command(tmp_path: Path) -> None:
     s["amcs"][1]["min_share"] = 0.0
     s["pool"]["size"] = {"min": 4.0e9, "max": 8.0e9}
     s["pool"]["limits"] = {"max_province_share": 0.4}
+    s["solver"] = {**s.get("solver", {}), "polish_time_limit_s": 3}  # the tightest point is near the minimum HHI
     path = tmp_path / "demo" / "small.yaml"
     path.write_text(yaml.safe_dump(s, allow_unicode=True), encoding="utf-8")
     r = runner.invoke(app, ["frontier", str(path), "--dimension", "province", "--points", "3", "--out", str(tmp_path / "out")])

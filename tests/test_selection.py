@@ -165,3 +165,54 @@ def test_lp_round_is_feasible_and_certified(seed: int) -> None:
     assert sel.objective_value <= best * (1 + 1e-9)
     assert sel.bound >= best * (1 - 1e-9)  # the LP bound really bounds the optimum
     assert sel.mip_gap == pytest.approx((sel.bound - sel.objective_value) / sel.bound, abs=1e-9)
+
+
+def _top10_case(seed: int) -> tuple[pd.DataFrame, object]:
+    """16 assets, one group each (retail-like), a size window and a top-10 limit halfway between the smallest
+    top-10 share any pool in the window can have and the unconstrained optimum's: feasible, and it binds."""
+    assets = small_pool(seed, n=16)
+    assets["group_id"] = "G:" + assets["asset_id"]
+    assets["circle_id"] = ""
+    total = float(assets["gbv"].sum())
+    g = assets["gbv"].to_numpy()
+    X = np.array(list(itertools.product([0.0, 1.0], repeat=len(g))))
+    T = X @ g
+    in_window = (T >= 0.3 * total) & (T <= 0.75 * total)
+    top10 = np.sort(X * g, axis=1)[:, ::-1][:, :10].sum(axis=1) / np.maximum(T, 1e-300)
+    free_best = np.flatnonzero(in_window)[np.argmax((X @ assets["npv"].to_numpy())[in_window])]
+    limit = round(float((top10[in_window].min() + top10[free_best]) / 2), 4)
+    amcs = [{"id": a, "kind": "local", "tape": f"{a}.csv"} for a in sorted(assets["amc_id"].unique())]
+    sc = parse_scenario({"name": "t", "as_of": "2026-06-30", "amcs": amcs,
+                         "pool": {"size": {"min": 0.3 * total, "max": 0.75 * total},
+                                  "limits": {"max_top10_group_share": limit}},
+                         "solver": {"mip_rel_gap": 0.0}}, "t.yaml")
+    return assets, sc
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("strategy", ["milp", "lp_round", "auto"])
+def test_top10_rows_for_a_few_groups_still_give_the_exact_optimum(seed: int, strategy: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the groups with the largest contributed exposure get top-10 rows up front; a pool whose top 10
+    reaches a left-out group gets that group added. With 2 groups up front the optimum is still brute force's."""
+    import pooling.selection as selection
+
+    monkeypatch.setattr(selection, "TOP10_CANDIDATES", 2)
+    assets, scenario = _top10_case(seed)
+    best = brute_force(assets, scenario)
+    assert best is not None
+    sel = select_pool(assets, scenario, strategy=strategy)
+    assert sel.objective_value == pytest.approx(best, rel=1e-6, abs=1e-6) or strategy == "lp_round"
+    assert sel.objective_value <= best + 1e-6
+    assert feasible_subsets(sel.selected[None, :].astype(float), assets, scenario, tol=1e-6)[0]
+    unconstrained = brute_force(assets, parse_scenario({**scenario.model_dump(mode="json"),
+                                                        "pool": {"size": scenario.pool.size.model_dump()}}, "t.yaml"))
+    assert unconstrained > best + 1e-9  # the top-10 limit binds
+
+
+def test_top10_lazy_groups_are_added_when_needed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pooling.selection as selection
+
+    monkeypatch.setattr(selection, "TOP10_CANDIDATES", 2)
+    rounds = [select_pool(*_top10_case(seed)).info["top10_rounds"] for seed in range(8)]
+    assert sum(r > 0 for r in rounds) >= 4, rounds  # the lazy path is exercised, not only the up-front rows
