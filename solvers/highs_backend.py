@@ -100,6 +100,8 @@ class HighsBackend(Backend):
         h = self._highs(options)
         t0 = time.perf_counter()
         h.passModel(_lp(problem))
+        if options.lp_algorithm == "ipm" and not problem.is_mip:
+            h.setOptionValue("solver", "ipm")  # crossover stays on: callers want a vertex and reduced costs
         if start is not None and problem.is_mip:
             sol = highspy.HighsSolution()
             sol.col_value = np.asarray(start, dtype=float)
