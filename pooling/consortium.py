@@ -27,6 +27,7 @@ which some efficient allocation meets :math:`\sum_{i\in S} x_i \ge v(S) - \varep
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -56,6 +57,8 @@ class CoalitionValue:
     selected_gbv_by_amc: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     mip_gap: float | None = None
+    #: the HHI cut directions its selection generated (warm start for other coalitions; not written out)
+    hhi_cuts: dict[str, list[dict[str, float]]] = field(default_factory=dict, repr=False, compare=False)
 
 
 def coalition_scenario(scenario: Scenario, members: Iterable[str], gamma: float) -> Scenario:
@@ -91,8 +94,12 @@ def _measure(assets: pd.DataFrame, scenario: Scenario, selected: np.ndarray, obj
     return float(size_deal(assets[selected], scenario).analytics["senior_size"])
 
 
-def coalition_value(assets: pd.DataFrame, scenario: Scenario, members: Coalition) -> CoalitionValue:
-    """v(S): select the best pool from the members' assets under the (restricted) scenario."""
+def coalition_value(assets: pd.DataFrame, scenario: Scenario, members: Coalition,
+                    hhi_seed: dict[str, list[dict[str, float]]] | None = None) -> CoalitionValue:
+    """v(S): select the best pool from the members' assets under the (restricted) scenario.
+
+    ``hhi_seed``: HHI cut directions found for a related coalition (the grand coalition's, in :class:`Game`):
+    tangent cuts hold for every pool, so they are valid starting cuts here and spare LP rounds."""
     import time
 
     from pooling.selection import select_pool
@@ -109,7 +116,7 @@ def coalition_value(assets: pd.DataFrame, scenario: Scenario, members: Coalition
     try:
         # lp_round: a certified gap (recorded) without the warm-started MILP polish, which can take minutes on
         # a coalition whose LP is loose; values feed 2^n coalitions, so each must be quick
-        sel = select_pool(sub, sc, strategy="lp_round", diagnose=False)
+        sel = select_pool(sub, sc, strategy="lp_round", diagnose=False, hhi_seed=hhi_seed)
     except Infeasible:
         return CoalitionValue(members, 0.0, "infeasible", seconds=time.perf_counter() - t0)
     except NoIncumbent:
@@ -120,7 +127,7 @@ def coalition_value(assets: pd.DataFrame, scenario: Scenario, members: Coalition
         members, value, sel.status, gbv=float(chosen["gbv"].sum()), n_assets=len(chosen),
         selected_npv_by_amc={k: float(v) for k, v in chosen.groupby("amc_id")["npv"].sum().items()},
         selected_gbv_by_amc={k: float(v) for k, v in chosen.groupby("amc_id")["gbv"].sum().items()},
-        seconds=time.perf_counter() - t0, mip_gap=sel.mip_gap,
+        seconds=time.perf_counter() - t0, mip_gap=sel.mip_gap, hhi_cuts=sel.hhi_cuts,
     )
 
 
@@ -128,13 +135,15 @@ def coalition_value(assets: pd.DataFrame, scenario: Scenario, members: Coalition
 _WORKER: dict = {}
 
 
-def _init_worker(assets: pd.DataFrame, scenario: Scenario) -> None:
+def _init_worker(assets: pd.DataFrame, scenario: Scenario, hhi_seed: dict | None = None) -> None:
     _WORKER["assets"] = assets
     _WORKER["scenario"] = scenario
+    _WORKER["hhi_seed"] = hhi_seed
 
 
 def _worker_value(members: Coalition) -> CoalitionValue:
-    return coalition_value(_WORKER["assets"], _WORKER["scenario"], members)
+    cv = coalition_value(_WORKER["assets"], _WORKER["scenario"], members, _WORKER.get("hhi_seed"))
+    return dataclasses.replace(cv, hhi_cuts={})  # not needed back in the driver
 
 
 class Game:
@@ -150,6 +159,7 @@ class Game:
             raise InputError(f"AMC(s) {sorted(missing)} contribute no assets")
         self.cache: dict[Coalition, CoalitionValue] = {frozenset(): CoalitionValue(frozenset(), 0.0, "empty")}
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self.hhi_seed: dict[str, list[dict[str, float]]] | None = None
         self.on_value = on_value
 
     def ensure(self, coalitions: Iterable[Coalition]) -> None:
@@ -157,13 +167,22 @@ class Game:
         todo = sorted({c for c in coalitions if c not in self.cache}, key=lambda c: (len(c), sorted(c)))
         if not todo:
             return
+        grand = frozenset(self.players)
+        if grand in todo and len(todo) > 1:
+            # the grand coalition first: its HHI cuts warm-start every other coalition (the same seed whatever
+            # the order the others are solved in, so the values do not depend on the number of workers)
+            todo.remove(grand)
+            self._store(coalition_value(self.assets, self.scenario, grand))
+        g = self.cache.get(grand)
+        self.hhi_seed = g.hhi_cuts if g is not None else None
         if self.workers > 1 and len(todo) > 1:
-            with ProcessPoolExecutor(self.workers, initializer=_init_worker, initargs=(self.assets, self.scenario)) as ex:
+            with ProcessPoolExecutor(self.workers, initializer=_init_worker,
+                                     initargs=(self.assets, self.scenario, self.hhi_seed)) as ex:
                 for cv in ex.map(_worker_value, todo, chunksize=max(1, len(todo) // (4 * self.workers))):
                     self._store(cv)
         else:
             for c in todo:
-                self._store(coalition_value(self.assets, self.scenario, c))
+                self._store(coalition_value(self.assets, self.scenario, c, self.hhi_seed if c != grand else None))
 
     def _store(self, cv: CoalitionValue) -> None:
         self.cache[cv.members] = cv

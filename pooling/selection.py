@@ -145,6 +145,9 @@ class _Builder:
         self.top10: tuple[int, np.ndarray, np.ndarray] | None = None
         self.top10_codes: np.ndarray | None = None  # group code of each asset (all groups)
         self.hhi_cols: dict[str, np.ndarray] = {}
+        self.hhi_names: dict[str, np.ndarray] = {}
+        #: dimension → the cut directions this model generated ({value: weight}), to seed related models
+        self.cut_log: dict[str, list[dict[str, float]]] = {}
         self.n_cols = n_units + 1  # units, then T
         self.extra_lower: list[float] = [float("-inf")]
         self.extra_upper: list[float] = [float("inf")]
@@ -372,14 +375,17 @@ class _Builder:
             out[dim] = (codes.astype(np.int64), len(names), h)
         return out
 
-    def define_hhi(self) -> dict[str, tuple[np.ndarray, int, float]]:
-        """Exposure columns S_k = Σ_{i∈k} g_i x_i for each dimension with an HHI / effective-number limit, and the
-        two starting cuts (equal shares, the contributed mix)."""
+    def define_hhi(self, seed: dict[str, list[dict[str, float]]] | None = None) -> dict[str, tuple[np.ndarray, int, float]]:
+        """Exposure columns S_k = Σ_{i∈k} g_i x_i for each dimension with an HHI / effective-number limit, the
+        two starting cuts (equal shares, the contributed mix) and the cut directions in ``seed`` (dimension →
+        [{value: weight}], e.g. another model's :attr:`cut_log`): a tangent cut is valid for every pool, whatever
+        its assets, so cuts found for one coalition warm-start another."""
         hhi = self.hhi_bounds()
         for dim, (codes, n_vals, _) in hhi.items():
             cols = np.array([self.add_extra_column(0.0, float("inf")) for _ in range(n_vals)], dtype=np.int64)
             self.hhi_cols[dim] = cols
             names = pd.factorize(self.assets[HHI_DIMENSIONS[dim]].astype(str).to_numpy(), sort=True)[1]
+            self.hhi_names[dim] = np.asarray(names).astype(str)
             meta = pd.DataFrame({"family": "hhi_exposure", "key": np.asarray(names).astype(str),
                                  "name": f"{dim} exposure (defines S_k)", "limit": f"pool.limits.max_hhi.{dim}",
                                  "value": np.nan, "step": np.nan})
@@ -389,6 +395,13 @@ class _Builder:
         for dim, (codes, n_vals, h) in hhi.items():
             self.hhi_cut(dim, h, np.ones(n_vals), 0)
             self.hhi_cut(dim, h, np.bincount(codes, weights=self.g, minlength=n_vals), 0)
+            index = {name: k for k, name in enumerate(self.hhi_names[dim])}
+            for direction in (seed or {}).get(dim, []):
+                w = np.zeros(n_vals)
+                for name, weight in direction.items():
+                    if name in index:
+                        w[index[name]] = weight
+                self.hhi_cut(dim, h, w, "seed")  # restricted to the values on offer: still ‖w‖ ≤ 1, still valid
         return hhi
 
     def hhi_cut(self, dim: str, h: float, s_bar: np.ndarray, round_: int | str) -> None:
@@ -398,6 +411,8 @@ class _Builder:
             return
         w = s_bar / norm
         nz = np.flatnonzero(w > 0)
+        if round_ != 0 and round_ != "seed":
+            self.cut_log.setdefault(dim, []).append(dict(zip(self.hhi_names[dim][nz].tolist(), w[nz].tolist(), strict=True)))
         meta = pd.DataFrame([{"family": "hhi_cut", "key": dim, "name": f"max_hhi {h:.4g} on {dim} (tangent cut {round_})",
                               "limit": f"pool.limits.max_hhi.{dim}", "value": h, "step": np.nan}])
         cols = np.concatenate([self.hhi_cols[dim][nz], [self.col_T]])
@@ -441,8 +456,10 @@ def _units(assets: pd.DataFrame, whole_groups: bool) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64), len(names)
 
 
-def build_model(assets: pd.DataFrame, scenario: Scenario) -> tuple[SelectionModel, _Builder]:
-    """Build the canonical problem for valued, grouped assets (one ``define_*`` per limit family)."""
+def build_model(assets: pd.DataFrame, scenario: Scenario,
+                hhi_seed: dict[str, list[dict[str, float]]] | None = None) -> tuple[SelectionModel, _Builder]:
+    """Build the canonical problem for valued, grouped assets (one ``define_*`` per limit family); ``hhi_seed``:
+    extra starting HHI cuts (see :meth:`_Builder.define_hhi`)."""
     if len(assets) == 0:
         raise InputError("no assets to select from")
     gbv_total = float(assets["gbv"].sum())
@@ -454,7 +471,7 @@ def build_model(assets: pd.DataFrame, scenario: Scenario) -> tuple[SelectionMode
     b.define_amc_shares()
     b.define_top10()
     b.define_wa_tests()
-    hhi = b.define_hhi()
+    hhi = b.define_hhi(hhi_seed)
     unit_gbv = np.bincount(unit_of_asset, weights=b.g, minlength=n_units)
     model = SelectionModel(
         problem=b.problem(objective_values(assets, scenario) / scale),
@@ -484,6 +501,8 @@ class Selection:
     hhi_rounds: int = 0
     message: str = ""
     info: dict = field(default_factory=dict)
+    #: dimension → the HHI cut directions generated ({value: weight}); ``select_pool(hhi_seed=…)`` reuses them
+    hhi_cuts: dict[str, list[dict[str, float]]] = field(default_factory=dict)
 
 
 class _Margins:
@@ -867,16 +886,18 @@ def select_pool(
     max_hhi_rounds: int = 30,
     strategy: str | None = None,
     diagnose: bool = True,
+    hhi_seed: dict[str, list[dict[str, float]]] | None = None,
 ) -> Selection:
     """Choose the pool: build the MILP, solve, refine HHI cuts, price the limits.
 
     ``strategy`` (default: the scenario's ``solver.strategy``) is ``milp``, ``lp_round`` or ``auto``;
-    ``diagnose=False`` skips naming the conflicting limits of an infeasible scenario (coalition values).
+    ``diagnose=False`` skips naming the conflicting limits of an infeasible scenario (coalition values);
+    ``hhi_seed`` warm-starts the HHI cuts with directions found for a related model (``Selection.hhi_cuts``).
     Raises :class:`~pooling.errors.Infeasible` (naming the conflicting limits) or
     :class:`~pooling.errors.NoIncumbent` (solver stopped without a feasible pool).
     """
     t0 = time.perf_counter()
-    model, builder = build_model(assets, scenario)
+    model, builder = build_model(assets, scenario, hhi_seed)
     build_seconds = time.perf_counter() - t0
     backend = backend or get_backend(scenario.solver.backend, scenario.solver.pyomo_solver)
     # interior point for the LP relaxations of large models: at 1M assets HiGHS's dual simplex took 157 s on the
@@ -1050,4 +1071,5 @@ def select_pool(
         hhi_rounds=rounds,
         message=result.message,
         info=info,
+        hhi_cuts={d: list(v) for d, v in builder.cut_log.items()},
     )

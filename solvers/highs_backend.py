@@ -115,7 +115,11 @@ class HighsBackend(Backend):
                 on_progress({"objective": data.objective_function_value, "bound": data.mip_dual_bound, "gap": data.mip_gap})
 
             h.cbMipImprovingSolution.subscribe(_cb)
-        h.run()
+        if h.run() == highspy.HighsStatus.kError and h.getModelStatus() == highspy.HighsModelStatus.kNotset:
+            # another HiGHS user in this process (e.g. Pyomo's appsi_highs) started the global thread scheduler
+            # with another thread count, so HiGHS refuses ``threads``: reset the scheduler and run again
+            highspy.Highs.resetGlobalScheduler(True)
+            h.run()
         seconds = time.perf_counter() - t0
         model_status = h.getModelStatus()
         status = _STATUS.get(model_status, Status.ERROR)

@@ -132,3 +132,19 @@ def test_parallel_equals_serial() -> None:
     serial = analyse(assets, sc, workers=1).coalitions
     parallel = analyse(assets, sc, workers=2).coalitions
     pd.testing.assert_frame_equal(serial.drop(columns="seconds"), parallel.drop(columns="seconds"))
+
+
+def test_highs_backend_runs_after_pyomo_appsi_highs_in_the_same_process() -> None:
+    """Pyomo's appsi_highs (least core) starts HiGHS's global scheduler with its own thread count; the highs
+    backend's next solve (threads=1) must still run, not come back 'Not Set'."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from solvers import Options, Problem, Status
+    from solvers.highs_backend import HighsBackend
+
+    least_core(["A", "B"], lambda s: float(len(s)))
+    p = Problem(np.array([1.0, 2.0]), sp.csr_matrix([[1.0, 1.0]]), np.array([-np.inf]), np.array([1.0]),
+                np.zeros(2), np.ones(2), np.array([True, True]), pd.DataFrame({"family": ["c"]}), maximize=True)
+    r = HighsBackend().solve(p, Options(threads=1))
+    assert r.status is Status.OPTIMAL and r.objective == 2.0
