@@ -177,7 +177,7 @@ def _top10_case(seed: int) -> tuple[pd.DataFrame, object]:
     g = assets["gbv"].to_numpy()
     X = np.array(list(itertools.product([0.0, 1.0], repeat=len(g))))
     T = X @ g
-    in_window = (T >= 0.3 * total) & (T <= 0.75 * total)
+    in_window = (0.3 * total <= T) & (0.75 * total >= T)
     top10 = np.sort(X * g, axis=1)[:, ::-1][:, :10].sum(axis=1) / np.maximum(T, 1e-300)
     free_best = np.flatnonzero(in_window)[np.argmax((X @ assets["npv"].to_numpy())[in_window])]
     limit = round(float((top10[in_window].min() + top10[free_best]) / 2), 4)
