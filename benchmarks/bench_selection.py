@@ -279,32 +279,49 @@ def pyomo_straightforward(assets: pd.DataFrame, scenario: Scenario):
             expr=sum(gbv[i] * m.x[i] for i in secured) - lim.min_secured_share * m.T >= 0
         )
 
-    # HHI tangent cuts w·S ≤ √h T at equal shares and at the contributed mix, as build_model starts from
+    # HHI: exposure variables S_k = Σ_{i∈k} gbv_i x_i (one row each) and tangent cuts w·S ≤ √h T at equal shares
+    # and at the contributed mix, as build_model starts from
     bounds: dict[str, float] = {}
     for dim, h in lim.max_hhi.items():
         bounds[dim] = min(h, bounds.get(dim, 1.0))
     for dim, n_eff in lim.min_effective_number.items():
         bounds[dim] = min(1.0 / n_eff, bounds.get(dim, 1.0))
-    cuts: dict[tuple[str, int], tuple[dict[str, float], dict[str, list[int]], float]] = {}
+    exposure_keys: list[tuple[str, str]] = []
+    exposure_members: dict[tuple[str, str], list[int]] = {}
+    cuts: dict[tuple[str, int], tuple[dict[str, float], float]] = {}
     for dim, h in bounds.items():
         groups = members(df[HHI_DIMENSIONS[dim]])
+        for k, v in groups.items():
+            exposure_keys.append((dim, k))
+            exposure_members[(dim, k)] = v
         mix = {k: sum(gbv[i] for i in v) for k, v in groups.items()}
         for j, direction in enumerate(({k: 1.0 for k in groups}, mix)):
             norm = math.sqrt(sum(v * v for v in direction.values()))
             if norm > 0:
-                cuts[(dim, j)] = ({k: v / norm for k, v in direction.items()}, groups, h)
+                cuts[(dim, j)] = ({k: v / norm for k, v in direction.items() if v > 0}, h)
+    if exposure_keys:
+        m.S = pyo.Var(exposure_keys, within=pyo.NonNegativeReals)
+        m.hhi_exposure = pyo.Constraint(
+            exposure_keys, rule=lambda m, d, k: sum(gbv[i] * m.x[i] for i in exposure_members[d, k]) - m.S[d, k] == 0
+        )
     if cuts:
         m.hhi_cut = pyo.Constraint(
             list(cuts),
             rule=lambda m, dim, j: (
-                sum(cuts[dim, j][0][k] * gbv[i] * m.x[i] for k, v in cuts[dim, j][1].items() for i in v)
-                - math.sqrt(cuts[dim, j][2]) * m.T
-                <= 0
+                sum(w * m.S[dim, k] for k, w in cuts[dim, j][0].items()) - math.sqrt(cuts[dim, j][1]) * m.T <= 0
             ),
         )
 
     m.obj = pyo.Objective(expr=sum(npv[i] * m.x[i] for i in ids), sense=pyo.maximize)
     return m
+
+
+def pyomo_to_highs(pyomo_model) -> None:
+    """What a Pyomo user pays after building and before HiGHS can start: appsi_highs's ``set_instance`` walks the
+    model and passes its rows to highspy (``build_model``'s output is already HiGHS's input arrays)."""
+    from pyomo.contrib.appsi.solvers.highs import Highs
+
+    Highs().set_instance(pyomo_model)
 
 
 def row_counts(pyomo_model) -> dict[str, int]:
@@ -352,6 +369,7 @@ class SizeResult:
     bare_lp: list[float] = field(default_factory=list)
     build_ours: list[float] = field(default_factory=list)
     build_pyomo: list[float] = field(default_factory=list)
+    handoff_pyomo: list[float] = field(default_factory=list)  # Pyomo model → HiGHS's arrays (appsi set_instance)
     rows_ours: dict[str, int] = field(default_factory=dict)
     rows_pyomo: dict[str, int] = field(default_factory=dict)
     pyomo_skipped: str = ""
@@ -441,9 +459,12 @@ def bench_size(n_assets: int, args: argparse.Namespace, work: Path) -> SizeResul
             seconds, pm = timed(lambda: pyomo_straightforward(assets, scenario))
             res.build_pyomo.append(seconds)
             res.rows_pyomo = row_counts(pm)
+            handoff, _ = timed(lambda: pyomo_to_highs(pm))  # noqa: B023 (called at once)
+            res.handoff_pyomo.append(handoff)
             del pm
             gc.collect()
-            print(f"{tag} Pyomo ConcreteModel build: {seconds:.2f} s", flush=True)
+            print(f"{tag} Pyomo ConcreteModel build: {seconds:.2f} s, hand-off to HiGHS (appsi set_instance) "
+                  f"{handoff:.2f} s", flush=True)
     return res
 
 
@@ -487,6 +508,8 @@ def _table(res: SizeResult) -> None:
     line("build_model (ours)", res.build_ours, f"{sum(res.rows_ours.values()):,} rows")
     if res.build_pyomo:
         line("straightforward Pyomo ConcreteModel", res.build_pyomo, f"{sum(res.rows_pyomo.values()):,} rows")
+    if res.handoff_pyomo:
+        line("  + hand-off to HiGHS (appsi set_instance)", res.handoff_pyomo, "")
     else:
         print(f"{'straightforward Pyomo ConcreteModel':<44}{'—':>10}{'':>9}{'':>9}   {res.pyomo_skipped}")
 
@@ -560,6 +583,12 @@ def report(res: SizeResult, repeat: int) -> list[Check]:
                 f"{ratio:.1f}×" + ("" if same else ", rows differ"),
             )
         )
+        if res.handoff_pyomo:
+            both = [b + h for b, h in zip(res.build_pyomo, res.handoff_pyomo, strict=True)]
+            r2 = median(both) / median(res.build_ours)
+            print(f"  {'Pyomo build + hand-off to HiGHS / build_model':<44}{r2:7.1f}×  (both sides solver-ready)")
+            checks.append((f"{n:,}: solver-ready model ≥ {BUILD_RATIO_TARGET:g}× faster than Pyomo's",
+                           r2 >= BUILD_RATIO_TARGET and same, f"{r2:.1f}×"))
     else:
         print(f"  Pyomo build / build_model: {res.pyomo_skipped}")
 
