@@ -160,6 +160,14 @@ class _Builder:
     def col_T(self) -> int:
         return self.n_units
 
+    def add_extra_columns(self, n: int, lower: float, upper: float) -> np.ndarray:
+        """``n`` continuous columns with the same bounds; their indices."""
+        first = self.n_cols
+        self.extra_lower.extend([lower] * n)
+        self.extra_upper.extend([upper] * n)
+        self.n_cols += n
+        return np.arange(first, first + n, dtype=np.int64)
+
     def add_extra_column(self, lower: float, upper: float) -> int:
         self.extra_lower.append(lower)
         self.extra_upper.append(upper)
@@ -247,8 +255,7 @@ class _Builder:
             alpha = getattr(self.limits, limit_key)
             if alpha is None:
                 continue
-            values = self.assets[column].astype(str).to_numpy()
-            codes, names = pd.factorize(values, sort=True)
+            codes, names = factorize_sorted(self.assets[column])
             if column == "circle_id":  # assets outside any circle are in no row
                 empty = np.flatnonzero(names == "")
                 if len(empty):
@@ -306,10 +313,7 @@ class _Builder:
         groups = np.unique(groups[self.top10_u[groups] < 0])
         if len(groups) == 0:
             return
-        first = self.n_cols
-        for _ in range(len(groups)):
-            self.add_extra_column(0.0, float("inf"))
-        u_cols = np.arange(first, first + len(groups))
+        u_cols = self.add_extra_columns(len(groups), 0.0, float("inf"))
         self.top10_u[groups] = u_cols
         # the u_g terms of the top-10 row (an earlier row: triplets only)
         self.block.rows.append(np.full(len(groups), self.top10_row, dtype=np.int64))
@@ -371,7 +375,7 @@ class _Builder:
             bounds[dim] = min(1.0 / n_eff, bounds.get(dim, 1.0))
         out = {}
         for dim, h in bounds.items():
-            codes, names = pd.factorize(self.assets[HHI_DIMENSIONS[dim]].astype(str).to_numpy(), sort=True)
+            codes, names = factorize_sorted(self.assets[HHI_DIMENSIONS[dim]])
             out[dim] = (codes.astype(np.int64), len(names), h)
         return out
 
@@ -382,9 +386,9 @@ class _Builder:
         its assets, so cuts found for one coalition warm-start another."""
         hhi = self.hhi_bounds()
         for dim, (codes, n_vals, _) in hhi.items():
-            cols = np.array([self.add_extra_column(0.0, float("inf")) for _ in range(n_vals)], dtype=np.int64)
+            cols = self.add_extra_columns(n_vals, 0.0, float("inf"))
             self.hhi_cols[dim] = cols
-            names = pd.factorize(self.assets[HHI_DIMENSIONS[dim]].astype(str).to_numpy(), sort=True)[1]
+            names = factorize_sorted(self.assets[HHI_DIMENSIONS[dim]])[1]
             self.hhi_names[dim] = np.asarray(names).astype(str)
             meta = pd.DataFrame({"family": "hhi_exposure", "key": np.asarray(names).astype(str),
                                  "name": f"{dim} exposure (defines S_k)", "limit": f"pool.limits.max_hhi.{dim}",
@@ -437,6 +441,23 @@ class _Builder:
         meta = pd.concat(b.meta, ignore_index=True) if b.meta else pd.DataFrame(columns=ROW_COLUMNS)
         return Problem(c, A, np.concatenate(b.lower), np.concatenate(b.upper), col_lower, col_upper, integrality, meta,
                        maximize=True)
+
+
+def factorize_sorted(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(series.astype(str), sort=True)`` — codes and sorted value names — without turning every
+    element of a categorical column into a Python string (the tapes' enums are categoricals)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        if not (codes < 0).any():
+            cats = np.asarray(series.cat.categories.astype(str), dtype=object)
+            used = np.unique(codes)
+            names = cats[used]
+            order = np.argsort(names, kind="stable")
+            remap = np.full(len(cats), -1, dtype=np.int64)
+            remap[used[order]] = np.arange(len(used))
+            return remap[codes], names[order]
+    codes, names = pd.factorize(series.astype(str).to_numpy(), sort=True)
+    return codes.astype(np.int64), np.asarray(names, dtype=object)
 
 
 def objective_values(assets: pd.DataFrame, scenario: Scenario) -> np.ndarray:
