@@ -286,7 +286,7 @@ class _Builder:
         beta = self.limits.max_top10_group_share
         if beta is None or beta >= 1.0:
             return
-        codes, names = pd.factorize(self.assets["group_id"].astype(str).to_numpy(), sort=True)
+        codes, names = factorize_sorted(self.assets["group_id"])
         n_groups = len(names)
         codes = codes.astype(np.int64)
         self.top10_groups = np.asarray(names).astype(str)
@@ -456,7 +456,10 @@ def factorize_sorted(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
             remap = np.full(len(cats), -1, dtype=np.int64)
             remap[used[order]] = np.arange(len(used))
             return remap[codes], names[order]
-    codes, names = pd.factorize(series.astype(str).to_numpy(), sort=True)
+    if isinstance(series.dtype, pd.StringDtype) and not series.isna().any():
+        codes, names = pd.factorize(series, sort=True)  # arrow-backed strings: factorized natively
+    else:
+        codes, names = pd.factorize(series.astype(str).to_numpy(), sort=True)
     return codes.astype(np.int64), np.asarray(names, dtype=object)
 
 
@@ -473,7 +476,7 @@ def objective_values(assets: pd.DataFrame, scenario: Scenario) -> np.ndarray:
 def _units(assets: pd.DataFrame, whole_groups: bool) -> tuple[np.ndarray, int]:
     if not whole_groups:
         return np.arange(len(assets), dtype=np.int64), len(assets)
-    codes, names = pd.factorize(assets["group_id"].astype(str).to_numpy(), sort=True)
+    codes, names = factorize_sorted(assets["group_id"])
     return codes.astype(np.int64), len(names)
 
 
