@@ -168,13 +168,14 @@ class Game:
         if not todo:
             return
         grand = frozenset(self.players)
-        if grand in todo and len(todo) > 1:
-            # the grand coalition first: its HHI cuts warm-start every other coalition (the same seed whatever
-            # the order the others are solved in, so the values do not depend on the number of workers)
-            todo.remove(grand)
-            self._store(coalition_value(self.assets, self.scenario, grand))
-        g = self.cache.get(grand)
-        self.hhi_seed = g.hhi_cuts if g is not None else None
+        if grand not in self.cache:
+            # the grand coalition first, always: its HHI cuts warm-start every other coalition, the same seed
+            # whatever is asked for first and in whatever order the others are solved (values do not depend on
+            # the call order or the number of workers)
+            cv = coalition_value(self.assets, self.scenario, grand)
+            self.hhi_seed = cv.hhi_cuts
+            self._store(cv)
+            todo = [c for c in todo if c != grand]
         if self.workers > 1 and len(todo) > 1:
             with ProcessPoolExecutor(self.workers, initializer=_init_worker,
                                      initargs=(self.assets, self.scenario, self.hhi_seed)) as ex:
@@ -182,10 +183,10 @@ class Game:
                     self._store(cv)
         else:
             for c in todo:
-                self._store(coalition_value(self.assets, self.scenario, c, self.hhi_seed if c != grand else None))
+                self._store(coalition_value(self.assets, self.scenario, c, self.hhi_seed))
 
     def _store(self, cv: CoalitionValue) -> None:
-        self.cache[cv.members] = cv
+        self.cache[cv.members] = dataclasses.replace(cv, hhi_cuts={}) if cv.hhi_cuts else cv  # seed kept apart
         if self.on_value is not None:
             self.on_value(cv)
 

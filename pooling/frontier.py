@@ -46,7 +46,14 @@ from pooling.describe import hhi as _hhi
 from pooling.errors import Infeasible, InputError, NoIncumbent
 from pooling.io import write_atomic, write_csv
 from pooling.scenario import Scenario
-from pooling.selection import HHI_DIMENSIONS, Selection, SelectionModel, build_model, select_pool
+from pooling.selection import (
+    HHI_DIMENSIONS,
+    Selection,
+    SelectionModel,
+    build_model,
+    factorize_sorted,
+    select_pool,
+)
 from solvers import Backend, Options, Problem, Status, get_backend
 
 __all__ = ["FRONTIER_COLUMNS", "MEASURES", "frontier", "frontier_chart", "min_hhi_bound", "write_frontier"]
@@ -181,7 +188,7 @@ def min_hhi_bound(
     )
     model, _ = build_model(assets, other)
     backend = backend or get_backend(scenario.solver.backend, scenario.solver.pyomo_solver)
-    codes, names = pd.factorize(assets[HHI_DIMENSIONS[dimension]].astype(str).to_numpy(), sort=True)
+    codes, names = factorize_sorted(assets[HHI_DIMENSIONS[dimension]])
     K = len(names)
     g = model.asset_gbv
     present = np.bincount(codes, weights=g, minlength=K) > 0

@@ -376,6 +376,7 @@ class _Builder:
         out = {}
         for dim, h in bounds.items():
             codes, names = factorize_sorted(self.assets[HHI_DIMENSIONS[dim]])
+            self.hhi_names[dim] = np.asarray(names).astype(str)
             out[dim] = (codes.astype(np.int64), len(names), h)
         return out
 
@@ -388,9 +389,7 @@ class _Builder:
         for dim, (codes, n_vals, _) in hhi.items():
             cols = self.add_extra_columns(n_vals, 0.0, float("inf"))
             self.hhi_cols[dim] = cols
-            names = factorize_sorted(self.assets[HHI_DIMENSIONS[dim]])[1]
-            self.hhi_names[dim] = np.asarray(names).astype(str)
-            meta = pd.DataFrame({"family": "hhi_exposure", "key": np.asarray(names).astype(str),
+            meta = pd.DataFrame({"family": "hhi_exposure", "key": self.hhi_names[dim],
                                  "name": f"{dim} exposure (defines S_k)", "limit": f"pool.limits.max_hhi.{dim}",
                                  "value": np.nan, "step": np.nan})
             r = np.arange(n_vals)
@@ -954,13 +953,18 @@ def select_pool(
     excess: list[float] = []  # worst relative HHI excess of each integer round, to stop when it stalls
     rounds_started: float | None = None
 
+    def rebuild() -> None:
+        """The problem again from the builder (after new cuts or top-10 groups), with the back-offs applied."""
+        nonlocal problem, model
+        problem = margins.apply(builder.problem(objective), model)
+        model = dataclasses.replace(model, problem=problem, top10=builder.top10)
+
     def add_cuts(violated: dict[str, np.ndarray]) -> None:
-        nonlocal problem, model, rounds
+        nonlocal rounds
         rounds += 1
         for dim, S in violated.items():
             builder.hhi_cut(dim, model.hhi[dim][2], S, rounds)
-        problem = margins.apply(builder.problem(objective), model)
-        model = dataclasses.replace(model, problem=problem, top10=builder.top10)
+        rebuild()
         if on_progress is not None:
             on_progress({"objective": None, "gap": None, "message": f"HHI cuts on the integer pool: round {rounds}"})
 
@@ -1006,8 +1010,7 @@ def select_pool(
             # a group left out of the top-10 rows reached this pool's top 10: model it and solve again
             top10_rounds += 1
             builder.add_top10_groups(missing)
-            problem = margins.apply(builder.problem(objective), model)
-            model = dataclasses.replace(model, problem=problem, top10=builder.top10)
+            rebuild()
             continue
         violated = _hhi_violations(model, x[: model.n_units], hhi_tolerance)
         if violated:
@@ -1062,8 +1065,7 @@ def select_pool(
         if hv and rounds < max_hhi_rounds:
             add_cuts(hv)
         elif broken or len(tm):
-            problem = margins.apply(builder.problem(objective), model)
-            model = dataclasses.replace(model, problem=problem, top10=builder.top10)
+            rebuild()
         else:
             break
     if incumbent is not None and (_hhi_violations(model, x[: model.n_units], hhi_tolerance)

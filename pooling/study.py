@@ -1001,11 +1001,13 @@ def run_study(
         store.close()
         propagating = sys.exc_info()[1] is not None
         try:
-            summary.runs_csv, summary.results_csv = write_tables(out_dir / STORE_NAME, out_dir)
+            runs, results = load_results(out_dir / STORE_NAME)  # read once: the tables and the report
+            summary.runs_csv = write_csv(runs, out_dir / "runs.csv")
+            summary.results_csv = write_csv(results, out_dir / "results.csv")
             if report:
-                from pooling.study_report import write_study_report
+                from pooling.study_report import StudyTables, write_study_report
 
-                summary.report = write_study_report(out_dir / STORE_NAME, out_dir)
+                summary.report = write_study_report(out_dir / STORE_NAME, out_dir, tables=StudyTables(runs))
         except Exception:
             if not propagating:  # never hide the error that stopped the study behind this one
                 raise

@@ -88,8 +88,6 @@ METRIC_LABELS: dict[str, tuple[str, str, str]] = {
     "amc": ("资产管理公司", "AMC", "text"),
 }
 
-_KIND_LABEL = {"scenario": "情景 scenario", "sweep": "参数扫描 sweep"}
-
 
 def _label(name: str, frame: pd.DataFrame | None = None) -> tuple[str, str, str]:
     if name in METRIC_LABELS:
@@ -245,24 +243,24 @@ def amc_outcomes(runs: pd.DataFrame) -> pd.DataFrame:
                   | {c[len("share_"):] for c in runs.columns if c.startswith("share_")})
     order = [a for a in runs.attrs.get("amcs", []) if a in amcs] + [a for a in amcs
                                                                     if a not in runs.attrs.get("amcs", [])]
-    base = runs[runs["scenario"] == "base"]
-    parts = []
-    for a in order:
-        npv = runs.get(f"npv_{a}", pd.Series(np.nan, index=runs.index)).astype(float)
-        share = runs.get(f"share_{a}", pd.Series(np.nan, index=runs.index)).astype(float)
-        ok = runs["status"].isin(("optimal", "feasible", "time_limit"))
-        npv = npv.where(ok | npv.notna(), np.nan)
-        base_npv = float(npv.loc[base.index[0]]) if len(base) else float("nan")
-        parts.append(pd.DataFrame({"run_id": runs["run_id"], "scenario": runs["scenario"], "amc": a,
-                                   "npv": npv.fillna(0.0).where(ok, np.nan),
-                                   "share": share.fillna(0.0).where(ok, np.nan),
-                                   "npv_change": npv.fillna(0.0).where(ok, np.nan) - base_npv}))
-    if not parts:
-        return pd.DataFrame(columns=["run_id", "scenario", "amc", "npv", "share", "npv_change"])
-    long = pd.concat(parts, ignore_index=True)
-    long["_pos"] = long["run_id"].map({r: i for i, r in enumerate(runs["run_id"])})
-    return long.sort_values(["_pos", "amc"], key=lambda s: s if s.name == "_pos" else s.map(order.index),
-                            kind="stable").drop(columns="_pos").reset_index(drop=True)
+    columns = ["run_id", "scenario", "amc", "npv", "share", "npv_change"]
+    if not order:
+        return pd.DataFrame(columns=columns)
+    ok = runs["status"].isin(("optimal", "feasible", "time_limit")).to_numpy()
+
+    def matrix(prefix: str) -> np.ndarray:
+        """runs × AMCs; 0 for an AMC with nothing in a pool, NaN for a run without a pool."""
+        m = runs.reindex(columns=[f"{prefix}_{a}" for a in order]).to_numpy(dtype=float)
+        return np.where(ok[:, None], np.nan_to_num(m, nan=0.0), np.nan)
+
+    npv, share = matrix("npv"), matrix("share")
+    base = np.flatnonzero(runs["scenario"].to_numpy() == "base")
+    base_npv = npv[base[0]] if len(base) else np.full(len(order), np.nan)
+    n, k = npv.shape
+    return pd.DataFrame({"run_id": np.repeat(runs["run_id"].to_numpy(), k),
+                         "scenario": np.repeat(runs["scenario"].to_numpy(), k), "amc": np.tile(order, n),
+                         "npv": npv.ravel(), "share": share.ravel(), "npv_change": (npv - base_npv).ravel()},
+                        columns=columns)
 
 
 class StudyTables:
@@ -381,11 +379,12 @@ def _amc_fig(st: StudyTables) -> go.Figure | None:
 # --------------------------------------------------------------------------------------------------------------
 
 def write_study_report(store: str | Path, out_dir: str | Path | None = None,
-                       as_of: dt.date | None = None) -> list[Path]:
+                       as_of: dt.date | None = None, tables: StudyTables | None = None) -> list[Path]:
     """Write ``study.xlsx`` and ``study.html`` for the study store ``store`` (the file or its folder) into
     ``out_dir`` (default: the store's folder), atomically. ``as_of`` dates the workbook (default: the base
-    scenario's as_of recorded in the store, else 2000-01-01) so that the same store gives the same bytes."""
-    st = study_tables(store)
+    scenario's as_of recorded in the store, else 2000-01-01) so that the same store gives the same bytes.
+    ``tables``: the store's tables when the caller has already read them."""
+    st = tables if tables is not None else study_tables(store)
     folder = Path(store) if Path(store).is_dir() else Path(store).parent
     out = Path(out_dir) if out_dir is not None else folder
     if as_of is None:
@@ -422,9 +421,8 @@ def _build_xlsx(path: Path, st: StudyTables, as_of: dt.date) -> None:
         tcols = _cols(table, table.columns, kinds={"runs": "int"})
         sh.skip()
         sh.section(f"{zh} {en}", len(tcols))
-        header = sh.header(tcols)
+        sh.header(tcols)
         first, last = sh.table(table, tcols, header=False)
-        del header
         if len(table):
             chart = wb.add_chart({"type": "bar"})
             fcol = [c.name for c in tcols].index("factor")
