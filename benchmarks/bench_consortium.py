@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from pooling.consortium import analyse, coalition_value
+from pooling.consortium.game import analyse, coalition_value
 from pooling.pipeline import prepare
 from pooling.scenario import load_scenario
-from pooling.synth import bench_amcs, write_consortium
+from pooling.tapes.synth import bench_amcs, write_consortium
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
     python benchmarks/bench_inputs.py --assets 1000000 --amcs 8               # parquet, 3 repeats
     python benchmarks/bench_inputs.py --assets 1000000 --amcs 8 --format csv --repeat 1
 
-Tapes are written once by :func:`pooling.synth.write_consortium` into a cache folder
+Tapes are written once by :func:`pooling.tapes.synth.write_consortium` into a cache folder
 (``bench-data/inputs-<assets>-<amcs>-<fmt>/``, git-ignored) and reused by later runs.
 
 Each repeat runs in two fresh child processes, so nothing one run allocates is counted in another:
@@ -12,8 +12,8 @@ Each repeat runs in two fresh child processes, so nothing one run allocates is c
   no header mapping, no validation. It calibrates the machine: on a noisy shared host the ratio
   read+validate / raw read is steadier than either number.
 * **pipeline** — the stages of :func:`pooling.pipeline.prepare`, timed one by one: ``read+validate``
-  (:func:`pooling.tapes.load_tapes`), ``group`` (:func:`pooling.graph.build_groups` + ``assign``) and ``value``
-  (:func:`pooling.valuation.value_assets` with the scenario's valuation settings).
+  (:func:`pooling.tapes.load.load_tapes`), ``group`` (:func:`pooling.graph.build_groups` + ``assign``) and ``value``
+  (:func:`pooling.valuation.model.value_assets` with the scenario's valuation settings).
 
 Memory per stage, from the kernel (no tracemalloc, which only sees Python allocations and slows numpy code):
 
@@ -115,8 +115,8 @@ def _child_pipeline(scenario_path: Path) -> dict:
 
     from pooling.graph import build_groups
     from pooling.scenario import load_scenario
-    from pooling.tapes import load_tapes
-    from pooling.valuation import DEFAULT_PARAMETERS, value_assets
+    from pooling.tapes.load import load_tapes
+    from pooling.valuation.model import DEFAULT_PARAMETERS, value_assets
 
     rss_start = _status_kb("VmRSS")
     scenario = load_scenario(scenario_path)
@@ -209,7 +209,7 @@ def ensure_data(cache: Path, n_assets: int, n_amcs: int, fmt: str) -> Path:
     # In a child: the 1M-asset generation takes a few GB, and this process's peak would leak into every measured
     # child's ru_maxrss (see the module docstring).
     code = (
-        "import sys; from pathlib import Path; from pooling.synth import bench_amcs, write_consortium; "
+        "import sys; from pathlib import Path; from pooling.tapes.synth import bench_amcs, write_consortium; "
         "write_consortium(Path(sys.argv[1]), n_assets=int(sys.argv[2]), amcs=bench_amcs(int(sys.argv[3]), sys.argv[4]), seed=0)"
     )
     subprocess.run(

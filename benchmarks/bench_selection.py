@@ -5,8 +5,8 @@ same matrix, and our vectorised model build against a straightforward Pyomo Conc
     python benchmarks/bench_selection.py --assets 1000000 --repeat 1
     python benchmarks/bench_selection.py --assets 100000 1000000 --time-limit 120 --no-forced-milp
 
-Not part of the pytest run. Tapes are written once by :func:`pooling.synth.write_consortium` (8 AMCs from
-:func:`pooling.synth.bench_amcs`, parquet, seed 0) into ``bench-data/selection-<N>/`` (git-ignored) and reused.
+Not part of the pytest run. Tapes are written once by :func:`pooling.tapes.synth.write_consortium` (8 AMCs from
+:func:`pooling.tapes.synth.bench_amcs`, parquet, seed 0) into ``bench-data/selection-<N>/`` (git-ignored) and reused.
 The generated scenario has size bounds and DESIGN-like limits: group 3 %, top-10 groups 20 %, province 25 %,
 industry 30 %, collateral 40 %, secured ≥ 50 %, WA recovery, WA months and a province HHI bound.
 
@@ -21,7 +21,7 @@ repeat are interleaved, so drift on a shared host hits every measurement alike):
   certified gap), polished by a warm-started whole MILP below ``solver.large_pool_units`` when that gap is above
   ``mip_rel_gap``; so the CLI is also run with ``--strategy milp`` forced — the like-for-like comparison with the
   bare MILP (skip it with ``--no-forced-milp``: a forced MILP can run to the time limit).
-* **bare HiGHS** — in this process, :func:`pooling.pipeline.prepare` and :func:`pooling.selection.build_model`
+* **bare HiGHS** — in this process, :func:`pooling.pipeline.prepare` and :func:`pooling.selection.model.build_model`
   (not timed), then ``HighsBackend().solve`` of the whole MILP with the scenario's ``mip_rel_gap``,
   ``time_limit_s`` and ``threads`` — what HiGHS alone would do with that matrix — and of its LP relaxation.
   Ratio: end-to-end / bare MILP (DESIGN §9: ≤ 1.5, aim 1.2). Where the bare MILP stops at the time limit the
@@ -56,11 +56,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from pooling import selection, vocab
+from pooling import vocab
 from pooling.pipeline import prepare
 from pooling.scenario import Scenario, load_scenario
-from pooling.selection import CAP_DIMENSIONS, HHI_DIMENSIONS, TOP_K, build_model, objective_values
-from pooling.synth import bench_amcs, write_consortium
+from pooling.selection import model as selection
+from pooling.selection.model import CAP_DIMENSIONS, HHI_DIMENSIONS, TOP_K, build_model, objective_values
+from pooling.tapes.synth import bench_amcs, write_consortium
 from solvers import Options, Status
 from solvers.highs_backend import HighsBackend
 
@@ -132,12 +133,12 @@ def code_version() -> str:
 
 
 def pooling_command() -> list[str]:
-    """The ``pooling`` console script of this interpreter's environment (``python -m pooling.cli`` without one)."""
+    """The ``pooling`` console script of this interpreter's environment (``python -m pooling.cli.main`` without one)."""
     script = Path(sys.executable).with_name("pooling")
     if script.exists():
         return [str(script)]
     found = shutil.which("pooling")
-    return [found] if found else [sys.executable, "-m", "pooling.cli"]
+    return [found] if found else [sys.executable, "-m", "pooling.cli.main"]
 
 
 #: Runs argv[2:] as its child and writes {"wall", "maxrss", "status"} to argv[1]. The measured process must be a

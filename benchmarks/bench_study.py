@@ -15,7 +15,7 @@ stores of
   nannies live in the driver process, so theirs is counted there).
 
 ``dask (nanny default)`` is the LocalCluster with Dask's own MALLOC_TRIM_THRESHOLD_=65536 left in place, to show
-what the override in :mod:`pooling.study` buys. The last lines are an ESTIMATE (not a measurement) for a 16-core
+what the override in :mod:`pooling.study.engine` buys. The last lines are an ESTIMATE (not a measurement) for a 16-core
 machine from the per-run CPU, the steady overheads and the driver's ceiling.
 """
 
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import yaml
 
-from pooling import study as st
-from pooling.runner import run_pipeline
+from pooling.pipeline import run_pipeline
 from pooling.scenario import load_scenario
-from pooling.synth import demo_amcs, write_consortium
+from pooling.study import engine as st
+from pooling.tapes.synth import demo_amcs, write_consortium
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from pooling.tranching import Terms, size_senior, waterfall
+from pooling.tranching.waterfall import Terms, size_senior, waterfall
 
 
 def _curve(months: int = 120) -> np.ndarray:

@@ -1,6 +1,7 @@
-"""The front of the pipeline: scenario → validated tapes → pooled graph → valued assets.
+"""The one pipeline: scenario → validated tapes → pooled graph → valued assets → pool → securities.
 
-Later stages (selection, tranching, consortium) start from :class:`Prepared`.
+:func:`prepare` is the front (read, validate, group, value); :func:`run_pipeline` runs one scenario end to end
+and returns its headline metrics. Every command that runs a scenario goes through here.
 """
 
 from __future__ import annotations
@@ -9,15 +10,20 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
+from pooling.errors import Infeasible, NoIncumbent
 from pooling.graph import build_groups
 from pooling.io import combined_sha256, sha256_files
-from pooling.levers import after_valuation, before_valuation, effective_scenario, lever_parameters
 from pooling.scenario import Scenario
-from pooling.tapes import Tapes, load_tapes
-from pooling.valuation import DEFAULT_PARAMETERS, value_assets
+from pooling.selection.model import select_pool
+from pooling.selection.results import pool_frame, summary, write_selection
+from pooling.tapes.load import Tapes, load_tapes
+from pooling.tranching.deal import analytics_json, size_deal, write_deal
+from pooling.valuation.levers import after_valuation, before_valuation, effective_scenario, lever_parameters
+from pooling.valuation.model import DEFAULT_PARAMETERS, value_assets
 
 
 @dataclass(frozen=True)
@@ -94,3 +100,46 @@ def prepare(scenario: Scenario, on_stage: Callable[[str], None] | None = None) -
     valued = after_valuation(valued, scenario)
     seconds["value"] = time.perf_counter() - t
     return Prepared(scenario, valued, tapes.links, inputs_digest(scenario), seconds)
+
+METRICS = (
+    "status", "objective_value", "mip_gap", "pool_gbv", "pool_npv", "pool_expected_recovery", "pool_n_assets",
+    "recovery_rate", "wa_months", "senior_size", "senior_share_of_gbv", "senior_share_of_expected_recovery",
+    "senior_coverage", "senior_break_even_haircut", "sub_irr", "solve_seconds",
+)
+
+
+def run_pipeline(scenario: Scenario, out_dir: Path | None = None) -> dict:
+    """Prepare, select and size one scenario; metrics as a flat dict (``share_<amc>``, ``npv_<amc>`` per AMC)."""
+    prepared = prepare(scenario)
+    s = prepared.scenario
+    try:
+        sel = select_pool(prepared.assets, s)
+    except Infeasible as e:
+        return {"status": "infeasible", "conflicting_limits": "; ".join(e.conflicts)}
+    except NoIncumbent as e:
+        return {"status": "no_incumbent", "error": str(e)}
+    assets = prepared.assets
+    pool = assets[sel.selected]
+    if out_dir is not None:
+        data = write_selection(out_dir, assets, sel, s, prepared.inputs_sha256)
+    else:
+        data = summary(pool_frame(assets, sel), sel, s, prepared.inputs_sha256, assets)
+    deal = size_deal(pool, s)
+    if out_dir is not None:
+        write_deal(out_dir, deal)
+    a = analytics_json(deal)
+    p = data["pool"]
+    metrics = {
+        "status": data["status"], "objective_value": data["objective_value"], "mip_gap": data["mip_gap"],
+        "pool_gbv": p["gbv"], "pool_npv": p["npv"], "pool_expected_recovery": p["expected_recovery"],
+        "pool_n_assets": p["n_assets"], "recovery_rate": p["recovery_rate"], "wa_months": p["wa_months_to_recovery"],
+        "senior_size": a["senior_size"], "senior_share_of_gbv": a["senior_share_of_gbv"],
+        "senior_share_of_expected_recovery": a["senior_share_of_expected_recovery"],
+        "senior_coverage": a["senior_coverage"], "senior_break_even_haircut": a["senior_break_even_haircut"],
+        "sub_irr": a["sub_irr"], "solve_seconds": data["solve_seconds"],
+    }
+    for amc, share in data["shares"]["amc"].items():
+        metrics[f"share_{amc}"] = share
+    for amc, npv in pool.groupby("amc_id")["npv"].sum().items():
+        metrics[f"npv_{amc}"] = float(npv)
+    return metrics

@@ -99,7 +99,7 @@ class AMC(_Strict):
 
 
 class ModelParameters(_Strict):
-    """Overrides of the recovery-curve parameter table (see :mod:`pooling.valuation`); each key is optional."""
+    """Overrides of the recovery-curve parameter table (see :mod:`pooling.valuation.model`); each key is optional."""
 
     base_rate: dict[str, NonNegative] = {}
     collateral_recovery: dict[str, NonNegative] = {}

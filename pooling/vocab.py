@@ -2,7 +2,7 @@
 
 Every enum column of a tape (asset_type, collateral_type, legal_status, industry, province) is mapped to one
 canonical value here. Tapes arrive with English codes, Chinese labels or ISO codes; all of them map to the same
-canonical value, and anything that does not map is a validation problem (see :mod:`pooling.tapes`).
+canonical value, and anything that does not map is a validation problem (see :mod:`pooling.tapes.load`).
 
 Normalisation is vectorised: the distinct values of a column are mapped once through a dictionary and the result
 is broadcast back with :func:`pandas.factorize`, so a 1M-row tape costs one pass over its distinct values.

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pooling.cli import app
+from pooling.cli.main import app
 from pooling.pipeline import prepare
 from pooling.scenario import load_scenario
 from tests.limits_check import feasible_subsets
@@ -141,7 +141,7 @@ def test_infeasible_exit_3_names_limits(tmp_path: Path) -> None:
 
 def test_pyomo_backend_agrees_on_demo_subset(tmp_path: Path) -> None:
     """Both backends reach the same optimum on a medium instance (a 2,000-asset slice of the demo)."""
-    from pooling.selection import select_pool
+    from pooling.selection.model import select_pool
     from solvers import get_backend
 
     s = load_scenario(DEMO)

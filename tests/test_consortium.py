@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pooling.consortium import (
+from pooling.consortium.game import (
     analyse,
     core_violations,
     least_core,

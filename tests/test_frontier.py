@@ -12,9 +12,15 @@ import pandas as pd
 import pytest
 
 from pooling.errors import InputError
-from pooling.frontier import FRONTIER_COLUMNS, frontier, frontier_chart, min_hhi_bound, write_frontier
 from pooling.scenario import parse_scenario
-from pooling.selection import select_pool
+from pooling.selection.frontier import (
+    FRONTIER_COLUMNS,
+    frontier,
+    frontier_chart,
+    min_hhi_bound,
+    write_frontier,
+)
+from pooling.selection.model import select_pool
 from tests.limits_check import feasible_subsets
 from tests.test_selection import small_pool
 
@@ -121,7 +127,7 @@ def test_infeasible_points_are_recorded_not_raised() -> None:
 
 
 def test_existing_limits_are_kept_and_merged(monkeypatch) -> None:
-    import pooling.frontier as fr
+    import pooling.selection.frontier as fr
 
     assets = small_pool(7, n=80)
     sc = scenario(assets, {"max_hhi": {"province": 0.6, "collateral_type": 0.4}, "min_effective_number": {"province": 1.2}})

@@ -12,9 +12,8 @@ import pandas as pd
 import plotly.offline
 import pytest
 
-from pooling.deal import size_deal
 from pooling.pipeline import prepare
-from pooling.report import (
+from pooling.report.deal import (
     SHEETS,
     ReportInputs,
     binding_first,
@@ -23,9 +22,10 @@ from pooling.report import (
     stress_pivot,
     write_reports,
 )
-from pooling.results import limits_frame, pool_frame, summary
 from pooling.scenario import Mezzanine, load_scenario
-from pooling.selection import select_pool
+from pooling.selection.model import select_pool
+from pooling.selection.results import limits_frame, pool_frame, summary
+from pooling.tranching.deal import size_deal
 
 DEMO = Path(__file__).resolve().parents[1] / "scenarios" / "demo" / "scenario.yaml"
 

@@ -10,7 +10,7 @@ import pytest
 
 from pooling.errors import Infeasible
 from pooling.scenario import parse_scenario
-from pooling.selection import build_model, select_pool
+from pooling.selection.model import build_model, select_pool
 from solvers import get_backend
 from tests.limits_check import feasible_subsets
 
@@ -195,7 +195,7 @@ def test_top10_rows_for_a_few_groups_still_give_the_exact_optimum(seed: int, str
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the groups with the largest contributed exposure get top-10 rows up front; a pool whose top 10
     reaches a left-out group gets that group added. With 2 groups up front the optimum is still brute force's."""
-    import pooling.selection as selection
+    import pooling.selection.model as selection
 
     monkeypatch.setattr(selection, "TOP10_CANDIDATES", 2)
     assets, scenario = _top10_case(seed)
@@ -211,7 +211,7 @@ def test_top10_rows_for_a_few_groups_still_give_the_exact_optimum(seed: int, str
 
 
 def test_top10_lazy_groups_are_added_when_needed(monkeypatch: pytest.MonkeyPatch) -> None:
-    import pooling.selection as selection
+    import pooling.selection.model as selection
 
     monkeypatch.setattr(selection, "TOP10_CANDIDATES", 2)
     rounds = [select_pool(*_top10_case(seed)).info["top10_rounds"] for seed in range(8)]

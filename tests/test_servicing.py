@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy.optimize import linprog
 
+from pooling.consortium.servicing import plan_by_flow, plan_whole_groups
 from pooling.errors import InputError
 from pooling.scenario import parse_scenario
-from pooling.servicing import plan_by_flow, plan_whole_groups
 
 
 def _pool(seed: int, n: int = 40) -> pd.DataFrame:

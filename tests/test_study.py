@@ -18,10 +18,11 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from pooling import study as st
-from pooling.study import StudyError, load_results, load_study, run_study, set_path, write_tables
-from pooling.study_cli import study as study_command
-from pooling.synth import demo_amcs, write_consortium
+from pooling.cli.study import _write_report
+from pooling.cli.study import study as study_command
+from pooling.study import engine as st
+from pooling.study.engine import StudyError, load_results, load_study, run_study, set_path, write_tables
+from pooling.tapes.synth import demo_amcs, write_consortium
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING = ["solve_seconds"]  # the only metric that is not a function of the inputs
@@ -65,7 +66,7 @@ def demo_study(base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def serial(demo_study: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo study run serially (shared by several tests)."""
     out = tmp_path_factory.mktemp("serial")
-    run_study(load_study(demo_study), out)
+    run_study(load_study(demo_study), out, finish=_write_report)  # the hook `pooling study` passes
     return out
 
 
@@ -168,7 +169,7 @@ def test_run_ids_are_stable_and_follow_the_config(base: Path, demo_study: Path, 
     ids = [r.run_id for r in load_study(demo_study).runs]
     assert ids == [r.run_id for r in load_study(demo_study).runs]
     assert len(set(ids)) == len(ids)
-    code = "import json,sys; from pooling.study import load_study; print(json.dumps([r.run_id for r in load_study(sys.argv[1]).runs]))"
+    code = "import json,sys; from pooling.study.engine import load_study; print(json.dumps([r.run_id for r in load_study(sys.argv[1]).runs]))"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     other = subprocess.run([sys.executable, "-c", code, str(demo_study)], capture_output=True, text=True, check=True,
                            cwd=ROOT, env=env)
@@ -184,9 +185,9 @@ def test_run_ids_are_stable_and_follow_the_config(base: Path, demo_study: Path, 
 
 def test_failed_run_is_recorded_and_retried_on_request(base: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import pooling.runner
+    import pooling.pipeline
 
-    real = pooling.runner.run_pipeline
+    real = pooling.pipeline.run_pipeline
 
     def flaky(scenario):
         if scenario.structure.senior_coupon > 0.03:
@@ -195,13 +196,13 @@ def test_failed_run_is_recorded_and_retried_on_request(base: Path, tmp_path: Pat
 
     path = write_study(tmp_path, base, {"hike": {"structure.senior_coupon": 0.04}, "cut": {"levers.coupon_shift": -0.01}})
     s = load_study(path)
-    monkeypatch.setattr(pooling.runner, "run_pipeline", flaky)
+    monkeypatch.setattr(pooling.pipeline, "run_pipeline", flaky)
     first = run_study(s, tmp_path / "out")
     assert first.statuses == {"optimal": 2, "failed": 1}
     runs, _ = load_results(tmp_path / "out" / "study.sqlite")
     err = runs.set_index("scenario").loc["hike", "error"]
     assert err.startswith("RuntimeError: boom (at test_study.py:")
-    monkeypatch.setattr(pooling.runner, "run_pipeline", real)
+    monkeypatch.setattr(pooling.pipeline, "run_pipeline", real)
     again = run_study(s, tmp_path / "out")  # failed runs are results: not run again by default
     assert (again.ran, again.skipped) == (0, 3)
     retried = run_study(s, tmp_path / "out", retry_failed=True)
@@ -224,7 +225,7 @@ def test_sigkill_then_resume_records_every_run_once(base: Path, tmp_path: Path, 
     out = tmp_path / "out"
     store = out / "study.sqlite"
     total = len(load_study(path).runs)
-    proc = subprocess.Popen([sys.executable, "-m", "pooling.study_cli", str(path), "--out", str(out)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "pooling.cli.study", str(path), "--out", str(out)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         recorded = 0
@@ -326,7 +327,7 @@ def test_cli_dry_run_and_usage_errors(demo_study: Path, tmp_path: Path) -> None:
 def test_study_report_tornado_recomputed_from_runs_csv(serial: Path) -> None:
     """The tornado bars are the changes recomputed here from runs.csv: a named scenario against base, a swept
     parameter along the grid from the grid point equal to base; failed and infeasible runs have no bar."""
-    from pooling.study_report import study_tables
+    from pooling.report.study import study_tables
 
     runs = pd.read_csv(serial / "runs.csv", encoding="utf-8-sig").set_index("scenario")
     st_ = study_tables(serial)
@@ -354,7 +355,7 @@ def test_study_report_tornado_recomputed_from_runs_csv(serial: Path) -> None:
 
 
 def test_study_report_amc_outcomes_add_up(serial: Path) -> None:
-    from pooling.study_report import study_tables
+    from pooling.report.study import study_tables
 
     runs = pd.read_csv(serial / "runs.csv", encoding="utf-8-sig")
     a = study_tables(serial).amcs
@@ -372,9 +373,9 @@ def test_study_report_amc_outcomes_add_up(serial: Path) -> None:
 def test_study_report_files_are_offline_complete_and_deterministic(serial: Path, tmp_path: Path) -> None:
     import openpyxl
 
-    from pooling.study_report import write_study_report
+    from pooling.report.study import write_study_report
 
-    xlsx, page = serial / "study.xlsx", serial / "study.html"  # written by run_study itself
+    xlsx, page = serial / "study.xlsx", serial / "study.html"  # written by the finish hook
     assert xlsx.exists() and page.exists()
     wb = openpyxl.load_workbook(xlsx)
     assert wb.sheetnames == ["情景 Scenarios", "敏感性 Sensitivity", "成员 AMCs", "失败 Failed"]

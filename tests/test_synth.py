@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from pooling import vocab
-from pooling.headers import first_chinese_header
 from pooling.scenario import load_scenario
-from pooling.synth import AMCSpec, bench_amcs, demo_amcs, synth_tapes, write_consortium
+from pooling.tapes.headers import first_chinese_header
+from pooling.tapes.synth import AMCSpec, bench_amcs, demo_amcs, synth_tapes, write_consortium
 
 AS_OF = dt.date(2026, 6, 30)
 N = 6000
@@ -214,7 +214,7 @@ def test_written_tapes_round_trip(written):
 
 
 def test_written_consortium_passes_tape_validation(written):
-    tapes = pytest.importorskip("pooling.tapes")
+    tapes = pytest.importorskip("pooling.tapes.load")
     _, problems = tapes.check_tapes(load_scenario(written))
     assert problems.empty, problems.head().to_string()
 

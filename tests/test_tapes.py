@@ -11,7 +11,7 @@ import pytest
 
 from pooling.errors import ValidationFailed
 from pooling.scenario import load_scenario
-from pooling.tapes import check_tapes, load_tapes
+from pooling.tapes.load import check_tapes, load_tapes
 from tests.conftest import CLEAN_A, CLEAN_B, LINKS, write_scenario
 
 
@@ -137,7 +137,7 @@ def _tape_frame() -> pd.DataFrame:
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk"])
 def test_encodings_with_chinese_headers(tmp_path: Path, encoding: str) -> None:
-    from pooling.headers import first_chinese_header
+    from pooling.tapes.headers import first_chinese_header
 
     zh = first_chinese_header()
     df = _tape_frame().rename(columns=zh)
@@ -152,7 +152,7 @@ def test_encodings_with_chinese_headers(tmp_path: Path, encoding: str) -> None:
 
 
 def test_xlsx_with_title_rows_and_chinese_labels(tmp_path: Path) -> None:
-    from pooling.headers import first_chinese_header
+    from pooling.tapes.headers import first_chinese_header
 
     df = _tape_frame()
     df["asset_type"] = ["对公", "小微", "对公", "信用卡"]

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pooling.deal import size_deal
 from pooling.scenario import ModelParameters, parse_scenario
-from pooling.tranching import (
+from pooling.tranching.deal import size_deal
+from pooling.tranching.waterfall import (
     DEFAULT_STRESSES,
     Terms,
     passes,
@@ -21,7 +21,7 @@ from pooling.tranching import (
     size_senior,
     waterfall,
 )
-from pooling.valuation import DEFAULT_PARAMETERS, value_assets
+from pooling.valuation.model import DEFAULT_PARAMETERS, value_assets
 
 AS_OF = dt.date(2026, 6, 30)
 

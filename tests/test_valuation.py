@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pooling import vocab
 from pooling.errors import InputError
 from pooling.scenario import ModelParameters, Valuation
-from pooling.valuation import (
+from pooling.valuation.model import (
     DEFAULT_PARAMETERS,
     VALUATION_COLUMNS,
     RecoveryParameters,

@@ -30,10 +30,10 @@ import plotly.offline
 import xlsxwriter
 
 from pooling import vocab
-from pooling.deal import Deal
-from pooling.describe import DIMENSIONS, concentration, stratify
 from pooling.io import write_atomic
 from pooling.scenario import Scenario
+from pooling.tapes.describe import DIMENSIONS, concentration, stratify
+from pooling.tranching.deal import Deal
 
 __all__ = ["ReportInputs", "binding_first", "compare_strata", "render_html", "stress_pivot", "write_html",
            "write_reports", "write_xlsx"]
@@ -288,7 +288,7 @@ def _stratify(assets: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def compare_strata(contributed: pd.DataFrame, pool: pd.DataFrame, dimension: str,
                    scenario: Scenario | None = None) -> pd.DataFrame:
-    """Contributed vs selected for one dimension (a key of :data:`pooling.describe.DIMENSIONS`).
+    """Contributed vs selected for one dimension (a key of :data:`pooling.tapes.describe.DIMENSIONS`).
 
     One row per value, largest selected gbv first: counts, gbv, shares, selected/contributed, recovery rates and
     gbv-weighted months to recovery on both sides.

@@ -1,6 +1,6 @@
 """The study report (docs/studies.md): ``study.xlsx`` and one offline ``study.html`` next to runs.csv.
 
-Built from the study store alone (:func:`pooling.study.load_results`), so it can be rebuilt at any time and shows
+Built from the study store alone (:func:`pooling.study.engine.load_results`), so it can be rebuilt at any time and shows
 every run finished so far. Three views:
 
 * **Scenarios** — every run: its parameters, status, headline metrics and the change of pool npv and senior size
@@ -30,7 +30,7 @@ import plotly.offline
 import xlsxwriter
 
 from pooling.io import write_atomic
-from pooling.report import (
+from pooling.report.deal import (
     _E,
     CSS,
     HEADERS,
@@ -43,7 +43,7 @@ from pooling.report import (
     _infer,
     _Sheet,
 )
-from pooling.study import STORE_NAME, load_results
+from pooling.study.engine import STORE_NAME, load_results
 
 __all__ = ["TORNADO_METRICS", "StudyTables", "amc_outcomes", "sensitivities", "study_tables", "write_study_report"]
 

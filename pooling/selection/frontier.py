@@ -3,7 +3,7 @@ r"""The npv-versus-diversification frontier (DESIGN §5 "Frontier").
 How much pool value does diversification cost? For one dimension (province, industry, …) this sweeps a bound on
 its HHI :math:`\sum_k s_k^2` (or, equivalently, on its effective number :math:`N = 1/\mathrm{HHI}`) from the
 scenario's own optimum to the most diversified pool the other limits allow, and records the best pool at each
-bound. Every point is an ordinary :func:`~pooling.selection.select_pool` run (the scenario's solver, gap and time
+bound. Every point is an ordinary :func:`~pooling.selection.model.select_pool` run (the scenario's solver, gap and time
 limit, its other limits untouched); only ``pool.limits.max_hhi[dimension]`` (or ``min_effective_number``) changes.
 
 1. **Unconstrained point.** Solve the scenario as it is; its pool's HHI on the dimension is :math:`h_\text{free}`.
@@ -42,11 +42,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from pooling.describe import hhi as _hhi
 from pooling.errors import Infeasible, InputError, NoIncumbent
 from pooling.io import write_atomic, write_csv
 from pooling.scenario import Scenario
-from pooling.selection import (
+from pooling.selection.model import (
     HHI_DIMENSIONS,
     Selection,
     SelectionModel,
@@ -54,6 +53,7 @@ from pooling.selection import (
     factorize_sorted,
     select_pool,
 )
+from pooling.tapes.describe import hhi as _hhi
 from solvers import Backend, Options, Problem, Status, get_backend
 
 __all__ = ["FRONTIER_COLUMNS", "MEASURES", "frontier", "frontier_chart", "min_hhi_bound", "write_frontier"]

@@ -30,8 +30,8 @@ import pandas as pd
 
 from pooling import vocab
 from pooling.errors import PROBLEM_COLUMNS, ValidationFailed
-from pooling.headers import alias_table, header_key
 from pooling.scenario import REQUIRED_COLUMNS, Scenario
+from pooling.tapes.headers import alias_table, header_key
 
 AMOUNT_COLUMNS = ("gbv", "principal", "collateral_value", "book_value", "expected_recovery")
 ENUM_COLUMNS = {

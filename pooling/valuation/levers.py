@@ -18,7 +18,7 @@ import pandas as pd
 
 from pooling import vocab
 from pooling.scenario import ModelParameters, Scenario
-from pooling.valuation import RecoveryParameters
+from pooling.valuation.model import RecoveryParameters
 
 COURT_STATUSES = tuple(s for s in vocab.LEGAL_STATUSES if s != "settled")
 

@@ -501,12 +501,12 @@ def _number(value: Any) -> float | None:
 
 
 def execute_run(task: tuple[str, dict[str, Any], str]) -> dict[str, Any]:
-    """Run one resolved scenario through :func:`pooling.runner.run_pipeline`; never raises for a failing run.
+    """Run one resolved scenario through :func:`pooling.pipeline.run_pipeline`; never raises for a failing run.
 
     Returns ``{run_id, status, metrics: {name: float | None}, error, detail, seconds, cpu_seconds, worker}``:
     ``status`` is the pipeline's (optimal, time_limit, infeasible, no_incumbent, …) or ``failed`` with ``error`` set.
     """
-    from pooling.runner import run_pipeline
+    from pooling.pipeline import run_pipeline
 
     run_id, config, base_path = task
     t0, c0 = time.perf_counter(), time.process_time()
@@ -534,8 +534,10 @@ def execute_run(task: tuple[str, dict[str, Any], str]) -> dict[str, Any]:
 
 def _init_worker(task: tuple[str, dict[str, Any], str] | None = None) -> None:
     """Process-pool initializer: import the pipeline and read the base tapes once, before the first run."""
-    from pooling.pipeline import load_tapes_cached
-    from pooling.runner import run_pipeline  # noqa: F401  (warm import)
+    from pooling.pipeline import (
+        load_tapes_cached,
+        run_pipeline,  # noqa: F401  (warm import)
+    )
 
     if task is not None:
         with contextlib.suppress(Exception):  # the runs themselves report bad tapes
@@ -640,7 +642,7 @@ class ResultStore:
 
 
 def _ordered_metrics(metrics: list[str], amcs: list[str]) -> list[str]:
-    from pooling.runner import METRICS
+    from pooling.pipeline import METRICS
 
     have = set(metrics)
     head = [m for m in METRICS if m != "status" and m in have]
@@ -921,14 +923,16 @@ def run_study(
     retry_failed: bool = False,
     progress: Callable[[StudyProgress], None] | None = None,
     notes: Callable[[str], None] | None = None,
-    report: bool = True,
+    finish: Callable[[Path, Path, pd.DataFrame], list[Path]] | None = None,
 ) -> StudySummary:
     """Run every run of ``study`` that is not yet in ``out_dir/study.sqlite`` and write runs.csv/results.csv.
 
     Each finished run is committed on its own as soon as it comes back; a failing run is recorded as ``failed``
     with its error; an infeasible one is a normal result. ``retry_failed`` runs the failed ones again.
     ``progress`` is called at the start and after each recorded run; ``notes`` with lines worth printing.
-    ``report``: also write study.xlsx and study.html (:mod:`pooling.study_report`).
+    ``finish(store_path, out_dir, runs)``: called once the tables are written (also after Ctrl-C) — the CLI
+    passes :func:`pooling.report.study.write_study_report` there, so study.xlsx and study.html follow; its return
+    value lands in ``StudySummary.report``.
     Interrupted (Ctrl-C): the finished runs stay recorded, the tables are written, KeyboardInterrupt re-raised.
     """
     if executor not in EXECUTORS:
@@ -1004,10 +1008,8 @@ def run_study(
             runs, results = load_results(out_dir / STORE_NAME)  # read once: the tables and the report
             summary.runs_csv = write_csv(runs, out_dir / "runs.csv")
             summary.results_csv = write_csv(results, out_dir / "results.csv")
-            if report:
-                from pooling.study_report import StudyTables, write_study_report
-
-                summary.report = write_study_report(out_dir / STORE_NAME, out_dir, tables=StudyTables(runs))
+            if finish is not None:
+                summary.report = finish(out_dir / STORE_NAME, out_dir, runs)
         except Exception:
             if not propagating:  # never hide the error that stopped the study behind this one
                 raise

@@ -1,6 +1,6 @@
 """From a selected pool to a deal: projection, stresses, sizing, base-case waterfall and analytics (DESIGN §6).
 
-The waterfall and the sizing search live in :mod:`pooling.tranching` (arrays only); this module turns a valued
+The waterfall and the sizing search live in :mod:`pooling.tranching.waterfall` (arrays only); this module turns a valued
 pool and the scenario's ``structure`` into their inputs and the contract tables (tranches.csv, cashflows.csv).
 """
 
@@ -14,7 +14,7 @@ import pyxirr
 
 from pooling.errors import InputError
 from pooling.scenario import Scenario, Structure
-from pooling.tranching import (
+from pooling.tranching.waterfall import (
     DEFAULT_STRESSES,
     PERIOD_MONTHS,
     Flows,
@@ -28,7 +28,7 @@ from pooling.tranching import (
     tail_after,
     waterfall,
 )
-from pooling.valuation import pool_curve
+from pooling.valuation.model import pool_curve
 
 GRID_HAIRCUTS = np.round(np.arange(0.0, 0.61, 0.05), 2)
 GRID_DELAYS = np.arange(0, 25, 6)

@@ -111,7 +111,7 @@ def validate(
 
     Example: ``pooling validate scenarios/demo/scenario.yaml --out out/demo``
     """
-    from pooling.tapes import check_tapes
+    from pooling.tapes.load import check_tapes
 
     s = _load(scenario)
     with err.status("reading and validating tapes…"):
@@ -175,7 +175,7 @@ def describe(
     Also shows concentration (HHI, effective number), the largest obligor groups on the pooled graph and the
     guarantee circles that cross AMCs. Example: ``pooling describe scenarios/demo/scenario.yaml --out out/describe``
     """
-    from pooling.describe import describe as run_describe
+    from pooling.tapes.describe import describe as run_describe
 
     s = _load(scenario)
     prepared = _prepare_or_report(s, out_dir)
@@ -219,8 +219,8 @@ def _solve_and_write(s, prepared, out_dir: Path):
     """Select the pool with a live status line; write pool.csv, summary.json, limits.csv (or the failure summary)."""
     from pooling.errors import OptimizationError
     from pooling.io import write_json
-    from pooling.results import write_selection
-    from pooling.selection import select_pool
+    from pooling.selection.model import select_pool
+    from pooling.selection.results import write_selection
 
     def progress(info: dict) -> None:
         gap, objective, message = info.get("gap"), info.get("objective"), info.get("message")
@@ -326,7 +326,7 @@ def size(
 
     Example: ``pooling size out/demo --scenario scenarios/demo/scenario.yaml``
     """
-    from pooling.deal import size_deal, write_deal
+    from pooling.tranching.deal import size_deal, write_deal
 
     s = _load(scenario)
     out_dir = out_dir or pool_dir
@@ -362,8 +362,8 @@ def run(
     Writes pool.csv, summary.json, limits.csv, tranches.csv, cashflows.csv, stresses.csv, stress_grid.csv,
     retention.csv, report.xlsx and report.html. Example: ``pooling run scenarios/demo/scenario.yaml --out out/demo``
     """
-    from pooling.deal import analytics_json, size_deal, write_deal
     from pooling.io import write_json
+    from pooling.tranching.deal import analytics_json, size_deal, write_deal
 
     s = _load(scenario)
     if strategy is not None:
@@ -399,7 +399,7 @@ def run(
 
 
 def _reports(s, contributed, pool, data, out_dir: Path, deal, allocation=None) -> list[Path]:
-    from pooling.report import ReportInputs, write_reports
+    from pooling.report.deal import ReportInputs, write_reports
 
     limits = pd.read_csv(out_dir / "limits.csv", encoding="utf-8-sig", keep_default_na=False)
     return write_reports(out_dir, ReportInputs(scenario=s, contributed=contributed, pool=pool, summary=data,
@@ -408,8 +408,8 @@ def _reports(s, contributed, pool, data, out_dir: Path, deal, allocation=None) -
 
 def _consortium(s, prepared, pool_assets: pd.DataFrame, out_dir: Path):
     """Coalition game, allocations, core, withdrawals, servicing plan; writes their CSVs and prints the tables."""
-    from pooling.consortium import analyse
-    from pooling.servicing import plan_servicing
+    from pooling.consortium.game import analyse
+    from pooling.consortium.servicing import plan_servicing
 
     n = len(s.amcs)
     total = 2**n - 1 if n <= (s.consortium.exact_shapley_max if s.consortium else 12) else None
@@ -492,8 +492,8 @@ def frontier(
 
     Example: ``pooling frontier scenarios/demo/scenario.yaml --dimension province --points 8 --out out/frontier``
     """
-    from pooling.frontier import frontier as run_frontier
-    from pooling.frontier import frontier_chart, write_frontier
+    from pooling.selection.frontier import frontier as run_frontier
+    from pooling.selection.frontier import frontier_chart, write_frontier
 
     s = _load(scenario)
     prepared = _prepare_or_report(s, out_dir)
@@ -530,7 +530,7 @@ def synth(
 
     Example: ``pooling synth out/bench --assets 100000 --amcs 8 --format parquet``
     """
-    from pooling.synth import bench_amcs, demo_amcs, write_consortium
+    from pooling.tapes.synth import bench_amcs, demo_amcs, write_consortium
 
     if amcs == "demo":
         specs = demo_amcs()
@@ -549,7 +549,7 @@ def synth(
     out.print(f"wrote {path} and its tapes ({assets:,} assets, {len(specs)} AMCs)")
 
 
-from pooling.study_cli import study as _study  # noqa: E402  (registered after the commands it sits beside)
+from pooling.cli.study import study as _study  # noqa: E402  (registered after the commands it sits beside)
 
 app.command(name="study")(handles_errors(_study))
 

@@ -42,7 +42,7 @@ import pandas as pd
 import yaml
 
 from pooling import vocab
-from pooling.headers import first_chinese_header
+from pooling.tapes.headers import first_chinese_header
 
 __all__ = ["FORMATS", "AMCSpec", "bench_amcs", "demo_amcs", "synth_tapes", "write_consortium"]
 
@@ -206,7 +206,7 @@ class AMCSpec:
     fmt : {"csv", "csv-gbk", "xlsx", "parquet"}
         File format. ``csv-gbk`` is always written with Chinese headers.
     chinese_headers : bool
-        Write Chinese headers (:func:`pooling.headers.first_chinese_header`) and Chinese labels for province,
+        Write Chinese headers (:func:`pooling.tapes.headers.first_chinese_header`) and Chinese labels for province,
         industry, asset type, collateral type and legal status, as a Chinese-language tape would.
     tape_values : bool
         Include ``expected_recovery`` / ``expected_months`` (the AMC's own valuation).
@@ -1002,7 +1002,7 @@ def write_consortium(
     doc = _scenario(name, as_of, amcs, tapes)
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=120)
     header = (
-        f"# Synthetic consortium written by pooling.synth (seed {seed}, {n_assets} assets); not real data.\n"
+        f"# Synthetic consortium written by pooling.tapes.synth (seed {seed}, {n_assets} assets); not real data.\n"
     )
     path = out_dir / "scenario.yaml"
     path.write_text(header + text, encoding="utf-8")

@@ -1,6 +1,6 @@
 """``pooling study STUDY --out DIR``: run a scenario study (docs/studies.md).
 
-:func:`study` is the typer command (registered by :mod:`pooling.cli`); ``python -m pooling.study_cli`` runs it on
+:func:`study` is the typer command (registered by :mod:`pooling.cli.main`); ``python -m pooling.cli.study`` runs it on
 its own, with the same exit codes (0 ok — failed runs are results, listed in runs.csv · 1 invalid study file ·
 2 usage error · 130 interrupted; the finished runs are kept and the same command finishes the rest).
 """
@@ -24,10 +24,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from pooling.study import EXECUTORS, StudyProgress, default_workers, load_study, run_study
+from pooling.study.engine import EXECUTORS, StudyProgress, default_workers, load_study, run_study
 
 out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+
+
+def _write_report(store: Path, out_dir: Path, runs) -> list[Path]:
+    from pooling.report.study import StudyTables, write_study_report
+
+    return write_study_report(store, out_dir, tables=StudyTables(runs))
 
 
 def study(
@@ -83,7 +89,8 @@ def study(
 
         try:
             summary = run_study(s, out_dir, executor=executor, workers=workers, scheduler=scheduler,
-                                retry_failed=retry_failed, progress=progress, notes=note)  # type: ignore[arg-type]
+                                retry_failed=retry_failed, progress=progress, notes=note,
+                                finish=_write_report)  # type: ignore[arg-type]
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]: the finished runs are kept; run the same command again to finish")
             raise typer.Exit(130) from None
@@ -97,7 +104,7 @@ def study(
 
 
 def main() -> None:
-    """``python -m pooling.study_cli STUDY --out DIR …``: the command on its own, with the CLI's exit codes."""
+    """``python -m pooling.cli.study STUDY --out DIR …``: the command on its own, with the CLI's exit codes."""
     import functools
 
     from pooling.errors import PoolingError

@@ -89,7 +89,7 @@ def _measure(assets: pd.DataFrame, scenario: Scenario, selected: np.ndarray, obj
     measure = scenario.consortium.measure if scenario.consortium else "npv"
     if measure == "npv":
         return objective
-    from pooling.deal import size_deal
+    from pooling.tranching.deal import size_deal
 
     return float(size_deal(assets[selected], scenario).analytics["senior_size"])
 
@@ -102,7 +102,7 @@ def coalition_value(assets: pd.DataFrame, scenario: Scenario, members: Coalition
     tangent cuts hold for every pool, so they are valid starting cuts here and spare LP rounds."""
     import time
 
-    from pooling.selection import select_pool
+    from pooling.selection.model import select_pool
 
     if not members:
         return CoalitionValue(members, 0.0, "empty")

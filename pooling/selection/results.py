@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pooling.describe import concentration
 from pooling.io import write_csv, write_json
 from pooling.scenario import Scenario
-from pooling.selection import HELPER_FAMILIES, Selection
+from pooling.selection.model import HELPER_FAMILIES, Selection
+from pooling.tapes.describe import concentration
 
 POOL_COLUMNS = [
     "amc_id", "asset_id", "obligor_id", "group_id", "province", "industry", "collateral_type", "gbv",

@@ -1,0 +1,1 @@
+"""Consortium economics: the coalition game and allocations (``game``) and the servicer plan (``servicing``)."""

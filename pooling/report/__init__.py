@@ -1,0 +1,2 @@
+"""Human reports: the run's report.xlsx / report.html (``deal``) and the study's study.xlsx / study.html
+(``study``)."""

@@ -1,0 +1,2 @@
+"""Pool selection: the canonical sparse MILP (``model``), its results and limits table (``results``) and the
+npv–diversification frontier (``frontier``)."""

@@ -1,0 +1,1 @@
+"""Scenario studies: study files, sweeps, executors (serial / process / Dask) and the crash-safe results store."""

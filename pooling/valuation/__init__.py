@@ -1,0 +1,2 @@
+"""Valuation: expected recovery and timing per asset (tape values or the recovery model), and the stress levers
+that shift them."""
