@@ -638,23 +638,47 @@ def _hhi_violations(model: SelectionModel, x_units: np.ndarray, tol: float) -> d
     return out
 
 
+#: one step of an HHI limit (max_hhi, or min_effective_number read as HHI ≤ 1/n) for ``npv_per_step``
+HHI_STEP = 0.01
+#: caps on single obligor groups and guarantee circles are a few percent of the pool: their step is 0.1 point
+FINE_STEP_FAMILIES = {"group_cap": 0.001, "circle_cap": 0.001}
+
+
 def _shadow_prices(problem: Problem, model: SelectionModel, backend: Backend, options: Options, x: np.ndarray,
                    lp: Result | None = None) -> pd.DataFrame:
-    """Row activities, slacks and LP-relaxation duals; ``npv_per_step`` = npv gained by relaxing one step.
+    """Row activities, slacks and LP-relaxation duals, in CNY; ``npv_per_step`` = npv gained by relaxing one step.
 
     ``lp`` is a solved LP relaxation of ``problem`` to reuse; otherwise one is solved here.
+
+    Units: the model's rows are in money divided by σ (``model.scale``); the ``max_wa_months_to_recovery`` row
+    Σ g_i (m_i − M)/M x_i ≤ 0 is further divided by its limit M. Here every row is put back into the unit of its
+    left-hand side — CNY, or CNY·months for the months test (Σ gbv_i (m_i − M) x_i) — so ``activity`` and
+    ``slack`` are in that unit and ``shadow_price`` λ is npv (CNY) per unit of it. Relaxing a limit by one step
+    moves the row's right-hand side by Δb: step·T for a share limit (α → α + step: Σ g − αT ≤ step·T), step·T for
+    the months test (M → M + 1 month: Σ g (m − M) ≤ T), (√(h + step) − √h)·T for a tangent cut w·S − √h·T ≤ 0
+    of an HHI limit, so ``npv_per_step`` = |λ|·Δb, the first-order change of the LP optimum.
     """
     act = problem.A @ x
     rows = problem.rows.copy()
-    rows["activity"] = act
-    rows["slack"] = np.minimum(problem.row_upper - act, act - problem.row_lower)
+    family = rows["family"].to_numpy()
+    value = rows["value"].to_numpy(dtype=float)
+    months = family == "wa_months"
+    hhi = family == "hhi_cut"
+    unit = model.scale * np.where(months, value, 1.0)  # row unit → CNY (or CNY·months)
+    rows["activity"] = act * unit
+    rows["slack"] = np.minimum(problem.row_upper - act, act - problem.row_lower) * unit
     if lp is None and backend.capabilities.lp_duals:
         lp = backend.solve(problem.relaxed(), options)
     duals = lp.row_duals if lp is not None and lp.row_duals is not None else np.full(problem.n_rows, np.nan)
-    T = float(x[model.col_T])
-    rows["shadow_price"] = duals
-    # relaxing a share limit by one step moves the row bound by step·T (scaled money) → npv in CNY
-    rows["npv_per_step"] = np.abs(duals) * rows["step"].to_numpy(dtype=float) * T * model.scale
+    T = float(x[model.col_T]) * model.scale  # pool gbv, CNY
+    step = np.where(hhi, HHI_STEP, rows["step"].to_numpy(dtype=float))
+    fine = rows["family"].map(FINE_STEP_FAMILIES)
+    step = np.where(fine.notna(), fine.to_numpy(dtype=float), step)
+    rows["step"] = step
+    with np.errstate(invalid="ignore"):
+        rhs_per_step = np.where(hhi, np.sqrt(np.maximum(value + step, 0.0)) - np.sqrt(np.maximum(value, 0.0)), step) * T
+        rows["shadow_price"] = duals * model.scale / unit
+    rows["npv_per_step"] = np.abs(rows["shadow_price"].to_numpy(dtype=float)) * rhs_per_step
     if lp is not None and lp.objective is not None:
         rows.attrs["lp_bound"] = lp.objective * model.scale
     return rows
