@@ -140,14 +140,16 @@ class RunResult:
     pool: pd.DataFrame
     selection: Selection | None
     summary: dict
-    fee: ServicerFee
+    #: None only when nothing needed a fee (no sizing, no consortium) and the scenario asks for ``plan``
+    fee: ServicerFee | None
     deal: Deal | None = None
     consortium: ConsortiumResult | None = None
     servicing: ServicingPlan | None = None
 
     @property
     def plan_applied(self) -> bool:
-        return self.fee.source == PLAN_FEE_SOURCE
+        """Whether the deal took the servicing plan's fee and uplift (``structure.servicer_base_fee: plan``)."""
+        return self.fee is not None and self.fee.source == PLAN_FEE_SOURCE
 
     def metrics(self) -> dict:
         """Headline metrics as a flat dict (:data:`METRICS`, then ``share_<amc>``, ``npv_<amc>`` per AMC)."""
@@ -158,7 +160,7 @@ class RunResult:
                    "pool_expected_recovery": p["expected_recovery"], "pool_n_assets": p["n_assets"],
                    "recovery_rate": p["recovery_rate"], "wa_months": p["wa_months_to_recovery"],
                    "solve_seconds": data.get("solve_seconds")}
-        if self.deal is not None:
+        if self.deal is not None and self.fee is not None:
             a = analytics_json(self.deal)
             metrics |= {k: a[k] for k in ("senior_size", "senior_share_of_gbv", "senior_share_of_expected_recovery",
                                            "senior_coverage", "senior_break_even_haircut", "sub_irr")}
@@ -266,16 +268,17 @@ def run_scenario(
 
     wants_plan = s.structure.servicer_base_fee == "plan"
     plan = None
-    if (wants_plan or consortium) and len(chosen):
+    fee = None
+    if ((wants_plan and size) or consortium) and len(chosen):
         stage("planning the servicing")
         plan = plan_servicing(chosen, s)
-    if wants_plan:
-        if plan is None:
-            raise InputError("structure.servicer_base_fee is 'plan' but the pool is empty: nothing to service")
+    if wants_plan and plan is not None:
         s = with_overrides(s, {"structure.servicer_base_fee": plan.effective_fee_rate}, "structure.servicer_base_fee")
         fee = ServicerFee(plan.effective_fee_rate, PLAN_FEE_SOURCE)
-    else:
+    elif not wants_plan:
         fee = ServicerFee(float(s.structure.servicer_base_fee), "structure.servicer_base_fee")
+    elif size:
+        raise InputError("structure.servicer_base_fee is 'plan' but the pool is empty: nothing to service")
 
     game = None
     if consortium:
@@ -286,7 +289,7 @@ def run_scenario(
     if size:
         stage("sizing the securities")
         deal = size_deal(with_uplift(chosen, plan) if wants_plan else chosen, s)
-        data["structure"] = analytics_json(deal) | {"servicer_base_fee": fee.as_dict()}
+        data["structure"] = analytics_json(deal) | {"servicer_base_fee": fee.as_dict() if fee else None}
     if plan is not None:
         data["servicing"] = plan.summary(applied=wants_plan)
     return RunResult(prepared, s, chosen, selection, data, fee, deal, game, plan)

@@ -236,7 +236,8 @@ def _describe_files() -> tuple[str, ...]:
 @app.command(help=_help(
     "Stratify the contributed assets by AMC, province, industry, collateral, asset type and legal status.",
     "Also shows concentration (HHI, effective number), the largest obligor groups on the pooled graph and the "
-    f"guarantee circles that cross AMCs. With --out, writes {_names(_describe_files())}.",
+    "guarantee circles that cross AMCs.",
+    f"Writes, with --out, {_names(_describe_files())}.",
     "Example: pooling describe scenarios/demo/scenario.yaml --out out/describe"))
 @handles_errors
 def describe(
