@@ -347,9 +347,9 @@ def test_command_line_overrides_are_validated_as_usage_errors() -> None:
 
     s = load_scenario(DEMO)
     assert _override(s, {"solver.time_limit_s": 5.0, "solver.backend": None}).solver.time_limit_s == 5.0
-    with pytest.raises(click.UsageError, match="solver.time_limit_s"):
+    with pytest.raises(click.UsageError, match=r"solver\.time_limit_s"):
         _override(s, {"solver.time_limit_s": -5.0})
-    with pytest.raises(click.UsageError, match="consortium.workers"):
+    with pytest.raises(click.UsageError, match=r"consortium\.workers"):
         _override(s, {"consortium.workers": 0})
 
 
