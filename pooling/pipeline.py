@@ -1,12 +1,15 @@
-"""The one pipeline: scenario → validated tapes → pooled graph → valued assets → pool → securities.
+"""The one pipeline: scenario → validated tapes → pooled graph → valued assets → pool → securities → consortium.
 
-:func:`prepare` is the front (read, validate, group, value); :func:`run_pipeline` runs one scenario end to end
-and returns its headline metrics. Every command that runs a scenario goes through here.
+:func:`prepare` is the front (read, validate, group, value); :func:`run_scenario` is the one orchestration every
+command calls (``pooling run``, ``optimize``, ``size``, ``consortium``, studies through :func:`run_pipeline`), so
+one scenario gives one answer everywhere. It returns plain results (:class:`RunResult`); writing files is apart
+(:func:`write_run`), and each writer declares the names it writes (``*_FILES``) and returns the paths it wrote.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,14 +17,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from pooling.errors import Infeasible, NoIncumbent
+from pooling.consortium.game import CoalitionValue, ConsortiumResult, analyse
+from pooling.consortium.servicing import ServicingPlan, plan_servicing, with_uplift
+from pooling.errors import Infeasible, InputError, NoIncumbent
 from pooling.graph import build_groups
-from pooling.io import combined_sha256, sha256_files
-from pooling.scenario import Scenario
-from pooling.selection.model import select_pool
-from pooling.selection.results import pool_frame, summary, write_selection
+from pooling.io import combined_sha256, sha256_files, write_csv, write_json
+from pooling.scenario import Scenario, with_overrides
+from pooling.selection.model import Selection, select_pool
+from pooling.selection.results import limits_frame, pool_frame, summary
 from pooling.tapes.load import Tapes, load_tapes
-from pooling.tranching.deal import analytics_json, size_deal, write_deal
+from pooling.tranching.deal import Deal, analytics_json, size_deal, write_deal
 from pooling.valuation.levers import after_valuation, before_valuation, effective_scenario, lever_parameters
 from pooling.valuation.model import DEFAULT_PARAMETERS, value_assets
 
@@ -101,6 +106,195 @@ def prepare(scenario: Scenario, on_stage: Callable[[str], None] | None = None) -
     seconds["value"] = time.perf_counter() - t
     return Prepared(scenario, valued, tapes.links, inputs_digest(scenario), seconds)
 
+
+
+# --------------------------------------------------------------------------------------------------------------
+# One run
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServicerFee:
+    """The servicer base fee the waterfall used (fraction of collections) and where it came from."""
+
+    rate: float
+    #: ``structure.servicer_base_fee`` (a number in the scenario, or its default) or ``servicing plan``
+    source: str
+
+    def as_dict(self) -> dict:
+        return {"rate": self.rate, "source": self.source}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one scenario gives: plain values, nothing written.
+
+    ``scenario`` is the effective scenario (levers applied; ``structure.servicer_base_fee`` a number, the one the
+    deal was sized with). ``pool`` is the selected (or given) assets as valued; with ``servicer_base_fee: plan``
+    the deal was sized on ``with_uplift(pool, servicing)``. ``selection`` is None when the pool was given.
+    ``summary`` is summary.json's content.
+    """
+
+    prepared: Prepared
+    scenario: Scenario
+    pool: pd.DataFrame
+    selection: Selection | None
+    summary: dict
+    #: None only when nothing needed a fee (no sizing, no consortium) and the scenario asks for ``plan``
+    fee: ServicerFee | None
+    deal: Deal | None = None
+    consortium: ConsortiumResult | None = None
+    servicing: ServicingPlan | None = None
+
+    @property
+    def plan_applied(self) -> bool:
+        """Whether the deal took the servicing plan's fee and uplift (``structure.servicer_base_fee: plan``)."""
+        return self.fee is not None and self.fee.source == PLAN_FEE_SOURCE
+
+    def metrics(self) -> dict:
+        """Headline metrics as a flat dict (:data:`METRICS`, then ``share_<amc>``, ``npv_<amc>`` per AMC)."""
+        data = self.summary
+        p = data["pool"]
+        metrics = {"status": data["status"], "objective_value": data.get("objective_value"),
+                   "mip_gap": data.get("mip_gap"), "pool_gbv": p["gbv"], "pool_npv": p["npv"],
+                   "pool_expected_recovery": p["expected_recovery"], "pool_n_assets": p["n_assets"],
+                   "recovery_rate": p["recovery_rate"], "wa_months": p["wa_months_to_recovery"],
+                   "solve_seconds": data.get("solve_seconds")}
+        if self.deal is not None and self.fee is not None:
+            a = analytics_json(self.deal)
+            metrics |= {k: a[k] for k in ("senior_size", "senior_share_of_gbv", "senior_share_of_expected_recovery",
+                                           "senior_coverage", "senior_break_even_haircut", "sub_irr")}
+            metrics["servicer_base_fee"] = self.fee.rate
+        metrics = {k: metrics[k] for k in (*METRICS, "servicer_base_fee") if k in metrics}
+        for amc, share in data["shares"]["amc"].items():
+            metrics[f"share_{amc}"] = share
+        for amc, npv in self.pool.groupby("amc_id")["npv"].sum().items():
+            metrics[f"npv_{amc}"] = float(npv)
+        return metrics
+
+
+PLAN_FEE_SOURCE = "servicing plan"
+
+
+def pool_of(assets: pd.DataFrame, keys: pd.DataFrame, where: str = "the pool") -> pd.DataFrame:
+    """The rows of ``assets`` named by ``keys`` (amc_id, asset_id), in the order of ``keys``.
+
+    Raises :class:`InputError` when a key is not among the assets (a pool sized with another scenario's tapes).
+    """
+    have = assets[["amc_id", "asset_id"]].astype(str).reset_index()
+    wanted = keys[["amc_id", "asset_id"]].astype(str)
+    merged = wanted.merge(have, on=["amc_id", "asset_id"], how="left", indicator=True)
+    missing = merged[merged["_merge"] != "both"]
+    if len(missing):
+        raise InputError(f"{len(missing)} asset(s) of {where} are not in the scenario's tapes, e.g. "
+                         f"{missing.iloc[0]['amc_id']}/{missing.iloc[0]['asset_id']}: size the pool with the scenario "
+                         "it came from")
+    if merged["index"].duplicated().any():
+        raise InputError(f"{where} names an asset twice, e.g. {merged.loc[merged['index'].duplicated(), 'asset_id'].iloc[0]}")
+    return assets.loc[merged["index"].astype(int).to_numpy()]
+
+
+def _given_pool_summary(pool: pd.DataFrame, scenario: Scenario, inputs_sha256: str) -> dict:
+    """summary.json for a pool that was given, not selected: totals and shares, no solver fields."""
+    gbv = float(pool["gbv"].sum())
+    er = float(pool["expected_recovery"].sum())
+    shares = (pool.groupby("amc_id", sort=True)["gbv"].sum() / gbv) if gbv > 0 else pd.Series(dtype=float)
+    return {
+        "scenario": scenario.name, "status": "given_pool", "objective": None, "objective_value": None,
+        "mip_gap": None, "solve_seconds": None,
+        "pool": {"gbv": gbv, "expected_recovery": er, "npv": float(pool["npv"].sum()), "n_assets": len(pool),
+                 "n_obligor_groups": int(pool["group_id"].nunique()) if "group_id" in pool else None,
+                 "recovery_rate": er / gbv if gbv > 0 else 0.0,
+                 "wa_months_to_recovery": float((pool["gbv"] * pool["expected_months"]).sum() / gbv) if gbv > 0 else 0.0},
+        "shares": {"amc": {str(k): float(v) for k, v in shares.items()}},
+        "inputs_sha256": inputs_sha256,
+    }
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    prepared: Prepared | None = None,
+    pool: pd.DataFrame | None = None,
+    size: bool = True,
+    consortium: bool = False,
+    on_stage: Callable[[str], None] | None = None,
+    on_solve: Callable[[dict], None] | None = None,
+    on_coalition: Callable[[CoalitionValue], None] | None = None,
+) -> RunResult:
+    """Run one scenario: prepare → select (or take ``pool``) → servicing plan → consortium game → size.
+
+    Parameters
+    ----------
+    scenario
+        The scenario as read (levers not yet applied), or ignored in favour of ``prepared.scenario``.
+    prepared
+        The output of :func:`prepare` when the caller already has it (the CLI prepares first, to report bad tapes).
+    pool
+        ``amc_id, asset_id`` of a pool to size instead of selecting one (``pooling size POOL_DIR``).
+    size
+        Size the securities (``False`` for ``pooling optimize`` and ``pooling consortium``).
+    consortium
+        Run the coalition game (allocations, core, withdrawals) on the scenario's AMCs.
+    on_stage, on_solve, on_coalition
+        Progress callbacks: a stage name; the selection solver's progress dicts; each coalition value.
+
+    The servicer base fee is ``structure.servicer_base_fee`` as the scenario sets it (a number, never
+    overwritten), or, when it says ``plan``, the servicing plan's effective fee rate, with the plan's recovery
+    uplift added to the projected collections (:func:`pooling.consortium.servicing.with_uplift`). The plan is
+    computed when ``plan`` asks for it or the consortium game runs. Coalition values (measure
+    ``senior_proceeds``) use the same numeric fee.
+
+    Raises :class:`~pooling.errors.Infeasible` / :class:`~pooling.errors.NoIncumbent` when no pool is selected,
+    :class:`~pooling.errors.InputError` for bad inputs.
+    """
+
+    def stage(name: str) -> None:
+        if on_stage is not None:
+            on_stage(name)
+
+    prepared = prepared or prepare(scenario, on_stage=on_stage)
+    s = prepared.scenario
+    assets = prepared.assets
+    selection = None
+    if pool is None:
+        stage("selecting the pool")
+        selection = select_pool(assets, s, on_progress=on_solve)
+        chosen = assets[selection.selected]
+        data = summary(pool_frame(assets, selection), selection, s, prepared.inputs_sha256, assets)
+    else:
+        chosen = pool_of(assets, pool)
+        data = _given_pool_summary(chosen, s, prepared.inputs_sha256)
+
+    wants_plan = s.structure.servicer_base_fee == "plan"
+    plan = None
+    fee = None
+    if ((wants_plan and size) or consortium) and len(chosen):
+        stage("planning the servicing")
+        plan = plan_servicing(chosen, s)
+    if wants_plan and plan is not None:
+        s = with_overrides(s, {"structure.servicer_base_fee": plan.effective_fee_rate}, "structure.servicer_base_fee")
+        fee = ServicerFee(plan.effective_fee_rate, PLAN_FEE_SOURCE)
+    elif not wants_plan:
+        fee = ServicerFee(float(s.structure.servicer_base_fee), "structure.servicer_base_fee")
+    elif size:
+        raise InputError("structure.servicer_base_fee is 'plan' but the pool is empty: nothing to service")
+
+    game = None
+    if consortium:
+        stage("coalition values")
+        game = analyse(assets, s, on_value=on_coalition)
+
+    deal = None
+    if size:
+        stage("sizing the securities")
+        deal = size_deal(with_uplift(chosen, plan) if wants_plan else chosen, s)
+        data["structure"] = analytics_json(deal) | {"servicer_base_fee": fee.as_dict() if fee else None}
+    if plan is not None:
+        data["servicing"] = plan.summary(applied=wants_plan)
+    return RunResult(prepared, s, chosen, selection, data, fee, deal, game, plan)
+
+
 METRICS = (
     "status", "objective_value", "mip_gap", "pool_gbv", "pool_npv", "pool_expected_recovery", "pool_n_assets",
     "recovery_rate", "wa_months", "senior_size", "senior_share_of_gbv", "senior_share_of_expected_recovery",
@@ -109,37 +303,111 @@ METRICS = (
 
 
 def run_pipeline(scenario: Scenario, out_dir: Path | None = None) -> dict:
-    """Prepare, select and size one scenario; metrics as a flat dict (``share_<amc>``, ``npv_<amc>`` per AMC)."""
-    prepared = prepare(scenario)
-    s = prepared.scenario
+    """One study run: :func:`run_scenario` (select and size), its metrics as a flat dict (``share_<amc>``,
+    ``npv_<amc>`` per AMC, ``servicer_base_fee``); an infeasible or stopped selection is a status, not an error.
+    With ``out_dir`` the run's files are written there too."""
     try:
-        sel = select_pool(prepared.assets, s)
+        result = run_scenario(scenario)
     except Infeasible as e:
         return {"status": "infeasible", "conflicting_limits": "; ".join(e.conflicts)}
     except NoIncumbent as e:
         return {"status": "no_incumbent", "error": str(e)}
-    assets = prepared.assets
-    pool = assets[sel.selected]
     if out_dir is not None:
-        data = write_selection(out_dir, assets, sel, s, prepared.inputs_sha256)
-    else:
-        data = summary(pool_frame(assets, sel), sel, s, prepared.inputs_sha256, assets)
-    deal = size_deal(pool, s)
-    if out_dir is not None:
-        write_deal(out_dir, deal)
-    a = analytics_json(deal)
-    p = data["pool"]
-    metrics = {
-        "status": data["status"], "objective_value": data["objective_value"], "mip_gap": data["mip_gap"],
-        "pool_gbv": p["gbv"], "pool_npv": p["npv"], "pool_expected_recovery": p["expected_recovery"],
-        "pool_n_assets": p["n_assets"], "recovery_rate": p["recovery_rate"], "wa_months": p["wa_months_to_recovery"],
-        "senior_size": a["senior_size"], "senior_share_of_gbv": a["senior_share_of_gbv"],
-        "senior_share_of_expected_recovery": a["senior_share_of_expected_recovery"],
-        "senior_coverage": a["senior_coverage"], "senior_break_even_haircut": a["senior_break_even_haircut"],
-        "sub_irr": a["sub_irr"], "solve_seconds": data["solve_seconds"],
-    }
-    for amc, share in data["shares"]["amc"].items():
-        metrics[f"share_{amc}"] = share
-    for amc, npv in pool.groupby("amc_id")["npv"].sum().items():
-        metrics[f"npv_{amc}"] = float(npv)
-    return metrics
+        write_run(out_dir, result)
+    return result.metrics()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Files: each writer declares what it writes and returns the paths it wrote
+# --------------------------------------------------------------------------------------------------------------
+
+#: pool.csv, limits.csv: the selection (DESIGN §3.3); summary.json is written by :func:`write_summary`
+SELECTION_FILES = ("pool.csv", "limits.csv")
+SUMMARY_FILES = ("summary.json",)
+#: :func:`pooling.tranching.deal.write_deal`'s files, in its order (checked against what it returns)
+DEAL_FILES = ("tranches.csv", "cashflows.csv", "stresses.csv", "stress_grid.csv", "retention.csv")
+CONSORTIUM_FILES = ("allocation.csv", "coalitions.csv", "core.csv", "withdrawals.csv")
+SERVICING_FILES = ("servicers.csv",)
+
+
+def write_selection_files(out_dir: Path, result: RunResult) -> list[Path]:
+    """pool.csv and limits.csv of a selected pool (:data:`SELECTION_FILES`)."""
+    assert result.selection is not None
+    out_dir = Path(out_dir)
+    return [write_csv(pool_frame(result.prepared.assets, result.selection), out_dir / "pool.csv", float_format="%.2f"),
+            write_csv(limits_frame(result.selection), out_dir / "limits.csv")]
+
+
+def write_deal_files(out_dir: Path, deal: Deal) -> list[Path]:
+    """:data:`DEAL_FILES`, written by the tranching layer's own writer."""
+    paths = [Path(p) for p in write_deal(out_dir, deal)]
+    if tuple(p.name for p in paths) != DEAL_FILES:  # the declaration must follow the writer
+        raise RuntimeError(f"write_deal wrote {[p.name for p in paths]}, DEAL_FILES declares {list(DEAL_FILES)}")
+    return paths
+
+
+def write_consortium_files(out_dir: Path, game: ConsortiumResult) -> list[Path]:
+    """:data:`CONSORTIUM_FILES` (core.csv and withdrawals.csv are written with their header when empty)."""
+    out_dir = Path(out_dir)
+    core = game.core if len(game.core.columns) else pd.DataFrame(columns=["rule", "in_core", "max_excess", "worst_coalition"])
+    withdrawals = game.withdrawals if len(game.withdrawals.columns) else pd.DataFrame(columns=["withdrawing", "grand_value", "delta_grand_value"])
+    return [write_csv(game.allocation, out_dir / "allocation.csv"), write_csv(game.coalitions, out_dir / "coalitions.csv"),
+            write_csv(core, out_dir / "core.csv"), write_csv(withdrawals, out_dir / "withdrawals.csv")]
+
+
+def write_servicing_files(out_dir: Path, plan: ServicingPlan) -> list[Path]:
+    """:data:`SERVICING_FILES`: the plan's assignment rows."""
+    return [write_csv(plan.assignments, Path(out_dir) / "servicers.csv")]
+
+
+def write_summary(out_dir: Path, result: RunResult) -> list[Path]:
+    """summary.json. For a given pool written into a folder that already holds a run's summary.json (``pooling
+    size`` into a run folder), that summary keeps its selection fields and takes this run's ``structure`` and
+    ``servicing``, with ``resized`` saying so; summary.json never disagrees with tranches.csv."""
+    path = Path(out_dir) / "summary.json"
+    data = result.summary
+    if result.selection is None and path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            old = None
+        if isinstance(old, dict) and "pool" in old:
+            data = {k: v for k, v in old.items() if k not in ("structure", "servicing")}
+            data |= {k: result.summary[k] for k in ("structure", "servicing") if k in result.summary}
+            data["resized"] = {"scenario": result.scenario.name, "inputs_sha256": result.prepared.inputs_sha256}
+    return [write_json(data, path)]
+
+
+def files_written(*, selection: bool = False, summary: bool = True, deal: bool = False, consortium: bool = False,
+                  servicing: bool = False) -> tuple[str, ...]:
+    """The data files :func:`write_run` writes for a run of this shape, in its order (reports are the CLI's).
+
+    >>> files_written(selection=True)
+    ('pool.csv', 'limits.csv', 'summary.json')
+    """
+    return ((SELECTION_FILES if selection else ()) + (SUMMARY_FILES if summary else ()) + (DEAL_FILES if deal else ())
+            + (CONSORTIUM_FILES if consortium else ()) + (SERVICING_FILES if servicing else ()))
+
+
+def write_run(out_dir: Path, result: RunResult) -> list[Path]:
+    """Write every data file of a run (atomically, one by one) and return their paths, in
+    :func:`files_written` order. The servicing plan is written when the run made one."""
+    out_dir = Path(out_dir)
+    paths: list[Path] = []
+    if result.selection is not None:
+        paths += write_selection_files(out_dir, result)
+    paths += write_summary(out_dir, result)
+    if result.deal is not None:
+        paths += write_deal_files(out_dir, result.deal)
+    if result.consortium is not None:
+        paths += write_consortium_files(out_dir, result.consortium)
+    if result.servicing is not None:
+        paths += write_servicing_files(out_dir, result.servicing)
+    return paths
+
+
+def failure_summary(error: Infeasible | NoIncumbent, prepared: Prepared) -> dict:
+    """summary.json for a run whose selection failed: status, message, the conflicting limits, inputs hash."""
+    return {"scenario": prepared.scenario.name, "status": "infeasible" if isinstance(error, Infeasible) else "no_incumbent",
+            "message": str(error), "conflicting_limits": list(getattr(error, "conflicts", [])),
+            "inputs_sha256": prepared.inputs_sha256}

@@ -12,6 +12,9 @@ Every limit is optional and an absent limit does not constrain. Shares are fract
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -221,7 +224,9 @@ class Structure(_Strict):
     tax_rate: Share = 0.0326
     expenses_rate: Share = 0.0005
     expenses_cap: PositiveMoney = 3.0e6
-    servicer_base_fee: Share = 0.05
+    #: a fraction of collections, or ``plan``: the servicing plan's effective fee rate (fees / collections), with
+    #: the plan's home-province recovery uplift added to the projected collections (docs/scenario.md)
+    servicer_base_fee: Share | Literal["plan"] = 0.05
     servicer_incentive_share: Share = 0.20
     reserve_multiple: Annotated[float, Field(ge=0.0, le=10.0)] = 1.5
     cash_reserve_share: Share = 0.04
@@ -368,12 +373,52 @@ class Scenario(_Strict):
         return paths + ([self.links_path] if self.links_path is not None else [])
 
 
-def _format_errors(err: ValidationError) -> list[tuple[str, str, str]]:
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds (through ``X | None``, ``list[X]``, ``Annotated[X, ...]``), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin is dict:
+        return None  # mapping keys are data (provinces, collateral types), not schema keys
+    if origin in (list, typing.Union, types.UnionType, Annotated):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _valid_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys allowed beside the last element of ``loc`` (an error location under ``model``)."""
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue  # a list index: still the list's element model
+        field = model.model_fields.get(str(part))
+        inner = _model_in(field.annotation) if field is not None else None
+        if inner is None:
+            return []
+        model = inner
+    return [name for name, f in model.model_fields.items() if not f.exclude]
+
+
+def nearest_key(loc: tuple, model: type[BaseModel] | None = None) -> str | None:
+    """The valid key closest to a misspelt one at ``loc`` (difflib), e.g. ``("pool", "limitz")`` → ``limits``.
+
+    >>> nearest_key(("pool", "limits", "max_provnce_share"))
+    'max_province_share'
+    """
+    close = difflib.get_close_matches(str(loc[-1]), _valid_keys(model or Scenario, loc), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _format_errors(err: ValidationError, model: type[BaseModel] | None = None) -> list[tuple[str, str, str]]:
     problems = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"] if p != "[key]") or "(top level)"
         if e["type"] == "extra_forbidden":
-            problem = "unknown key; check its spelling against docs/scenario.md"
+            near = nearest_key(tuple(e["loc"]), model)
+            problem = (f"unknown key; did you mean {near!r}?" if near else
+                       "unknown key; check its spelling against docs/scenario.md")
         else:
             problem = e["msg"]
         value = e.get("input")
@@ -391,6 +436,44 @@ def parse_scenario(data: Any, path: str | Path = "<scenario>") -> Scenario:
         return Scenario.model_validate({**data, "base_dir": path.parent.resolve()})
     except ValidationError as err:
         raise ScenarioError(str(path), _format_errors(err)) from None
+
+
+def _merge(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def with_overrides(scenario: Scenario, changes: dict[str, Any], source: str = "(overrides)") -> Scenario:
+    """A copy of ``scenario`` with ``changes`` applied and **validated** (pydantic's ``model_copy`` does not validate).
+
+    ``changes`` maps dotted paths to values, e.g. ``{"solver.strategy": "milp", "structure.servicer_base_fee": 0.08}``;
+    a ``None`` value is skipped (an option the user did not give). Raises :class:`ScenarioError` naming ``source``
+    and every problem.
+
+    >>> s = Scenario.model_validate({"name": "x", "as_of": "2026-06-30",
+    ...                              "amcs": [{"id": "A", "kind": "national", "tape": "a.csv"}]})
+    >>> with_overrides(s, {"solver.time_limit_s": 5, "solver.backend": None}).solver.time_limit_s
+    5.0
+    """
+    nested: dict[str, Any] = {}
+    for path, value in changes.items():
+        if value is None:
+            continue
+        *parents, leaf = path.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    data = _merge(scenario.model_dump(), nested)
+    try:
+        return Scenario.model_validate({**data, "base_dir": scenario.base_dir})
+    except ValidationError as err:
+        raise ScenarioError(source, _format_errors(err)) from None
 
 
 def read_yaml(path: str | Path) -> Any:

@@ -204,9 +204,204 @@ def test_demo_consortium_files_add_up(full_run: Path) -> None:
         assert set(sv.loc[sv["servicer"] == amc, "province"]) <= {prov}
     pool = pd.read_csv(tmp_path / "pool.csv", encoding="utf-8-sig", keep_default_na=False)
     assert sv["gbv"].sum() == pytest.approx(pool["gbv"].sum(), rel=1e-6)
+    # The demo sets no servicer fee: the waterfall takes structure.servicer_base_fee's default, and summary.json
+    # says so; the plan is a proposal, so its uplift is not claimed anywhere.
     cash = pd.read_csv(tmp_path / "cashflows.csv", encoding="utf-8-sig")
-    fee_rate = sv["fee"].sum() / sv["expected_collections"].sum()
-    assert (cash["pay_servicer_base_fee"] / cash["collections"]).round(6).eq(round(fee_rate, 6)).all()
+    data = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    fee = data["structure"]["servicer_base_fee"]
+    assert fee == {"rate": 0.05, "source": "structure.servicer_base_fee"}
+    paying = cash["collections"] > 0
+    assert (cash.loc[paying, "pay_servicer_base_fee"] / cash.loc[paying, "collections"]).round(6).eq(0.05).all()
+    assert data["servicing"]["applied"] is False and "recovery_uplift" not in data["servicing"]
+    assert data["servicing"]["effective_fee_rate"] == pytest.approx(sv["fee"].sum() / sv["expected_collections"].sum())
+
+
+def _senior(folder: Path) -> float:
+    tranches = pd.read_csv(folder / "tranches.csv", encoding="utf-8-sig")
+    return float(tranches.loc[tranches["tranche"] == "senior", "size"].iloc[0])
+
+
+def test_demo_run_size_and_study_agree_on_the_senior(full_run: Path, tmp_path: Path) -> None:
+    """One scenario, one answer: `pooling run`, `pooling size` on the run's pool.csv and a one-run study
+    (run_pipeline) size the same senior, to CNY 1."""
+    from pooling.pipeline import run_pipeline
+
+    sized = tmp_path / "sized"
+    r = runner.invoke(app, ["size", str(full_run), "--scenario", str(DEMO), "--out", str(sized)])
+    assert r.exit_code == 0, r.output
+    study = run_pipeline(load_scenario(DEMO))
+    run_senior = _senior(full_run)
+    assert abs(_senior(sized) - run_senior) <= 1.0
+    assert abs(study["senior_size"] - run_senior) <= 1.0
+    assert json.loads((full_run / "summary.json").read_text())["structure"]["senior_size"] == run_senior
+    assert study["servicer_base_fee"] == 0.05
+
+
+def _cells(path: Path, sheet_word: str) -> list[float]:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    ws = next(wb[name] for name in wb.sheetnames if sheet_word in name)
+    return [float(v) for row in ws.iter_rows(values_only=True) for v in row
+            if isinstance(v, int | float) and not isinstance(v, bool)]
+
+
+def _shows(cells: list[float], amount: float) -> bool:
+    """An amount in CNY shown in some unit (CNY, 万, m, 亿), to the unit's display precision."""
+    return any(abs(c * unit - amount) <= tol for c in cells for unit, tol in ((1, 1), (1e4, 1e4), (1e6, 1e5), (1e8, 1e7)))
+
+
+def test_size_into_a_run_folder_rewrites_summary_and_reports(full_run: Path, tmp_path: Path) -> None:
+    """`pooling size` into a run's folder under a scenario with a higher servicer fee: tranches.csv, summary.json
+    and report.xlsx all show the new senior, and the selection fields of summary.json stay."""
+    folder = tmp_path / "run"
+    shutil.copytree(full_run, folder)
+    scenario_dir = tmp_path / "demo"
+    shutil.copytree(DEMO.parent, scenario_dir)
+    path = scenario_dir / "scenario.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("  senior_coupon: 0.025",
+                                                             "  senior_coupon: 0.025\n  servicer_base_fee: 0.12"),
+                    encoding="utf-8")
+    before = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    old = _senior(folder)
+    r = runner.invoke(app, ["size", str(folder), "--scenario", str(path)])
+    assert r.exit_code == 0, r.output
+    new = _senior(folder)
+    assert new < old - 1e6  # a 12% fee supports a smaller senior than 5%
+    after = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert after["structure"]["senior_size"] == new
+    assert after["structure"]["servicer_base_fee"] == {"rate": 0.12, "source": "structure.servicer_base_fee"}
+    assert after["pool"] == before["pool"] and after["status"] == before["status"]
+    assert after["resized"]["scenario"] == "demo-consortium"
+    cells = _cells(folder / "report.xlsx", "Tranches")
+    assert _shows(cells, new) and not _shows(cells, old)
+    for name in ("report.xlsx", "report.html"):
+        assert name in r.output
+
+
+BAD_OPTIONS = [
+    ["run", str(DEMO), "--strategy", "fast"],
+    ["optimize", str(DEMO), "--backend", "gurobi"],
+    ["optimize", str(DEMO), "--strategy", "fast"],
+    ["optimize", str(DEMO), "--time-limit", "-5"],
+    ["optimize", str(DEMO), "--time-limit", "0"],
+    ["frontier", str(DEMO), "--dimension", "provnce"],
+    ["frontier", str(DEMO), "--points", "1"],
+    ["frontier", str(DEMO), "--measure", "gini"],
+    ["synth", "OUT", "--amcs", "0"],
+    ["synth", "OUT", "--amcs", "three"],
+    ["synth", "OUT", "--amcs", "3", "--format", "xls"],
+    ["synth", "OUT", "--as-of", "June"],
+    ["consortium", str(DEMO), "--workers", "0"],
+    ["size", "no-such-folder", "--scenario", str(DEMO)],
+]
+
+
+@pytest.mark.parametrize("args", BAD_OPTIONS, ids=lambda a: " ".join(a[:1] + a[2:]))
+def test_bad_option_values_are_usage_errors(args: list[str], tmp_path: Path) -> None:
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output
+    assert "internal error" not in r.output and "Traceback" not in r.output
+    assert "Invalid value" in r.output or "does not exist" in r.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["validate", "describe", "optimize", "run", "consortium", "frontier", "size", "synth"])
+def test_out_that_is_a_file_is_a_usage_error(command: str, tmp_path: Path) -> None:
+    target = tmp_path / "taken.txt"
+    target.write_text("not a folder", encoding="utf-8")
+    if command == "synth":
+        args = ["synth", str(target)]
+    elif command == "size":
+        args = ["size", str(tmp_path), "--scenario", str(DEMO), "--out", str(target)]
+    else:
+        args = [command, str(DEMO), "--out", str(target)]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output
+    assert "existing file" in r.output
+    assert target.read_text(encoding="utf-8") == "not a folder"
+
+
+def test_solver_without_a_pool_exits_4(clean_scenario: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A solve that stops before finding any pool (no incumbent): exit 4, summary.json says so, no pool.csv."""
+    from solvers.highs_backend import HighsBackend
+    from solvers.problem import Result, Status
+
+    monkeypatch.setattr(HighsBackend, "solve", lambda self, problem, options, *a, **k: Result(
+        Status.TIME_LIMIT, message="time limit reached"))
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["run", str(clean_scenario), "--out", str(out)])
+    assert r.exit_code == 4, r.output
+    assert "before finding any feasible pool" in r.output
+    data = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert data["status"] == "no_incumbent"
+    assert not (out / "pool.csv").exists()
+
+
+def test_command_line_overrides_are_validated_as_usage_errors() -> None:
+    """Overrides go through the scenario model (model_copy would not validate): a bad one is a usage error."""
+    import click
+
+    from pooling.cli.main import _override
+
+    s = load_scenario(DEMO)
+    assert _override(s, {"solver.time_limit_s": 5.0, "solver.backend": None}).solver.time_limit_s == 5.0
+    with pytest.raises(click.UsageError, match=r"solver\.time_limit_s"):
+        _override(s, {"solver.time_limit_s": -5.0})
+    with pytest.raises(click.UsageError, match=r"consortium\.workers"):
+        _override(s, {"consortium.workers": 0})
+
+
+FILE = r"[\w.-]+\.(?:csv|json|xlsx|html)"
+
+
+def _help_files(command: str) -> set[str]:
+    import re
+
+    r = runner.invoke(app, [command, "--help"], terminal_width=400)
+    assert r.exit_code == 0, r.output
+    description = r.output.split("╭")[0]  # the command's text, before the argument and option panels
+    assert "Writes" in description
+    return set(re.findall(FILE, description))
+
+
+@pytest.fixture
+def tiny_consortium(clean_scenario: Path) -> Path:
+    """The two-AMC fixture scenario with a consortium section and the servicing plan's fee."""
+    import yaml
+
+    doc = yaml.safe_load(clean_scenario.read_text(encoding="utf-8"))
+    doc |= {"consortium": {}, "structure": {"servicer_base_fee": "plan"}}
+    clean_scenario.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return clean_scenario
+
+
+@pytest.mark.parametrize("command", ["validate", "describe", "optimize", "run", "consortium"])
+def test_help_lists_exactly_the_files_the_command_writes(command: str, tiny_consortium: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = runner.invoke(app, [command, str(tiny_consortium), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert {p.name for p in out.iterdir()} == _help_files(command)
+
+
+def test_size_help_lists_what_size_writes(tiny_consortium: Path, tmp_path: Path) -> None:
+    """Into a fresh folder, size writes its data files; into a run's folder, the reports as well."""
+    from pooling.cli.main import REPORT_FILES
+
+    listed = _help_files("size")
+    run_dir = tmp_path / "run"
+    assert runner.invoke(app, ["optimize", str(tiny_consortium), "--out", str(run_dir)]).exit_code == 0
+    fresh = tmp_path / "fresh"
+    r = runner.invoke(app, ["size", str(run_dir), "--scenario", str(tiny_consortium), "--out", str(fresh)])
+    assert r.exit_code == 0, r.output
+    assert {p.name for p in fresh.iterdir()} == listed - set(REPORT_FILES)
+    full = tmp_path / "full"
+    assert runner.invoke(app, ["run", str(tiny_consortium), "--out", str(full)]).exit_code == 0
+    written = {p.name for p in full.iterdir()}
+    r = runner.invoke(app, ["size", str(full), "--scenario", str(tiny_consortium)])
+    assert r.exit_code == 0, r.output
+    assert {n for n in written if n in r.output} == listed
 
 
 def test_frontier_command(tmp_path: Path) -> None:

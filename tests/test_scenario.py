@@ -108,3 +108,52 @@ def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
     path.write_text("!!python/object/apply:os.system ['echo hacked']\n", encoding="utf-8")
     with pytest.raises(ScenarioError, match="not valid YAML"):
         load_scenario(path)
+
+
+@pytest.mark.parametrize(
+    ("patch", "key", "nearest"),
+    [
+        ({"pool": {"limitz": {}}}, "pool.limitz", "limits"),
+        ({"pool": {"limits": {"max_provnce_share": 0.2}}}, "pool.limits.max_provnce_share", "max_province_share"),
+        ({"amcs": [{"id": "A", "kind": "national", "tape": "a.csv", "max_shar": 0.5}]}, "amcs.0.max_shar", "max_share"),
+        ({"structure": {"mezzanine": {"cupon": 0.05}}}, "structure.mezzanine.cupon", "coupon"),
+        ({"consortium": {"servicers": [{"amc": "A", "fee_rat": 0.1}]}}, "consortium.servicers.0.fee_rat", "fee_rate"),
+        ({"solvr": {}}, "solvr", "solver"),
+    ],
+)
+def test_misspelt_key_names_the_nearest_valid_key(patch: dict, key: str, nearest: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario({**_base(), **patch}, "s.yaml")
+    problem = dict((k, p) for k, _, p in info.value.problems)[key]
+    assert f"did you mean {nearest!r}?" in problem
+
+
+def test_a_key_far_from_any_valid_one_gets_no_guess() -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario({**_base(), "pool": {"zzzzzz": 1}}, "s.yaml")
+    assert info.value.problems[0][2] == "unknown key; check its spelling against docs/scenario.md"
+
+
+def test_overrides_are_validated() -> None:
+    """with_overrides rebuilds through the model: a bad value is refused (model_copy would take it silently)."""
+    from pooling.scenario import with_overrides
+
+    s = parse_scenario(_base(), "s.yaml")
+    assert s.solver.model_copy(update={"time_limit_s": -5}).time_limit_s == -5  # why model_copy is not enough
+    with pytest.raises(ScenarioError, match="greater than 0"):
+        with_overrides(s, {"solver.time_limit_s": -5})
+    with pytest.raises(ScenarioError, match="did you mean 'strategy'"):
+        with_overrides(s, {"solver.stratgy": "milp"})
+    t = with_overrides(s, {"solver.strategy": "milp", "structure.servicer_base_fee": "plan", "solver.backend": None})
+    assert (t.solver.strategy, t.structure.servicer_base_fee, t.solver.backend) == ("milp", "plan", "highs")
+    assert t.base_dir == s.base_dir and t.amcs == s.amcs
+
+
+@pytest.mark.parametrize(("value", "ok"), [(0.08, True), ("plan", True), ("planned", False), (1.5, False)])
+def test_servicer_base_fee_is_a_share_or_plan(value: object, ok: bool) -> None:
+    data = {**_base(), "structure": {"servicer_base_fee": value}}
+    if ok:
+        assert parse_scenario(data, "s.yaml").structure.servicer_base_fee == value
+    else:
+        with pytest.raises(ScenarioError, match="servicer_base_fee"):
+            parse_scenario(data, "s.yaml")

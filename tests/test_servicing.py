@@ -121,3 +121,34 @@ def test_capacity_too_small_is_a_clear_error() -> None:
     sv = [{**s, "capacity_gbv": 1.0} for s in SERVICERS]
     with pytest.raises(InputError, match="capacities"):
         plan_by_flow(pool, _scenario(sv))
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_asset_uplift_carries_exactly_the_plans_uplift(whole: bool) -> None:
+    """Per asset, u_i is its servicer's home uplift (a split cell: the cell's weighted mean), so
+    Σ u_i·R_i equals the plan's total uplift, and with_uplift scales recovery, npv and the curve by 1 + u_i."""
+    from pooling.consortium.servicing import with_uplift
+
+    pool = _pool(4, n=35).set_axis(np.arange(100, 135))  # a pool's index is the contributed frame's, not 0..n-1
+    pool["npv"] = pool["expected_recovery"] * 0.8
+    pool["curve_rinf"] = pool["expected_recovery"]
+    plan = (plan_whole_groups if whole else plan_by_flow)(pool, _scenario(SERVICERS, whole=whole))
+    u = plan.asset_uplift
+    assert u.index.equals(pool.index)
+    assert plan.total_uplift > 0
+    assert float((u * pool["expected_recovery"]).sum()) == pytest.approx(plan.total_uplift, rel=1e-9)
+    # a local servicer's uplift applies only in its home province; elsewhere (national) none
+    homes = {"CN-ZJ": 0.06, "CN-GD": 0.02, "CN-SC": 0.0}
+    assert (u <= pool["province"].map(homes) + 1e-12).all()
+    assert (u[pool["province"] == "CN-SC"] == 0).all()
+    lifted = with_uplift(pool, plan)
+    for c in ("expected_recovery", "npv", "curve_rinf"):
+        assert np.allclose(lifted[c], pool[c] * (1 + u))
+    assert lifted["gbv"].equals(pool["gbv"])
+    assert lifted["expected_recovery"].sum() - pool["expected_recovery"].sum() == pytest.approx(plan.total_uplift)
+
+
+def test_plan_summary_claims_uplift_only_when_applied() -> None:
+    plan = plan_by_flow(_pool(5), _scenario(SERVICERS))
+    assert "recovery_uplift" not in plan.summary(applied=False)
+    assert plan.summary(applied=True)["recovery_uplift"] == plan.total_uplift

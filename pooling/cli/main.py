@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sys
+import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import click
 import numpy as np
 import pandas as pd
 import typer
@@ -22,6 +24,26 @@ from rich.table import Table
 
 from pooling.errors import PROBLEM_COLUMNS, InputError, PoolingError, ScenarioError, ValidationFailed
 from pooling.io import write_csv
+from pooling.pipeline import files_written as pipeline_files
+from pooling.scenario import Dimension, Solver
+
+#: the report writer's files (:func:`pooling.report.deal.write_reports`; checked against what it returns)
+REPORT_FILES = ("report.xlsx", "report.html")
+#: :func:`pooling.selection.frontier.write_frontier`'s files (checked against what it returns)
+FRONTIER_FILES = ("frontier.csv", "frontier.html")
+VALIDATE_FILES = ("validation.csv",)
+
+
+def _choices(field: str) -> tuple[str, ...]:
+    """The values a Literal-typed Solver field allows, so an option accepts what the scenario accepts."""
+    return typing.get_args(Solver.model_fields[field].annotation)
+
+
+BACKENDS = _choices("backend")
+STRATEGIES = _choices("strategy")
+DIMENSIONS: tuple[str, ...] = typing.get_args(Dimension)
+MEASURES = ("hhi", "effective_number")
+TAPE_FORMATS = ("csv", "parquet")
 
 app = typer.Typer(
     name="pooling",
@@ -36,6 +58,42 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 _state = {"debug": False}
 
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
+
+
+def _folder(value: Path | None) -> Path | None:
+    """An output folder: new or existing, never an existing file (a usage error, exit 2)."""
+    if value is not None and value.exists() and not value.is_dir():
+        raise typer.BadParameter(f"{value} is an existing file; give a folder")
+    return value
+
+
+OutDir = Annotated[Path, typer.Option("--out", callback=_folder, help="Output folder.")]
+StrategyOpt = Annotated[Literal[STRATEGIES] | None, typer.Option(help="Override solver.strategy.")]
+
+
+def _positive(value: float | None) -> float | None:
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"must be above 0, not {value}")
+    return value
+
+
+def _names(names: tuple[str, ...]) -> str:
+    return ", ".join(names)
+
+
+def _help(*paragraphs: str) -> str:
+    """A command's help: paragraphs separated by blank lines (the file lists are built from the writers' names)."""
+    return "\n\n".join(paragraphs)
+
+
+def _override(scenario, changes: dict[str, Any]):
+    """The scenario with command-line overrides applied and validated (a problem is a usage error, exit 2)."""
+    from pooling.scenario import with_overrides
+
+    try:
+        return with_overrides(scenario, changes, "(command-line options)")
+    except ScenarioError as e:
+        raise click.UsageError(str(e)) from None
 
 
 @app.callback()
@@ -60,8 +118,13 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if _state["debug"]:
                 raise
             _fail(e)
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort, click.UsageError, KeyboardInterrupt):
             raise
+        except OSError as e:  # a file the user named cannot be read or written: their mistake, not ours
+            if _state["debug"]:
+                raise
+            err.print(f"[bold red]error[/]: {escape(str(e))}")
+            raise typer.Exit(1) from None
         except Exception as e:
             if _state["debug"]:
                 raise
@@ -101,22 +164,21 @@ def _problem_table(problems: pd.DataFrame, limit: int = 25) -> Table:
     return t
 
 
-@app.command()
+@app.command(help=_help(
+    "Check every tape and the links file; exit 1 if anything is wrong.",
+    f"Writes {_names(VALIDATE_FILES)} (one row per problem; empty when the tapes are clean).",
+    "Example: pooling validate scenarios/demo/scenario.yaml --out out/demo"))
 @handles_errors
 def validate(
     scenario: ScenarioArg,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for validation.csv.")] = Path("out"),
+    out_dir: OutDir = Path("out"),
 ) -> None:
-    """Check every tape and the links file; write DIR/validation.csv; exit 1 if anything is wrong.
-
-    Example: ``pooling validate scenarios/demo/scenario.yaml --out out/demo``
-    """
     from pooling.tapes.load import check_tapes
 
     s = _load(scenario)
     with err.status("reading and validating tapes…"):
         tapes, problems = check_tapes(s)
-    path = write_csv(problems[PROBLEM_COLUMNS], out_dir / "validation.csv")
+    path = write_csv(problems[PROBLEM_COLUMNS], out_dir / VALIDATE_FILES[0])
     if tapes is None:
         out.print(_problem_table(problems))
         out.print(f"[red]{len(problems):,} problem(s)[/] in {problems['file'].nunique()} file(s) → {path}")
@@ -164,17 +226,24 @@ def _strat_table(name: str, table: pd.DataFrame, rows: int = 12) -> Table:
     return t
 
 
-@app.command()
+def _describe_files() -> tuple[str, ...]:
+    """What :meth:`pooling.tapes.describe.Description.write` writes: one strat_<dimension>.csv per dimension."""
+    from pooling.tapes.describe import DIMENSIONS as STRATA
+
+    return (*(f"strat_{d}.csv" for d in STRATA), "concentration.csv", "groups.csv", "circles.csv", "describe.json")
+
+
+@app.command(help=_help(
+    "Stratify the contributed assets by AMC, province, industry, collateral, asset type and legal status.",
+    "Also shows concentration (HHI, effective number), the largest obligor groups on the pooled graph and the "
+    "guarantee circles that cross AMCs.",
+    f"Writes, with --out, {_names(_describe_files())}.",
+    "Example: pooling describe scenarios/demo/scenario.yaml --out out/describe"))
 @handles_errors
 def describe(
     scenario: ScenarioArg,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Also write the tables as CSV here.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", callback=_folder, help="Also write the tables here.")] = None,
 ) -> None:
-    """Stratify the contributed assets by AMC, province, industry, collateral, asset type and legal status.
-
-    Also shows concentration (HHI, effective number), the largest obligor groups on the pooled graph and the
-    guarantee circles that cross AMCs. Example: ``pooling describe scenarios/demo/scenario.yaml --out out/describe``
-    """
     from pooling.tapes.describe import describe as run_describe
 
     s = _load(scenario)
@@ -215,35 +284,39 @@ def describe(
         out.print(f"wrote {len(paths)} files to {out_dir}")
 
 
-def _solve_and_write(s, prepared, out_dir: Path):
-    """Select the pool with a live status line; write pool.csv, summary.json, limits.csv (or the failure summary)."""
+def _run(s, prepared, out_dir: Path, **stages) -> Any:
+    """:func:`pooling.pipeline.run_scenario` with live status lines; a failed selection writes its summary.json."""
     from pooling.errors import OptimizationError
     from pooling.io import write_json
-    from pooling.selection.model import select_pool
-    from pooling.selection.results import write_selection
-
-    def progress(info: dict) -> None:
-        gap, objective, message = info.get("gap"), info.get("objective"), info.get("message")
-        text = "solving…"
-        if objective is not None:
-            text += f" best npv CNY {_money(objective * scale)}m"
-        if gap is not None and gap < 1e9:
-            text += f", gap {gap:.2%}"
-        if message:
-            text += f" · {message}"
-        status.update(text)
+    from pooling.pipeline import failure_summary, run_scenario
 
     scale = float(s.pool.size.max or prepared.assets["gbv"].sum())
-    with err.status(f"solving ({s.solver.backend})…") as status:
+    n = len(s.amcs)
+    total = 2**n - 1 if n <= (s.consortium.exact_shapley_max if s.consortium else 12) else None
+    done = [0]
+    with err.status("preparing…") as status:
+        def solving(info: dict) -> None:
+            gap, objective, message = info.get("gap"), info.get("objective"), info.get("message")
+            text = "solving…"
+            if objective is not None:
+                text += f" best npv CNY {_money(objective * scale)}m"
+            if gap is not None and gap < 1e9:
+                text += f", gap {gap:.2%}"
+            if message:
+                text += f" · {message}"
+            status.update(text)
+
+        def coalition(cv) -> None:
+            done[0] += 1
+            status.update(f"coalition values: {done[0]}" + (f"/{total}" if total else "")
+                          + f" ({'+'.join(sorted(cv.members))}: {cv.status})")
+
         try:
-            selection = select_pool(prepared.assets, s, on_progress=progress)
+            return run_scenario(s, prepared=prepared, on_stage=lambda name: status.update(name + "…"),
+                                on_solve=solving, on_coalition=coalition, **stages)
         except OptimizationError as e:
-            failure = {"scenario": s.name, "status": "infeasible" if e.exit_code == 3 else "no_incumbent",
-                       "message": str(e), "conflicting_limits": getattr(e, "conflicts", []),
-                       "inputs_sha256": prepared.inputs_sha256}
-            write_json(failure, out_dir / "summary.json")
+            write_json(failure_summary(e, prepared), out_dir / "summary.json")
             raise
-    return write_selection(out_dir, prepared.assets, selection, s, prepared.inputs_sha256), selection
 
 
 def _print_summary(data: dict) -> None:
@@ -265,34 +338,32 @@ def _print_summary(data: dict) -> None:
         out.print(c)
 
 
-@app.command()
+def _wrote(paths: list[Path], out_dir: Path) -> None:
+    out.print(f"wrote {len(paths)} files to {out_dir}: " + ", ".join(p.name for p in paths))
+
+
+@app.command(help=_help(
+    "Choose the combined pool: maximise npv under every limit of the scenario.",
+    f"Writes {_names(pipeline_files(selection=True))} (limits.csv: each limit's slack and shadow price). Exit 3 "
+    "when the limits conflict (they are named), 4 when the solver stops without a pool.",
+    "Example: pooling optimize scenarios/demo/scenario.yaml --out out/demo"))
 @handles_errors
 def optimize(
     scenario: ScenarioArg,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for pool.csv, summary.json, limits.csv.")] = Path("out"),
-    backend: Annotated[str | None, typer.Option(help="Override solver.backend: highs or pyomo.")] = None,
-    time_limit: Annotated[float | None, typer.Option("--time-limit", help="Override solver.time_limit_s.")] = None,
-    strategy: Annotated[str | None, typer.Option(help="Override solver.strategy: auto, milp or lp_round.")] = None,
+    out_dir: OutDir = Path("out"),
+    backend: Annotated[Literal[BACKENDS] | None, typer.Option(help="Override solver.backend.")] = None,
+    time_limit: Annotated[float | None, typer.Option("--time-limit", callback=_positive,
+                                                     help="Override solver.time_limit_s (seconds, > 0).")] = None,
+    strategy: StrategyOpt = None,
 ) -> None:
-    """Choose the combined pool: maximise npv under every limit of the scenario.
+    from pooling.pipeline import write_run
 
-    Writes pool.csv, summary.json and limits.csv (each limit's slack and shadow price).
-    Exit 3 when the limits conflict (they are named), 4 when the solver stops without a pool.
-    Example: ``pooling optimize scenarios/demo/scenario.yaml --out out/demo``
-    """
-    s = _load(scenario)
-    overrides = {"backend": backend, "time_limit_s": time_limit, "strategy": strategy}
-    solver = s.solver.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    if solver.backend not in ("highs", "pyomo"):
-        raise InputError(f"--backend must be highs or pyomo, not {solver.backend!r}")
-    if solver.strategy not in ("auto", "milp", "lp_round"):
-        raise InputError(f"--strategy must be auto, milp or lp_round, not {solver.strategy!r}")
-    s = s.model_copy(update={"solver": solver})
+    s = _override(_load(scenario), {"solver.backend": backend, "solver.time_limit_s": time_limit,
+                                    "solver.strategy": strategy})
     prepared = _prepare_or_report(s, out_dir)
-    s = prepared.scenario  # with the levers applied (withdrawn AMCs gone, coupon shifted)
-    data, _ = _solve_and_write(s, prepared, out_dir)
-    _print_summary(data)
-    out.print(f"wrote pool.csv, summary.json, limits.csv to {out_dir}")
+    result = _run(s, prepared, out_dir, size=False)
+    _print_summary(result.summary)
+    _wrote(write_run(out_dir, result), out_dir)
 
 
 def _deal_table(deal) -> Table:
@@ -305,7 +376,8 @@ def _deal_table(deal) -> Table:
     return t
 
 
-def _print_deal(deal) -> None:
+def _print_deal(result) -> None:
+    deal = result.deal
     a = deal.analytics
     out.print(_deal_table(deal))
     cov = f"{a['senior_coverage']:.2f}x" if a["senior_coverage"] else "n/a"
@@ -313,131 +385,139 @@ def _print_deal(deal) -> None:
         f"senior coverage {cov}, break-even haircut {a['senior_break_even_haircut']:.1%}, "
         f"break-even delay {a['senior_break_even_delay_months']:.0f} months, sub IRR {a['sub_irr']:.1%} at its issue price"
     )
+    fee = result.fee
+    if result.plan_applied:
+        out.print(f"servicer base fee {fee.rate:.2%} of collections, from the servicing plan "
+                  f"(structure.servicer_base_fee: plan); the plan's recovery uplift of CNY "
+                  f"{_money(result.servicing.total_uplift)}m is in the projected collections")
+    else:
+        out.print(f"servicer base fee {fee.rate:.2%} of collections, from structure.servicer_base_fee")
 
 
-@app.command()
+def _print_servicing(result) -> None:
+    plan = result.servicing
+    if plan is None:
+        return
+    head = f"servicing plan ({plan.method}): fees CNY {_money(plan.total_fee)}m, {plan.effective_fee_rate:.2%} of collections"
+    if result.plan_applied:
+        out.print(head + f", recovery uplift CNY {_money(plan.total_uplift)}m — applied to the deal")
+    else:
+        out.print(head + " — a proposal, not applied to the deal (its uplift is not claimed); set "
+                  "structure.servicer_base_fee: plan to apply its fee and uplift")
+
+
+def _read_pool_keys(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(f"{path} not found; run `pooling optimize` first or point at its output folder")
+    try:
+        return pd.read_csv(path, dtype={"amc_id": str, "asset_id": str}, usecols=["amc_id", "asset_id"],
+                           encoding="utf-8-sig")
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise InputError(f"{path} is not a pool.csv with amc_id and asset_id columns: {e}") from None
+
+
+@app.command(help=_help(
+    "Size the securities an existing pool supports, through the same pipeline as `pooling run`.",
+    f"Writes {_names(pipeline_files(deal=True))}, and {_names(pipeline_files(servicing=True, summary=False))} "
+    "with structure.servicer_base_fee: plan. Into a folder that holds a run (summary.json, reports), summary.json "
+    f"keeps its selection and takes the new structure, and {_names(REPORT_FILES)} are written again, so no file "
+    "disagrees with tranches.csv.",
+    "Example: pooling size out/demo --scenario scenarios/demo/scenario.yaml"))
 @handles_errors
 def size(
-    pool_dir: Annotated[Path, typer.Argument(help="Folder with a pool.csv written by `pooling optimize`.", show_default=False)],
+    pool_dir: Annotated[Path, typer.Argument(help="Folder with a pool.csv written by `pooling optimize` or `run`.",
+                                             show_default=False, exists=True, file_okay=False)],
     scenario: Annotated[Path, typer.Option("--scenario", help="The scenario the pool was selected under.", show_default=False)],
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default: POOL_DIR).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", callback=_folder, help="Output folder (default: POOL_DIR).")] = None,
 ) -> None:
-    """Size the securities an existing pool supports: tranches.csv, cashflows.csv, stresses, retention.
-
-    Example: ``pooling size out/demo --scenario scenarios/demo/scenario.yaml``
-    """
-    from pooling.tranching.deal import size_deal, write_deal
+    from pooling.pipeline import write_run
 
     s = _load(scenario)
     out_dir = out_dir or pool_dir
-    path = pool_dir / "pool.csv"
-    if not path.is_file():
-        raise InputError(f"{path} not found; run `pooling optimize` first or point at its output folder")
-    wanted = pd.read_csv(path, dtype={"amc_id": str, "asset_id": str}, usecols=["amc_id", "asset_id"], encoding="utf-8-sig")
+    keys = _read_pool_keys(pool_dir / "pool.csv")
     prepared = _prepare_or_report(s, out_dir)
-    s = prepared.scenario  # with the levers applied (withdrawn AMCs gone, coupon shifted)
-    keys = prepared.assets[["amc_id", "asset_id"]].astype(str)
-    merged = wanted.merge(keys.reset_index(), on=["amc_id", "asset_id"], how="left", indicator=True)
-    missing = merged[merged["_merge"] != "both"]
-    if len(missing):
-        raise InputError(f"{len(missing)} asset(s) of {path} are not in the scenario's tapes, e.g. "
-                         f"{missing.iloc[0]['amc_id']}/{missing.iloc[0]['asset_id']}: size the pool with the scenario it came from")
-    pool = prepared.assets.loc[merged["index"].astype(int).to_numpy()]
-    with err.status("sizing…"):
-        deal = size_deal(pool, s)
-    write_deal(out_dir, deal)
-    _print_deal(deal)
-    out.print(f"wrote tranches.csv, cashflows.csv, stresses.csv, stress_grid.csv, retention.csv to {out_dir}")
+    result = _run(s, prepared, out_dir, pool=keys)
+    paths = write_run(out_dir, result)
+    _print_deal(result)
+    if any((out_dir / name).exists() for name in REPORT_FILES):
+        with err.status("writing reports…"):
+            paths += _reports(result, out_dir, _read_summary(out_dir), _read_allocation(out_dir))
+    _wrote(paths, out_dir)
 
 
-@app.command()
+def _read_summary(out_dir: Path) -> dict:
+    import json
+
+    return json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+
+
+def _read_allocation(out_dir: Path) -> pd.DataFrame | None:
+    path = out_dir / "allocation.csv"
+    return pd.read_csv(path, encoding="utf-8-sig", dtype={"amc_id": str}) if path.is_file() else None
+
+
+@app.command(help=_help(
+    "The whole job: validate → select the pool → servicing plan and consortium (when the scenario has a "
+    "consortium section) → size the securities → reports.",
+    f"Writes {_names(pipeline_files(selection=True, deal=True) + REPORT_FILES)}; with a consortium section also "
+    f"{_names(pipeline_files(consortium=True, servicing=True, summary=False))}; with "
+    f"structure.servicer_base_fee: plan also {_names(pipeline_files(servicing=True, summary=False))}.",
+    "Example: pooling run scenarios/demo/scenario.yaml --out out/demo"))
 @handles_errors
 def run(
     scenario: ScenarioArg,
-    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out"),
-    strategy: Annotated[str | None, typer.Option(help="Override solver.strategy: auto, milp or lp_round.")] = None,
+    out_dir: OutDir = Path("out"),
+    strategy: StrategyOpt = None,
 ) -> None:
-    """The whole job: validate → select the pool → size the securities → reports.
+    from pooling.pipeline import write_run
 
-    Writes pool.csv, summary.json, limits.csv, tranches.csv, cashflows.csv, stresses.csv, stress_grid.csv,
-    retention.csv, report.xlsx and report.html. Example: ``pooling run scenarios/demo/scenario.yaml --out out/demo``
-    """
-    from pooling.io import write_json
-    from pooling.tranching.deal import analytics_json, size_deal, write_deal
-
-    s = _load(scenario)
-    if strategy is not None:
-        if strategy not in ("auto", "milp", "lp_round"):
-            raise InputError(f"--strategy must be auto, milp or lp_round, not {strategy!r}")
-        s = s.model_copy(update={"solver": s.solver.model_copy(update={"strategy": strategy})})
+    s = _override(_load(scenario), {"solver.strategy": strategy})
     prepared = _prepare_or_report(s, out_dir)
-    s = prepared.scenario  # with the levers applied (withdrawn AMCs gone, coupon shifted)
-    data, selection = _solve_and_write(s, prepared, out_dir)
-    _print_summary(data)
-    pool_assets = prepared.assets[selection.selected]
-    allocation = None
-    if s.consortium is not None:
-        res, plan = _consortium(s, prepared, pool_assets, out_dir)
-        allocation = res.allocation
-        if plan is not None:  # the servicing plan's fees become the waterfall's servicer base fee
-            s = s.model_copy(update={"structure": s.structure.model_copy(update={"servicer_base_fee": plan.effective_fee_rate})})
-    with err.status("sizing the securities…"):
-        deal = size_deal(pool_assets, s)
-    write_deal(out_dir, deal)
-    data["structure"] = analytics_json(deal)
-    write_json(data, out_dir / "summary.json")
-    _print_deal(deal)
+    result = _run(s, prepared, out_dir, consortium=prepared.scenario.consortium is not None)
+    _print_summary(result.summary)
+    if result.consortium is not None:
+        _print_consortium(result.consortium)
+    _print_servicing(result)
+    paths = write_run(out_dir, result)
+    _print_deal(result)
     with err.status("writing reports…"):
-        written = _reports(s, prepared.assets, pool_assets, data, out_dir, deal, allocation)
-    names = ["pool.csv", "summary.json", "limits.csv", "tranches.csv", "cashflows.csv", "stresses.csv",
-             "stress_grid.csv", "retention.csv"]
-    if allocation is not None:
-        names += [n for n in ("allocation.csv", "coalitions.csv", "core.csv", "withdrawals.csv", "servicers.csv")
-                  if (out_dir / n).exists()]
-    names += [p.name for p in written]
-    out.print(f"wrote {len(names)} files to {out_dir}: " + ", ".join(names))
+        paths += _reports(result, out_dir, result.summary,
+                          result.consortium.allocation if result.consortium is not None else None)
+    _wrote(paths, out_dir)
 
 
-def _reports(s, contributed, pool, data, out_dir: Path, deal, allocation=None) -> list[Path]:
+def _reports(result, out_dir: Path, summary: dict, allocation: pd.DataFrame | None) -> list[Path]:
     from pooling.report.deal import ReportInputs, write_reports
 
-    limits = pd.read_csv(out_dir / "limits.csv", encoding="utf-8-sig", keep_default_na=False)
-    return write_reports(out_dir, ReportInputs(scenario=s, contributed=contributed, pool=pool, summary=data,
-                                               limits=limits, deal=deal, allocation=allocation))
+    path = out_dir / "limits.csv"
+    limits = (pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False) if path.is_file() else
+              pd.DataFrame(columns=["family", "key", "name", "limit", "value", "activity", "slack", "shadow_price",
+                                    "npv_per_step"]))
+    paths = [Path(p) for p in write_reports(out_dir, ReportInputs(
+        scenario=result.scenario, contributed=result.prepared.assets, pool=result.pool, summary=summary,
+        limits=limits, deal=result.deal, allocation=allocation))]
+    if tuple(p.name for p in paths) != REPORT_FILES:  # the declaration must follow the writer
+        raise RuntimeError(f"write_reports wrote {[p.name for p in paths]}, REPORT_FILES declares {list(REPORT_FILES)}")
+    return paths
 
 
-def _consortium(s, prepared, pool_assets: pd.DataFrame, out_dir: Path):
-    """Coalition game, allocations, core, withdrawals, servicing plan; writes their CSVs and prints the tables."""
-    from pooling.consortium.game import analyse
-    from pooling.consortium.servicing import plan_servicing
+def _pct(x: float) -> str:
+    return f"{x:+.1%}" if np.isfinite(x) else "—"
 
-    n = len(s.amcs)
-    total = 2**n - 1 if n <= (s.consortium.exact_shapley_max if s.consortium else 12) else None
-    done = [0]
-    with err.status("coalition values…") as status:
-        def tick(cv) -> None:
-            done[0] += 1
-            status.update(f"coalition values: {done[0]}" + (f"/{total}" if total else "") + f" ({'+'.join(sorted(cv.members))}: {cv.status})")
 
-        res = analyse(prepared.assets, s, on_value=tick)
-    plan = plan_servicing(pool_assets, s) if len(pool_assets) else None
-    write_csv(res.allocation, out_dir / "allocation.csv")
-    write_csv(res.coalitions, out_dir / "coalitions.csv")
-    if len(res.core):
-        write_csv(res.core, out_dir / "core.csv")
-    if len(res.withdrawals):
-        write_csv(res.withdrawals, out_dir / "withdrawals.csv")
-    if plan is not None:
-        write_csv(plan.assignments, out_dir / "servicers.csv")
-    t = Table(title=f"allocation of the grand value v(N) = CNY {_money(res.grand.value)}m ({'exact' if res.exact else 'sampled'} Shapley)",
-              title_justify="left")
-    for c in ("AMC", "contributed gbv", "standalone", "by gbv", "by npv", "Shapley", "uplift vs standalone"):
+def _print_consortium(res) -> None:
+    """The allocation table, the core check and the least core."""
+    t = Table(title=f"allocation of the grand value v(N) = CNY {_money(res.grand.value)}m ({'exact' if res.exact else 'sampled'} "
+                    "Shapley); amounts in CNY m, uplift = Shapley − standalone", title_justify="left")
+    for c in ("AMC", "contributed gbv", "standalone", "by gbv", "by npv", "Shapley", "uplift", "uplift %"):
         t.add_column(c, justify="left" if c == "AMC" else "right")
     for r in res.allocation.itertuples(index=False):
-        up = f"{r.uplift_shapley_pct:+.1%}" if np.isfinite(r.uplift_shapley_pct) else f"{_money(r.uplift_shapley)}m"
         t.add_row(escape(r.amc_id), _money(r.contributed_gbv), _money(r.standalone_value), _money(r.alloc_gbv),
-                  _money(r.alloc_npv), _money(r.shapley_value) + (f" ±{_money(r.shapley_se)}" if not res.exact else ""), up)
+                  _money(r.alloc_npv), _money(r.shapley_value) + (f" ±{_money(r.shapley_se)}" if not res.exact else ""),
+                  f"{r.uplift_shapley / 1e6:+,.1f}", _pct(r.uplift_shapley_pct))
     out.print(t)
+    if not res.allocation["uplift_shapley_pct"].map(np.isfinite).all():
+        out.print("[dim]uplift % is — where the standalone value is not positive[/]")
     for r in res.core.itertuples(index=False):
         out.print(f"rule {r.rule}: " + ("in the core" if r.in_core else
                   f"NOT in the core — coalition {r.worst_coalition} would be CNY {_money(r.max_excess)}m better off alone"))
@@ -445,53 +525,43 @@ def _consortium(s, prepared, pool_assets: pd.DataFrame, out_dir: Path):
         eps = res.least_core_epsilon
         out.print("the core is " + ("non-empty" if eps <= 1e-6 * max(abs(res.grand.value), 1) else
                   f"empty: some coalition always gains CNY {_money(eps)}m by leaving (least-core ε)"))
-    if plan is not None:
-        out.print(f"servicing plan ({plan.method}): fees CNY {_money(plan.total_fee)}m, recovery uplift CNY "
-                  f"{_money(plan.total_uplift)}m, effective servicer fee {plan.effective_fee_rate:.2%} of collections")
-    return res, plan
 
 
-@app.command()
+@app.command(help=_help(
+    "Who brings what and who gets what: coalition values, standalone vs pooled, allocation rules, Shapley, core "
+    "check and least core, withdrawals, and the servicer plan.",
+    f"Writes {_names(pipeline_files(selection=True, consortium=True, servicing=True))}.",
+    "Example: pooling consortium scenarios/demo/scenario.yaml --out out/consortium"))
 @handles_errors
 def consortium(
     scenario: ScenarioArg,
-    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out"),
-    workers: Annotated[int | None, typer.Option(help="Processes for coalition values (default: consortium.workers or 2).")] = None,
+    out_dir: OutDir = Path("out"),
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes for coalition values (default: consortium.workers or 2).")] = None,
 ) -> None:
-    """Who brings what and who gets what: coalition values, standalone vs pooled, allocation rules, Shapley,
-    core check and least core, withdrawals, and the servicer plan.
+    from pooling.pipeline import write_run
 
-    Writes allocation.csv, coalitions.csv, core.csv, withdrawals.csv, servicers.csv.
-    Example: ``pooling consortium scenarios/demo/scenario.yaml --out out/consortium``
-    """
     s = _load(scenario)
-    if s.consortium is None:
-        from pooling.scenario import Consortium
-
-        s = s.model_copy(update={"consortium": Consortium()})
-    if workers is not None:
-        s = s.model_copy(update={"consortium": s.consortium.model_copy(update={"workers": workers})})
+    s = _override(s, {"consortium": {} if s.consortium is None else None, "consortium.workers": workers})
     prepared = _prepare_or_report(s, out_dir)
-    s = prepared.scenario  # with the levers applied (withdrawn AMCs gone, coupon shifted)
-    _, selection = _solve_and_write(s, prepared, out_dir)
-    _consortium(s, prepared, prepared.assets[selection.selected], out_dir)
-    out.print(f"wrote allocation.csv, coalitions.csv, core.csv, withdrawals.csv, servicers.csv to {out_dir}")
+    result = _run(s, prepared, out_dir, size=False, consortium=True)
+    _print_consortium(result.consortium)
+    _print_servicing(result)
+    _wrote(write_run(out_dir, result), out_dir)
 
 
-@app.command()
+@app.command(help=_help(
+    "npv against diversification: the best pool at a sweep of HHI (or effective-number) bounds on one dimension, "
+    "from the scenario's own optimum to the most diversified pool its other limits allow.",
+    f"Writes {_names(FRONTIER_FILES)}.",
+    "Example: pooling frontier scenarios/demo/scenario.yaml --dimension province --points 8 --out out/frontier"))
 @handles_errors
 def frontier(
     scenario: ScenarioArg,
-    dimension: Annotated[str, typer.Option(help="province, industry, collateral_type, asset_type, legal_status, amc or obligor_group.")] = "province",
+    dimension: Annotated[Dimension, typer.Option(help="Dimension to diversify.")] = "province",
     points: Annotated[int, typer.Option(help="Number of frontier points.", min=2, max=50)] = 8,
-    measure: Annotated[str, typer.Option(help="x-axis: hhi or effective_number.")] = "hhi",
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for frontier.csv and frontier.html.")] = Path("out"),
+    measure: Annotated[Literal[MEASURES], typer.Option(help="x-axis.")] = "hhi",
+    out_dir: OutDir = Path("out"),
 ) -> None:
-    """npv against diversification: the best pool at a sweep of HHI (or effective-number) bounds on one dimension,
-    from the scenario's own optimum to the most diversified pool its other limits allow.
-
-    Example: ``pooling frontier scenarios/demo/scenario.yaml --dimension province --points 8 --out out/frontier``
-    """
     from pooling.selection.frontier import frontier as run_frontier
     from pooling.selection.frontier import frontier_chart, write_frontier
 
@@ -502,7 +572,9 @@ def frontier(
         table = run_frontier(prepared.assets, s, dimension, points, measure,
                              on_point=lambda done, total: status.update(f"frontier: {done}/{total} points"))
     html = frontier_chart(table, dimension, measure, f"{s.name}: npv vs {dimension} diversification")
-    write_frontier(out_dir, table, html)
+    paths = [Path(p) for p in write_frontier(out_dir, table, html)]
+    if tuple(p.name for p in paths) != FRONTIER_FILES:  # the declaration must follow the writer
+        raise RuntimeError(f"write_frontier wrote {[p.name for p in paths]}, FRONTIER_FILES declares {list(FRONTIER_FILES)}")
     t = Table(title=f"npv vs {dimension} {measure}", title_justify="left")
     for c in ("bound", "achieved", "npv (CNY m)", "npv loss", "status"):
         t.add_column(c, justify="left" if c == "status" else "right")
@@ -513,39 +585,43 @@ def frontier(
                   _money(r["npv"]) if np.isfinite(r["npv"]) else "—",
                   f"{r['npv_loss_pct']:.2f}%" if np.isfinite(r["npv_loss_pct"]) else "—", str(r["status"]))
     out.print(t)
-    out.print(f"wrote frontier.csv and frontier.html to {out_dir}")
+    _wrote(paths, out_dir)
 
 
-@app.command()
+def _amcs_option(value: str) -> str:
+    if value != "demo" and not (value.isdigit() and int(value) >= 2):
+        raise typer.BadParameter(f"must be 'demo' or a whole number ≥ 2, not {value!r}")
+    return value
+
+
+def _date_option(value: str) -> str:
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"must be a date like 2026-06-30, not {value!r}") from None
+    return value
+
+
+@app.command(help=_help(
+    "Write realistic synthetic multi-AMC tapes, links and a scenario (seeded, from public market facts).",
+    "Writes OUT_DIR/scenario.yaml, the tapes under OUT_DIR/data and data/links.csv.",
+    "Example: pooling synth out/bench --assets 100000 --amcs 8 --format parquet"))
 @handles_errors
 def synth(
-    out_dir: Annotated[Path, typer.Argument(help="Folder for the scenario, tapes and links.", show_default=False)],
+    out_dir: Annotated[Path, typer.Argument(help="Folder for the scenario, tapes and links.", show_default=False,
+                                            callback=_folder)],
     assets: Annotated[int, typer.Option(help="Number of assets over all AMCs.", min=10)] = 20_000,
-    amcs: Annotated[str, typer.Option(help="'demo' (1 national + 3 local AMCs, mixed formats) or a number of AMCs.")] = "demo",
-    fmt: Annotated[str, typer.Option("--format", help="Tape format when --amcs is a number: csv or parquet.")] = "parquet",
+    amcs: Annotated[str, typer.Option(callback=_amcs_option,
+                                      help="'demo' (1 national + 3 local AMCs, mixed formats) or a number of AMCs ≥ 2.")] = "demo",
+    fmt: Annotated[Literal[TAPE_FORMATS], typer.Option("--format", help="Tape format when --amcs is a number.")] = "parquet",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same files.")] = 0,
-    as_of: Annotated[str, typer.Option(help="Cut-off date of the tapes (yyyy-mm-dd).")] = "2026-06-30",
+    as_of: Annotated[str, typer.Option(callback=_date_option, help="Cut-off date of the tapes (yyyy-mm-dd).")] = "2026-06-30",
 ) -> None:
-    """Write realistic synthetic multi-AMC tapes, links and a scenario (seeded, from public market facts).
-
-    Example: ``pooling synth out/bench --assets 100000 --amcs 8 --format parquet``
-    """
     from pooling.tapes.synth import bench_amcs, demo_amcs, write_consortium
 
-    if amcs == "demo":
-        specs = demo_amcs()
-    elif amcs.isdigit() and int(amcs) >= 2:
-        if fmt not in ("csv", "parquet"):
-            raise InputError(f"--format must be csv or parquet, not {fmt!r}")
-        specs = bench_amcs(int(amcs), fmt)
-    else:
-        raise InputError(f"--amcs must be 'demo' or a whole number ≥ 2, not {amcs!r}")
-    try:
-        cutoff = dt.date.fromisoformat(as_of)
-    except ValueError:
-        raise InputError(f"--as-of must be a date like 2026-06-30, not {as_of!r}") from None
+    specs = demo_amcs() if amcs == "demo" else bench_amcs(int(amcs), fmt)
     with err.status(f"writing {assets:,} synthetic assets…"):
-        path = write_consortium(out_dir, n_assets=assets, amcs=specs, seed=seed, as_of=cutoff)
+        path = write_consortium(out_dir, n_assets=assets, amcs=specs, seed=seed, as_of=dt.date.fromisoformat(as_of))
     out.print(f"wrote {path} and its tapes ({assets:,} assets, {len(specs)} AMCs)")
 
 

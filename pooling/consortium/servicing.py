@@ -19,10 +19,16 @@ minimises :math:`\sum k_{cs} y_{cs}` with every cell's gbv assigned and each ser
 
 Default servicers when none are configured: every AMC, fee 8% of collections (bank tenders 5–24%, corporate
 work-out success fees 5–15%), local AMCs with a 5% recovery uplift at home.
+
+The plan enters the deal only when ``structure.servicer_base_fee: plan``: then the waterfall's servicer base fee is
+the plan's effective rate :math:`\sum \text{fee} / \sum \text{collections}` and each pool asset's recovery curve
+is scaled by :math:`1 + u_i` (:func:`with_uplift`), so the projected collections carry exactly the uplift the plan
+claims (:math:`\sum_i u_i R_i` = ``total_uplift``). Otherwise the plan is a proposal and its uplift is not claimed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import networkx as nx
@@ -44,8 +50,33 @@ class ServicingPlan:
     assignments: pd.DataFrame
     total_fee: float
     total_uplift: float
-    effective_fee_rate: float  # fees / collections: what the waterfall's servicer base fee becomes
+    effective_fee_rate: float  # fees / collections (with uplift): the servicer base fee under ``plan``
     method: str
+    #: per pool asset (the pool's index): the recovery uplift u_i its servicer adds (a split cell: the cell's
+    #: collections-weighted mean), so Σ u_i · expected_recovery_i = total_uplift
+    asset_uplift: pd.Series
+
+    def summary(self, applied: bool) -> dict:
+        """The plan's headline for summary.json; the uplift is claimed only when the plan is ``applied``."""
+        out = {"method": self.method, "applied": applied, "fees": self.total_fee,
+               "effective_fee_rate": self.effective_fee_rate}
+        if applied:
+            out["recovery_uplift"] = self.total_uplift
+        return out
+
+
+#: recovery-carrying columns of a valued asset frame that scale with the servicer's uplift
+UPLIFT_COLUMNS = ("expected_recovery", "npv", "curve_rinf", "recovery_rate")
+
+
+def with_uplift(pool: pd.DataFrame, plan: ServicingPlan) -> pd.DataFrame:
+    """The pool with each asset's recovery (amount, npv, curve) scaled by ``1 + u_i`` from ``plan``; timing unchanged."""
+    factor = 1.0 + plan.asset_uplift.reindex(pool.index).fillna(0.0).to_numpy()
+    out = pool.copy()
+    for c in UPLIFT_COLUMNS:
+        if c in out:
+            out[c] = out[c].to_numpy(dtype=float) * factor
+    return out
 
 
 def servicers_of(scenario: Scenario) -> list[Servicer]:
@@ -120,7 +151,15 @@ def plan_by_flow(pool: pd.DataFrame, scenario: Scenario) -> ServicingPlan:
             er = cells.loc[i, "expected_recovery"] * share
             rows.append(_row(servicers[j].amc, cells.loc[i, "province"], cells.loc[i, "asset_type"], gbv, er,
                              fee[j], uplift[i, j]))
-    return _plan(rows, "min_cost_flow")
+    plan = _plan(rows, "min_cost_flow", pd.Series(dtype=float))
+    a = plan.assignments
+    by_cell = (a["expected_collections"] - a["expected_recovery"]).groupby([a["province"], a["asset_type"]]).sum()
+    er_cell = a.groupby(["province", "asset_type"])["expected_recovery"].sum()
+    cell_uplift = (by_cell / er_cell.where(er_cell > 0)).fillna(0.0).rename("u").reset_index()
+    keys = pd.DataFrame({"province": pool["province"].astype(str).to_numpy(),
+                         "asset_type": pool["asset_type"].astype(str).to_numpy()})
+    u = keys.merge(cell_uplift, on=["province", "asset_type"], how="left")["u"].fillna(0.0).to_numpy()
+    return dataclasses.replace(plan, asset_uplift=pd.Series(u, index=pool.index))
 
 
 def plan_whole_groups(pool: pd.DataFrame, scenario: Scenario, solver: str = "appsi_highs") -> ServicingPlan:
@@ -164,11 +203,15 @@ def plan_whole_groups(pool: pd.DataFrame, scenario: Scenario, solver: str = "app
     rows = []
     chosen = {g: j for (g, j) in pairs if pyo.value(m.y[g, j]) > 0.5}
     assigned = pool.assign(_svc=pool["group_id"].map(chosen))
+    svc_home = pd.Series([amc[sv.amc].home_province for sv in servicers])
+    svc_uplift = pd.Series([sv.home_uplift for sv in servicers])
+    home = (assigned["_svc"].map(svc_home).to_numpy() == pool["province"].astype(str).to_numpy())
+    asset_uplift = pd.Series(np.where(home, assigned["_svc"].map(svc_uplift).to_numpy(dtype=float), 0.0), index=pool.index)
     for (j, prov, at), part in assigned.groupby(["_svc", "province", "asset_type"], observed=True, sort=True):
         u = servicers[int(j)].home_uplift if amc[servicers[int(j)].amc].home_province == str(prov) else 0.0
         rows.append(_row(servicers[int(j)].amc, prov, at, float(part["gbv"].sum()), float(part["expected_recovery"].sum()),
                          fee[int(j)], u))
-    return _plan(rows, "whole_group_milp")
+    return _plan(rows, "whole_group_milp", asset_uplift)
 
 
 def _row(servicer: str, province, asset_type, gbv: float, er: float, fee: float, uplift: float) -> dict:
@@ -178,15 +221,15 @@ def _row(servicer: str, province, asset_type, gbv: float, er: float, fee: float,
             "fee": fee * collections, "net_cost": fee * collections - uplift * er}
 
 
-def _plan(rows: list[dict], method: str) -> ServicingPlan:
+def _plan(rows: list[dict], method: str, asset_uplift: pd.Series) -> ServicingPlan:
     a = pd.DataFrame(rows).sort_values(["servicer", "province", "asset_type"], ignore_index=True)
     collections = float(a["expected_collections"].sum())
     return ServicingPlan(a, float(a["fee"].sum()), float((a["expected_collections"] - a["expected_recovery"]).sum()),
-                         float(a["fee"].sum() / collections) if collections > 0 else 0.0, method)
+                         float(a["fee"].sum() / collections) if collections > 0 else 0.0, method, asset_uplift)
 
 
 def plan_servicing(pool: pd.DataFrame, scenario: Scenario) -> ServicingPlan:
-    """The servicing plan the scenario asks for (flow, or whole-group MILP)."""
+    """The servicing plan the scenario asks for (flow, or whole-group MILP), over the pool's assets."""
     if scenario.consortium and scenario.consortium.whole_groups_servicing:
         return plan_whole_groups(pool, scenario)
     return plan_by_flow(pool, scenario)

@@ -190,8 +190,13 @@ def _read_parquet(path: Path, file: str, problems: _Problems) -> _Raw | None:
     return _Raw(frame.reset_index(drop=True), np.arange(len(frame), dtype="int64") + 2, 1)
 
 
-def read_table(path: Path, file: str, table: dict[str, str], problems: _Problems) -> _Raw | None:
-    """Read one tape or links file by its suffix; unreadable files become problems (named ``file``), None returned."""
+def read_table(path: Path, file: str, table: dict[str, str], problems: _Problems,
+               allow_empty: bool = False) -> _Raw | None:
+    """Read one tape or links file by its suffix; unreadable files become problems (named ``file``), None returned.
+
+    A header without rows is a problem for a tape (an AMC that contributes nothing), but not with ``allow_empty``
+    (a links file with a header and no rows means "no links").
+    """
     if not path.is_file():
         problems.add(file, 0, "", "", "file not found")
         return None
@@ -211,7 +216,7 @@ def read_table(path: Path, file: str, table: dict[str, str], problems: _Problems
     blank = _blank_rows(raw.frame)
     if blank.any():
         raw = _Raw(raw.frame.loc[~blank].reset_index(drop=True), raw.lines[~blank], raw.header_line)
-    if raw.frame.empty:
+    if raw.frame.empty and not allow_empty:
         problems.add(file, raw.header_line, "", "", "empty file: a header but no rows")
         return None
     return raw
@@ -480,7 +485,7 @@ def check_tapes(scenario: Scenario) -> tuple[Tapes | None, pd.DataFrame]:
     if scenario.links_path is not None:
         link_table = {header_key(c): c for c in LINK_COLUMNS} | {header_key(k): v for k, v in _LINK_ALIASES.items()}
         shown = str(scenario.links)
-        raw = read_table(scenario.links_path, shown, link_table, problems)
+        raw = read_table(scenario.links_path, shown, link_table, problems, allow_empty=True)
         if raw is not None:
             mapping = _map_headers(raw, shown, link_table, LINK_COLUMNS, problems)
             links = _validate_links(raw, shown, mapping, problems)
