@@ -207,3 +207,92 @@ def test_training_deals_reproduced(deal) -> None:
         assert abs(ratio - 1) <= 0.10, ratio
     assert d.analytics["senior_repaid_in_base_case"]
     assert d.analytics["max_conservation_error"] <= 1e-3
+
+
+# ------------------------------------------------------------------ sizing: the true maximum, wherever it starts
+@st.composite
+def late_deals(draw):
+    """Collections that start late (the first ``d`` periods collect nothing) and fixed expenses: a small senior's
+    closing reserve cannot carry the expenses until the first collections, so the passing sizes do not run from
+    zero up."""
+    P = draw(st.integers(4, 30))
+    d = draw(st.integers(1, P // 2))
+    later = draw(st.lists(st.floats(1e6, 1e9), min_size=P - d, max_size=P - d))
+    C = np.r_[np.zeros(d), later][None, :]
+    terms = Terms(
+        period_months=draw(st.sampled_from([1, 3, 6])),
+        legal_periods=P,
+        senior_coupon=draw(st.floats(0, 0.08)),
+        mezz_coupon=draw(st.floats(0, 0.12)),
+        tax_rate=draw(st.floats(0, 0.05)),
+        expenses_rate=draw(st.floats(1e-3, 0.05)),
+        expenses_cap=1e12,
+        expenses_base=float(C.sum()),  # fixed: does not move with the size searched
+        base_fee_rate=draw(st.floats(0, 0.1)),
+        reserve_multiple=draw(st.floats(0, 3)),
+        cash_reserve_share=draw(st.floats(0.01, 0.1)),
+        convention=draw(st.sampled_from(["china", "europe"])),
+    )
+    return C, terms
+
+
+def _senior_ok(C: np.ndarray, sizes: np.ndarray, t: Terms) -> np.ndarray:
+    """The full waterfall's verdict on each senior size (no mezzanine, no sub)."""
+    sizes = np.atleast_1d(np.asarray(sizes, dtype=float))
+    return passes(waterfall(np.repeat(C, len(sizes), axis=0), sizes, 0.0, 0.0, t), "senior", t.legal_periods)
+
+
+def test_senior_maximal_when_collections_start_late() -> None:
+    """The case that broke the old search: two half-years without collections, expenses of 0.5% of the pool a
+    half-year. Sizes up to ≈ 45m fail (the 4% reserve cannot carry the expenses), so the maximum is not found by
+    assuming passing sizes start at zero."""
+    C = np.r_[np.zeros(2), np.full(8, 1e8)][None, :]
+    t = Terms(period_months=6, legal_periods=10, expenses_base=8e8, expenses_rate=0.01, expenses_cap=1e9)
+    unit = 1e4
+    s = size_senior(C, t, unit)[0]
+    assert _senior_ok(C, [s], t)[0]
+    assert not _senior_ok(C, [s + unit, s * 1.01], t).any()
+    assert not _senior_ok(C, [0.5 * (s / 1.01) / 10], t)[0]  # a small senior fails: the pass set starts above 0
+    dense = np.linspace(0, C.sum() / (1 - t.cash_reserve_share), 4001)
+    assert dense[_senior_ok(C, dense, t)].max() <= s + unit
+
+
+@settings(max_examples=150, deadline=None)
+@given(late_deals())
+def test_senior_is_the_true_maximum(deal) -> None:
+    """The returned senior passes, 1% (and one unit) more fails unless that is above the cap Σ C / (1 − ρ), and
+    no size on an independent dense grid above it passes."""
+    C, t = deal
+    unit = 1e4
+    s = size_senior(C, t, unit)[0]
+    cap = C.sum() / (1 - t.cash_reserve_share)
+    assert _senior_ok(C, [s], t)[0]
+    for more in (s + unit, s * 1.01):
+        if more <= cap and more > s:
+            assert not _senior_ok(C, [more], t)[0], more
+    dense = np.linspace(0, cap, 801)
+    ok = _senior_ok(C, dense, t)
+    assert dense[ok].max() <= s + unit
+
+
+@settings(max_examples=60, deadline=None)
+@given(late_deals())
+def test_mezzanine_is_the_true_maximum(deal) -> None:
+    """Behind the maximal senior, the returned mezzanine passes (and the senior with it) and 1% more fails."""
+    C, t = deal
+    unit = 1e4
+    s = size_senior(C, t, unit)
+    m = size_mezz(C, s, t, unit, plan=C[0])[0]
+
+    def ok(sizes):
+        sizes = np.atleast_1d(np.asarray(sizes, dtype=float))
+        f = waterfall(np.repeat(C, len(sizes), axis=0), np.repeat(s, len(sizes)), sizes, 0.0, t, plan=C[0])
+        return passes(f, "mezz", t.legal_periods) & passes(f, "senior", t.legal_periods)
+
+    cap = max(C.sum() + t.cash_reserve_share * s[0] - s[0], 0.0)
+    assert ok([m])[0]
+    for more in (m + unit, m * 1.01):
+        if more <= cap and more > m:
+            assert not ok([more])[0], more
+    dense = np.linspace(0, cap, 401)
+    assert dense[ok(dense)].max() <= m + unit
