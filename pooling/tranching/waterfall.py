@@ -135,13 +135,25 @@ def waterfall(
     sub: np.ndarray,
     terms: Terms,
     plan: np.ndarray | None = None,
+    cleanup: np.ndarray | None = None,
 ) -> Flows:
     """Run the waterfall for a batch: ``collections`` (S, P), initial tranche balances (S,) each.
 
     ``plan`` (P,) is the base-case collections per period, used for the GACS cumulative-collection trigger.
+
+    ``cleanup`` (S,): proceeds of the clean-up sale of the assets still unresolved at the legal maturity
+    (:func:`cleanup_value`). They are distributed after the last period, on the same date, as one more column of
+    every output (P + 1 columns): the same waterfall with no time elapsed — taxes and the servicer base fee at
+    their rates on the proceeds, no expenses, no new interest or sub fixed return, no reserve — so arrears, any
+    unpaid principal, the sub's accrued return, the incentive fee and the sub residual are paid by the same rules.
+    The tranches' tests (:func:`passes`) still look at the legal maturity, period P.
     """
     C = np.atleast_2d(np.asarray(collections, dtype=float))
     S, P = C.shape
+    n_cols = P
+    if cleanup is not None:
+        C = np.hstack([C, np.broadcast_to(np.asarray(cleanup, dtype=float), (S,))[:, None]])
+        n_cols = P + 1
     sen = np.broadcast_to(np.asarray(senior, dtype=float), (S,)).copy()
     mez = np.broadcast_to(np.asarray(mezz, dtype=float), (S,)).copy()
     sb = np.broadcast_to(np.asarray(sub, dtype=float), (S,)).copy()
@@ -149,12 +161,13 @@ def waterfall(
     dt = terms.dt
     base = notes0 if terms.expenses_base is None else terms.expenses_base
     expenses_due = np.minimum(terms.expenses_rate * base * dt, terms.expenses_cap * dt)
-    pay = {k: np.zeros((S, P)) for k in PAY_ITEMS}
-    draw = np.zeros((S, P))
-    deposit = np.zeros((S, P))
-    res_bal = np.zeros((S, P))
-    bal = {k: np.zeros((S, P)) for k in ("senior", "mezz", "sub")}
-    short = {k: np.zeros((S, P)) for k in ("senior", "mezz")}
+    shape = (S, n_cols)
+    pay = {k: np.zeros(shape) for k in PAY_ITEMS}
+    draw = np.zeros(shape)
+    deposit = np.zeros(shape)
+    res_bal = np.zeros(shape)
+    bal = {k: np.zeros(shape) for k in ("senior", "mezz", "sub")}
+    short = {k: np.zeros(shape) for k in ("senior", "mezz")}
     reserve = terms.cash_reserve_share * sen  # funded at closing from the issue proceeds
     sub_accrued = np.zeros(S)
     deferred_fee = np.zeros(S)
@@ -167,11 +180,13 @@ def waterfall(
         paid = np.minimum(cash, due)
         return cash - paid, paid
 
-    for p in range(P):
+    for p in range(n_cols):
         cash = C[:, p].copy()
         cum_coll += C[:, p]
-        last = p == P - 1
-        if europe and cum_plan is not None:
+        clean = p == P  # the clean-up sale: no time elapses
+        step = 0.0 if clean else dt
+        last = p >= P - 1
+        if europe and cum_plan is not None and not clean:
             trig = cum_coll < terms.trigger_ccr * cum_plan[p]
         else:
             trig = np.zeros(S, dtype=bool)
@@ -179,10 +194,10 @@ def waterfall(
         taxes = terms.tax_rate * C[:, p]
         base_fee = terms.base_fee_rate * C[:, p]
         deferrable = np.where(trig, terms.trigger_fee_share * base_fee, 0.0)
-        senior_int = terms.senior_coupon * sen * dt
-        mezz_int = terms.mezz_coupon * mez * dt
+        senior_int = terms.senior_coupon * sen * step
+        mezz_int = terms.mezz_coupon * mez * step
         # senior-ranking items, drawing on the reserve for any shortfall
-        senior_items = (("taxes", taxes), ("expenses", expenses_due * (sen + mez + sb > 0)),
+        senior_items = (("taxes", taxes), ("expenses", expenses_due * (sen + mez + sb > 0) * (not clean)),
                         ("servicer_base_fee", base_fee - deferrable), ("senior_interest", senior_int))
         for name, due in senior_items:
             cash, paid = take(cash, due)
@@ -200,7 +215,7 @@ def waterfall(
             pay["mezz_interest"][:, p] += paid
             mezz_due = mezz_due - paid
         # reserve to target (released when the senior is gone or at the end)
-        next_c = C[:, p + 1] if not last else np.zeros(S)
+        next_c = C[:, p + 1] if p + 1 < P else np.zeros(S)
         target = _reserve_target(terms, next_c, sen, last)
         release = np.maximum(reserve - target, 0.0)
         reserve -= release
@@ -226,7 +241,7 @@ def waterfall(
         pay["mezz_principal"][:, p] = paid
         mez = mez - paid
         # subordinated principal, then its fixed return
-        sub_accrued += terms.sub_fixed_return * sb * dt
+        sub_accrued += terms.sub_fixed_return * sb * step
         cash, paid = take(cash, sb)
         pay["sub_principal"][:, p] = paid
         sb = sb - paid
@@ -390,8 +405,8 @@ def size_mezz(
 def monthly_to_periods(monthly: np.ndarray, period_months: int, n_periods: int) -> np.ndarray:
     """Sum monthly collections (S, M) into ``n_periods`` periods of ``period_months`` months each.
 
-    Months after the last period are not collected by the deal (at legal maturity unresolved assets pass to the
-    subordinated holder in kind): see :func:`tail_after`.
+    Months after the last period are not collected by the deal: at the legal maturity the unresolved assets are
+    sold in a clean-up sale, see :func:`cleanup_value`.
     """
     monthly = np.atleast_2d(monthly)
     M = monthly.shape[1]
@@ -401,9 +416,22 @@ def monthly_to_periods(monthly: np.ndarray, period_months: int, n_periods: int) 
     return monthly[:, :need].reshape(monthly.shape[0], n_periods, period_months).sum(axis=2)
 
 
-def tail_after(monthly: np.ndarray, months: int) -> np.ndarray:
-    """Collections expected after ``months`` (S,)."""
-    return np.atleast_2d(monthly)[:, months:].sum(axis=1)
+def tail_after(monthly: np.ndarray, months: int, until: int | None = None) -> np.ndarray:
+    """Collections expected after month ``months`` up to month ``until`` (default: the end of the array), (S,)."""
+    return np.atleast_2d(monthly)[:, months:until].sum(axis=1)
+
+
+def cleanup_value(monthly: np.ndarray, months: int, discount_rate: float, until: int | None = None) -> np.ndarray:
+    r"""Clean-up sale price at month ``months`` (the legal maturity L) of the collections still expected after it,
+    (S,): :math:`V = \sum_{m=L+1}^{H} c_m (1 + r)^{-(m - L)/12}`, the valuation's discounting (DESIGN §4) moved to
+    the sale date, over months L+1..H (``until`` = H, the valuation horizon; default: the end of the array).
+
+    The price is gross of costs: run through :func:`waterfall` as its ``cleanup``, taxes and the servicer base fee
+    are charged on it at their rates, as on any collection — the cost of working out what is sold.
+    """
+    tail = np.atleast_2d(monthly)[:, months:until]
+    m = np.arange(1, tail.shape[1] + 1)
+    return tail @ np.power(1.0 + discount_rate, -m / 12.0)
 
 
 def stress_monthly(curves: pd.DataFrame, stress: Stress) -> np.ndarray:
