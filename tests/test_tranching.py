@@ -7,21 +7,23 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+import pyxirr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pooling.scenario import ModelParameters, parse_scenario
-from pooling.tranching.deal import size_deal
+from pooling.tranching.deal import run_base_case, size_deal, terms_from, write_deal
 from pooling.tranching.waterfall import (
     DEFAULT_STRESSES,
     Terms,
+    cleanup_value,
     passes,
     senior_passes,
     size_mezz,
     size_senior,
     waterfall,
 )
-from pooling.valuation.model import DEFAULT_PARAMETERS, value_assets
+from pooling.valuation.model import DEFAULT_PARAMETERS, pool_curve, value_assets
 
 AS_OF = dt.date(2026, 6, 30)
 
@@ -48,15 +50,17 @@ def deals(draw):
     )
     sizes = [np.array(draw(st.lists(st.floats(0, 2e9), min_size=S, max_size=S))) for _ in range(3)]
     plan = coll.mean(axis=0) * draw(st.floats(0.5, 1.5))
-    return coll, terms, sizes, plan
+    cleanup = np.array(draw(st.lists(st.floats(0, 1e9), min_size=S, max_size=S)))
+    return coll, terms, sizes, plan, cleanup
 
 
 @settings(max_examples=300, deadline=None)
 @given(deals())
 def test_cash_is_conserved_every_period(deal) -> None:
-    coll, terms, (sen, mez, sub), plan = deal
-    f = waterfall(coll, sen, mez, sub, terms, plan=plan)
-    scale = max(1.0, coll.max(), sen.max(), mez.max(), sub.max())
+    coll, terms, (sen, mez, sub), plan, cleanup = deal
+    f = waterfall(coll, sen, mez, sub, terms, plan=plan, cleanup=cleanup)
+    assert f.collections.shape == (coll.shape[0], coll.shape[1] + 1)
+    scale = max(1.0, coll.max(), cleanup.max(), sen.max(), mez.max(), sub.max())
     assert np.abs(f.conservation_error()).max() <= 1e-9 * scale
     for item, arr in f.pay.items():
         assert (arr >= -1e-9 * scale).all(), item
@@ -69,7 +73,7 @@ def test_cash_is_conserved_every_period(deal) -> None:
 @settings(max_examples=200, deadline=None)
 @given(deals())
 def test_fast_senior_test_matches_full_waterfall(deal) -> None:
-    coll, terms, (sen, _, _), _ = deal
+    coll, terms, (sen, _, _), _, _ = deal
     terms = Terms(**{**terms.__dict__, "convention": "china"})
     full = passes(waterfall(coll, sen, 0.0, 0.0, terms), "senior", terms.legal_periods)
     fast = senior_passes(coll, sen, terms)
@@ -207,3 +211,202 @@ def test_training_deals_reproduced(deal) -> None:
         assert abs(ratio - 1) <= 0.10, ratio
     assert d.analytics["senior_repaid_in_base_case"]
     assert d.analytics["max_conservation_error"] <= 1e-3
+
+
+# ------------------------------------------------------------------ sizing: the true maximum, wherever it starts
+@st.composite
+def late_deals(draw):
+    """Collections that start late (the first ``d`` periods collect nothing) and fixed expenses: a small senior's
+    closing reserve cannot carry the expenses until the first collections, so the passing sizes do not run from
+    zero up."""
+    P = draw(st.integers(4, 30))
+    d = draw(st.integers(1, P // 2))
+    later = draw(st.lists(st.floats(1e6, 1e9), min_size=P - d, max_size=P - d))
+    C = np.r_[np.zeros(d), later][None, :]
+    terms = Terms(
+        period_months=draw(st.sampled_from([1, 3, 6])),
+        legal_periods=P,
+        senior_coupon=draw(st.floats(0, 0.08)),
+        mezz_coupon=draw(st.floats(0, 0.12)),
+        tax_rate=draw(st.floats(0, 0.05)),
+        expenses_rate=draw(st.floats(1e-3, 0.05)),
+        expenses_cap=1e12,
+        expenses_base=float(C.sum()),  # fixed: does not move with the size searched
+        base_fee_rate=draw(st.floats(0, 0.1)),
+        reserve_multiple=draw(st.floats(0, 3)),
+        cash_reserve_share=draw(st.floats(0.01, 0.1)),
+        convention=draw(st.sampled_from(["china", "europe"])),
+    )
+    return C, terms
+
+
+def _senior_ok(C: np.ndarray, sizes: np.ndarray, t: Terms) -> np.ndarray:
+    """The full waterfall's verdict on each senior size (no mezzanine, no sub)."""
+    sizes = np.atleast_1d(np.asarray(sizes, dtype=float))
+    return passes(waterfall(np.repeat(C, len(sizes), axis=0), sizes, 0.0, 0.0, t), "senior", t.legal_periods)
+
+
+def test_senior_maximal_when_collections_start_late() -> None:
+    """The case that broke the old search: two half-years without collections, expenses of 0.5% of the pool a
+    half-year. Sizes up to ≈ 45m fail (the 4% reserve cannot carry the expenses), so the maximum is not found by
+    assuming passing sizes start at zero."""
+    C = np.r_[np.zeros(2), np.full(8, 1e8)][None, :]
+    t = Terms(period_months=6, legal_periods=10, expenses_base=8e8, expenses_rate=0.01, expenses_cap=1e9)
+    unit = 1e4
+    s = size_senior(C, t, unit)[0]
+    assert _senior_ok(C, [s], t)[0]
+    assert not _senior_ok(C, [s + unit, s * 1.01], t).any()
+    assert not _senior_ok(C, [0.5 * (s / 1.01) / 10], t)[0]  # a small senior fails: the pass set starts above 0
+    dense = np.linspace(0, C.sum() / (1 - t.cash_reserve_share), 4001)
+    assert dense[_senior_ok(C, dense, t)].max() <= s + unit
+
+
+@settings(max_examples=150, deadline=None)
+@given(late_deals())
+def test_senior_is_the_true_maximum(deal) -> None:
+    """The returned senior passes, 1% (and one unit) more fails unless that is above the cap Σ C / (1 − ρ), and
+    no size on an independent dense grid above it passes."""
+    C, t = deal
+    unit = 1e4
+    s = size_senior(C, t, unit)[0]
+    cap = C.sum() / (1 - t.cash_reserve_share)
+    assert _senior_ok(C, [s], t)[0]
+    for more in (s + unit, s * 1.01):
+        if more <= cap and more > s:
+            assert not _senior_ok(C, [more], t)[0], more
+    dense = np.linspace(0, cap, 801)
+    ok = _senior_ok(C, dense, t)
+    assert dense[ok].max() <= s + unit
+
+
+@settings(max_examples=60, deadline=None)
+@given(late_deals())
+def test_mezzanine_is_the_true_maximum(deal) -> None:
+    """Behind the maximal senior, the returned mezzanine passes (and the senior with it) and 1% more fails."""
+    C, t = deal
+    unit = 1e4
+    s = size_senior(C, t, unit)
+    m = size_mezz(C, s, t, unit, plan=C[0])[0]
+
+    def ok(sizes):
+        sizes = np.atleast_1d(np.asarray(sizes, dtype=float))
+        f = waterfall(np.repeat(C, len(sizes), axis=0), np.repeat(s, len(sizes)), sizes, 0.0, t, plan=C[0])
+        return passes(f, "mezz", t.legal_periods) & passes(f, "senior", t.legal_periods)
+
+    cap = max(C.sum() + t.cash_reserve_share * s[0] - s[0], 0.0)
+    assert ok([m])[0]
+    for more in (m + unit, m * 1.01):
+        if more <= cap and more > m:
+            assert not ok([more])[0], more
+    dense = np.linspace(0, cap, 401)
+    assert dense[ok(dense)].max() <= m + unit
+
+
+# ------------------------------------------------------------------ the clean-up sale and the sub's IRR
+def test_cleanup_value_hand_computed() -> None:
+    """Months after L are discounted to L at the valuation rate: 100 one year after L at 6% is 100 / 1.06; months
+    after the horizon H are not the pool's (the valuation's expected recovery stops at H)."""
+    monthly = np.zeros(40)
+    monthly[9] = 50.0  # month 10, before L = 12: not in the clean-up
+    monthly[23] = 100.0  # month 24 = L + 12
+    monthly[35] = 70.0  # month 36 > H = 30
+    assert cleanup_value(monthly, 12, 0.06, until=30)[0] == pytest.approx(100 / 1.06)
+    assert cleanup_value(monthly, 12, 0.0)[0] == pytest.approx(170.0)
+
+
+def test_cleanup_runs_through_the_waterfall_hand_computed() -> None:
+    """Two annual periods, then a clean-up of 50 on the legal maturity date: taxes 10% and base fee 5% of the
+    proceeds, no expenses and no interest (no time elapses), the sub's last 28 of principal, the excess
+    split 20 / 80. The senior's test is the same with or without the clean-up."""
+    t = Terms(period_months=12, legal_periods=2, senior_coupon=0.10, tax_rate=0.10, expenses_rate=0.01,
+              expenses_base=100.0, expenses_cap=1e9, base_fee_rate=0.05, reserve_multiple=0, cash_reserve_share=0,
+              sub_fixed_return=0, incentive_share=0.2)
+    C = np.array([[80.0, 60.0]])
+    f0 = waterfall(C, 50.0, 0.0, 90.0, t)
+    f = waterfall(C, 50.0, 0.0, 90.0, t, cleanup=np.array([50.0]))
+    for k, v in f0.pay.items():  # the periods themselves are unchanged
+        assert f.pay[k][:, :2] == pytest.approx(v), k
+    # period 1: 80 − 8 − 1 − 4 − 5 = 62 → senior 50, sub 12; period 2: 60 − 6 − 1 − 3 = 50 → sub 50
+    sub_left = f0.balances["sub"][0, -1]
+    assert sub_left == pytest.approx(28.0)
+    assert f.pay["taxes"][0, 2] == pytest.approx(5.0)
+    assert f.pay["servicer_base_fee"][0, 2] == pytest.approx(2.5)
+    assert f.pay["expenses"][0, 2] == 0.0 and f.pay["senior_interest"][0, 2] == 0.0
+    assert f.pay["sub_principal"][0, 2] == pytest.approx(sub_left)
+    excess = 50.0 - 7.5 - 28.0
+    assert f.pay["servicer_incentive_fee"][0, 2] == pytest.approx(0.2 * excess)
+    assert f.pay["sub_residual"][0, 2] == pytest.approx(0.8 * excess)
+    assert np.abs(f.conservation_error()).max() < 1e-9
+    assert passes(f, "senior", 2)[0] == passes(f0, "senior", 2)[0]
+
+
+def _demo_like(name: str = "20东元1"):
+    deal = next(d for d in TRAINING if d[0] == name)
+    _, kind, total, er_rate, _, coupon, life, freq = deal
+    pool = training_pool(kind, total, er_rate, life)
+    sc = parse_scenario({"name": name, "as_of": AS_OF, "amcs": [{"id": "X", "kind": "national", "tape": "x.csv"}],
+                         "structure": {"senior_coupon": coupon, "legal_maturity_years": life, "payment_frequency": freq}},
+                        "x.yaml")
+    return pool, sc
+
+
+def test_sub_irr_rebuilt_from_cashflows_csv(tmp_path) -> None:
+    """The sub's IRR in tranches.csv is recomputed from cashflows.csv alone: the sub bought at its issue price on
+    as_of, paid its cash by date — the clean-up row included — and conservation holds on every row."""
+    pool, sc = _demo_like()
+    d = size_deal(pool, sc)
+    write_deal(tmp_path, d)
+    cf = pd.read_csv(tmp_path / "cashflows.csv", encoding="utf-8-sig")
+    tr = pd.read_csv(tmp_path / "tranches.csv", encoding="utf-8-sig").set_index("tranche")
+    sub = tr.loc["subordinated"]
+    assert list(cf["event"]) == ["payment"] * (len(cf) - 1) + ["cleanup"]
+    assert cf["date"].iloc[-1] == cf["date"].iloc[-2] == sub["legal_maturity"]
+    when = [AS_OF, *pd.to_datetime(cf["date"]).dt.date]
+    by_pay = cf["pay_sub_principal"] + cf["pay_sub_fixed_return"] + cf["pay_sub_residual"]
+    assert (cf["subordinated_cash"] - by_pay).abs().max() < 0.02
+    irr = pyxirr.xirr(when, [-sub["issue_price"] * sub["size"], *by_pay])
+    assert irr == pytest.approx(sub["irr"], abs=1e-6)
+    assert irr == pytest.approx(d.analytics["sub_irr"], abs=1e-6)
+    pays = cf[[c for c in cf.columns if c.startswith("pay_")]].sum(axis=1)
+    assert (cf["collections"] + cf["reserve_draw"] - pays - cf["reserve_deposit"]).abs().max() < 0.05
+    # the clean-up row is the tail after L (to the valuation horizon H), discounted to L at the valuation rate
+    t = terms_from(sc.structure)
+    L = t.legal_periods * t.period_months  # 2.6 years, semiannual: 5 periods, 30 months
+    H = sc.valuation.horizon_months
+    monthly = pool_curve(pool, horizon_months=H)["collections"].to_numpy()
+    m = np.arange(len(monthly)) + 1
+    tail = monthly[m > L]
+    expected = float((tail / (1 + sc.valuation.discount_rate) ** ((m[m > L] - L) / 12)).sum())
+    assert tail.sum() > 0.01 * monthly.sum()  # the case is not vacuous
+    assert cf["collections"].iloc[-1] == pytest.approx(expected, rel=1e-9, abs=0.01)
+    assert d.analytics["cleanup_proceeds"] == pytest.approx(expected, rel=1e-9)
+    assert d.analytics["collections_after_legal_maturity"] == pytest.approx(tail.sum(), rel=1e-9)
+    # the pool's expected recovery is what the deal collects plus the undiscounted tail
+    assert cf["collections"].iloc[:-1].sum() + tail.sum() == pytest.approx(pool["expected_recovery"].sum(), rel=1e-6)
+
+
+def test_sub_irr_does_not_rise_under_stress() -> None:
+    """The issued deal re-run on a haircut or delayed projection: the sub's IRR never rises. (With the tail handed
+    to the sub undiscounted and gross at the legal maturity it did: a 24-month delay took it from 34% to 47%.)"""
+    pool, sc = _demo_like()
+    d = size_deal(pool, sc)
+    sizes = dict(zip(d.tranches["tranche"], d.tranches["size"], strict=True))
+    terms = terms_from(sc.structure, expenses_base=float(pool["expected_recovery"].sum()))
+
+    def irr(haircut: float, delay: float) -> float:
+        p = pool.copy()
+        for c in ("curve_rinf", "expected_recovery", "npv"):
+            p[c] = p[c] * (1 - haircut)
+        p["curve_lag"] = p["curve_lag"] + delay
+        monthly = pool_curve(p, horizon_months=sc.valuation.horizon_months + 30)["collections"].to_numpy()
+        case = run_base_case(monthly, sizes["senior"], 0.0, sizes["subordinated"], terms, sc)
+        assert np.abs(case.flows.conservation_error()).max() < 1e-3
+        return case.sub_irr(sc.structure.sub_issue_price)
+
+    base = irr(0.0, 0.0)
+    assert base == pytest.approx(d.analytics["sub_irr"], abs=1e-9)
+    by_haircut = [irr(h, 0.0) for h in (0.0, 0.05, 0.1, 0.2)]
+    by_delay = [irr(0.0, m) for m in (0, 3, 6, 12, 24)]
+    assert np.all(np.diff(by_haircut) <= 1e-9), by_haircut
+    assert np.all(np.diff(by_delay) <= 1e-9), by_delay
+    assert irr(0.1, 12) <= min(irr(0.1, 0), irr(0.0, 12)) + 1e-9

@@ -20,6 +20,7 @@ from pooling.tranching.waterfall import (
     Flows,
     Stress,
     Terms,
+    cleanup_value,
     monthly_to_periods,
     senior_passes,
     size_mezz,
@@ -142,19 +143,17 @@ def size_deal(pool: pd.DataFrame, scenario: Scenario) -> Deal:
                                plan=base)[0])
     rated = senior + mezz
     sub = float(np.ceil(rated * st.sub_share_of_notes / (1.0 - st.sub_share_of_notes) / unit) * unit)
-    flows = waterfall(base[None, :], np.array([senior]), np.array([mezz]), np.array([sub]), terms, plan=base)
-
-    dates = _period_dates(scenario.as_of, n_legal, pm)
-    times = (np.arange(n_legal) + 1) * pm / 12.0
-    legal_date = _add_months(scenario.as_of, legal_months).strftime("%Y-%m-%d")
-    tail = float(tail_after(base_monthly[None, :], legal_months)[0])
+    case = run_base_case(base_monthly, senior, mezz, sub, terms, scenario)
+    flows, dates, tail, cleanup = case.flows, case.dates, case.tail, case.cleanup
+    rate = scenario.valuation.discount_rate
+    times = np.r_[(np.arange(n_legal) + 1) * pm / 12.0, legal_months / 12.0]
+    legal_date = dates[-1].strftime("%Y-%m-%d")
 
     # analytics -----------------------------------------------------------------------------------------------
     be_haircut = _break_even_haircut(base, senior, terms) if senior > 0 else float("nan")
     be_delay = _break_even_delay(curves, senior, terms) if senior > 0 else float("nan")
-    sub_cash = (flows.pay["sub_principal"] + flows.pay["sub_fixed_return"] + flows.pay["sub_residual"])[0].copy()
-    sub_cash[-1] += tail  # unresolved assets pass to the sub holder in kind at legal maturity
-    sub_irr = _irr(scenario.as_of, dates, -st.sub_issue_price * sub, sub_cash) if sub > 0 else float("nan")
+    cash_to = tranche_cash(flows)
+    sub_irr = case.sub_irr(st.sub_issue_price)
 
     names = tranche_names(st.convention)
     coupons = {"senior": st.senior_coupon, "mezz": st.mezzanine.coupon if st.mezzanine else 0.0, "sub": 0.0}
@@ -189,7 +188,8 @@ def size_deal(pool: pd.DataFrame, scenario: Scenario) -> Deal:
         })
     tranches = pd.DataFrame(rows)
 
-    cash = pd.DataFrame({"period": np.arange(1, n_legal + 1), "date": dates.strftime("%Y-%m-%d"),
+    cash = pd.DataFrame({"period": np.arange(1, n_legal + 2), "date": dates.strftime("%Y-%m-%d"),
+                         "event": ["payment"] * n_legal + ["cleanup"],
                          "collections": flows.collections[0], "reserve_draw": flows.reserve_draw[0],
                          "reserve_deposit": flows.reserve_deposit[0], "reserve_balance": flows.reserve_balance[0]})
     skip = set()
@@ -204,6 +204,10 @@ def size_deal(pool: pd.DataFrame, scenario: Scenario) -> Deal:
         if key == "mezz" and not st.mezzanine:
             continue
         cash[f"{names[key]}_balance"] = flows.balances[key][0]
+    for key in ("senior", "mezz", "sub"):
+        if key == "mezz" and not st.mezzanine:
+            continue
+        cash[f"{names[key]}_cash"] = cash_to[key][0]
 
     stress_rows = []
     ratings_sorted = sorted(stresses, key=lambda r: (stresses[r].haircut, stresses[r].delay_months))
@@ -219,13 +223,15 @@ def size_deal(pool: pd.DataFrame, scenario: Scenario) -> Deal:
         "pool_expected_recovery": er,
         "collections_to_legal_maturity": float(base.sum()),
         "collections_after_legal_maturity": tail,
+        "cleanup_proceeds": cleanup,
+        "cleanup_discount_rate": rate,
         "senior_size": senior,
         "senior_share_of_gbv": senior / gbv if gbv else 0.0,
         "senior_share_of_expected_recovery": senior / er if er else 0.0,
         "senior_coverage": er / senior if senior > 0 else None,
         "senior_break_even_haircut": be_haircut,
         "senior_break_even_delay_months": be_delay,
-        "senior_repaid_in_base_case": bool(flows.balances["senior"][0, -1] <= 0.005),
+        "senior_repaid_in_base_case": bool(flows.balances["senior"][0, n_legal - 1] <= 0.005),
         "senior_wal_years": float(tranches.loc[0, "wal_years"]),
         "sub_irr": sub_irr,
         "max_conservation_error": float(np.abs(flows.conservation_error()).max()),
@@ -233,15 +239,66 @@ def size_deal(pool: pd.DataFrame, scenario: Scenario) -> Deal:
     return Deal(tranches, cash, pd.DataFrame(stress_rows), grid, retention, analytics, flows)
 
 
+@dataclass
+class BaseCase:
+    """One run of the waterfall to the legal maturity plus the clean-up sale (P + 1 columns)."""
+
+    flows: Flows
+    dates: pd.DatetimeIndex  # P payment dates, then the legal maturity again for the clean-up
+    tail: float  # collections expected after the legal maturity, months L+1..H, undiscounted
+    cleanup: float  # their clean-up sale price at the legal maturity (cleanup_value)
+    as_of: pd.Timestamp
+    sub_size: float
+
+    def sub_irr(self, issue_price: float) -> float:
+        """The sub's IRR: bought at ``issue_price`` × its size on ``as_of``, paid its cash column by date."""
+        if self.sub_size <= 0:
+            return float("nan")
+        return _irr(self.as_of, self.dates, -issue_price * self.sub_size, tranche_cash(self.flows)["sub"][0])
+
+
+def run_base_case(monthly: np.ndarray, senior: float, mezz: float, sub: float, terms: Terms,
+                  scenario: Scenario, plan: np.ndarray | None = None) -> BaseCase:
+    """Run issued tranches through the waterfall on monthly collections ``monthly`` (from month 1), then sell
+    what the valuation expects after the legal maturity L (months L+1..H, H = ``valuation.horizon_months``) in
+    a clean-up sale at L, priced by :func:`~pooling.tranching.waterfall.cleanup_value` at
+    ``valuation.discount_rate``. Used for the base case of :func:`size_deal` and to re-run an issued deal on
+    other projections (stressed, or updated after issue). ``plan``: the base-case collections per period for
+    the GACS trigger (default: those of ``monthly``)."""
+    pm, n_legal = terms.period_months, terms.legal_periods
+    legal_months = n_legal * pm
+    H = scenario.valuation.horizon_months
+    monthly = np.atleast_2d(np.asarray(monthly, dtype=float))
+    periods = monthly_to_periods(monthly, pm, n_legal)
+    tail = float(tail_after(monthly, legal_months, H)[0])
+    cleanup = float(cleanup_value(monthly, legal_months, scenario.valuation.discount_rate, H)[0])
+    flows = waterfall(periods, np.array([senior]), np.array([mezz]), np.array([sub]), terms,
+                      plan=periods[0] if plan is None else plan, cleanup=np.array([cleanup]))
+    legal_date = _add_months(scenario.as_of, legal_months)
+    dates = _period_dates(scenario.as_of, n_legal, pm).append(pd.DatetimeIndex([legal_date]))
+    return BaseCase(flows, dates, tail, cleanup, pd.Timestamp(scenario.as_of), sub)
+
+
+def tranche_cash(flows: Flows) -> dict[str, np.ndarray]:
+    """What each tranche receives per column (S, P): senior and mezzanine interest + principal; sub principal +
+    fixed return + residual (the sub's cash for its IRR)."""
+    return {
+        "senior": flows.pay["senior_interest"] + flows.pay["senior_principal"],
+        "mezz": flows.pay["mezz_interest"] + flows.pay["mezz_principal"],
+        "sub": flows.pay["sub_principal"] + flows.pay["sub_fixed_return"] + flows.pay["sub_residual"],
+    }
+
+
 def _break_even_haircut(base: np.ndarray, senior: float, terms: Terms, width: int = 64) -> float:
-    """Largest flat haircut (no delay) at which the issued senior still passes, to 0.01%."""
+    """Largest flat haircut (no delay) at which the issued senior still passes, to 0.01%: a scan of 64 haircuts,
+    then twice a finer scan between the largest passing one and the next."""
     lo, hi = 0.0, 1.0
     for _ in range(3):
         h = np.linspace(lo, hi, width)
         ok = senior_passes((1.0 - h)[:, None] * base[None, :], np.full(width, senior), terms)
-        n = int(ok.sum())
-        if n == 0:
+        if not ok.any():
             return 0.0
+        n = width - int(np.argmax(ok[::-1]))  # one past the largest passing haircut
         lo, hi = h[n - 1], h[min(n, width - 1)]
         if n == width:
             return float(hi)

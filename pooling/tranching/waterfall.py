@@ -2,8 +2,8 @@ r"""Tranche sizing and the period-by-period waterfall (DESIGN §6).
 
 Everything here runs on arrays with a leading *batch* axis: ``collections`` has shape (S, P) — S scenarios (or
 candidate sizes) by P payment periods — and every balance is an (S,) vector updated period by period. One
-Python loop over periods (≤ 120), numpy across the batch: sizing one deal evaluates 64 candidate senior sizes per
-round; 1,000 stress scenarios are sized together.
+Python loop over periods (≤ 120), numpy across the batch: sizing one deal scans 257 candidate senior sizes at
+once; 1,000 stress scenarios are sized together.
 
 Waterfall (China convention), per period, in order of priority:
 
@@ -26,9 +26,13 @@ Waterfall (China convention), per period, in order of priority:
 Cash is conserved every period: :math:`C_p + \text{reserve\_draw}_p = \sum \text{pay}_p + \text{reserve\_deposit}_p`.
 
 A tranche *passes* its rating stress when, under the stressed collections, every period's interest is paid in
-full and its principal is repaid by the legal maturity. The senior size is the largest that passes (the test is
-monotone in the size: a larger senior owes more interest and more principal from the same cash), found by a
-batched bracketing search and rounded down to ``size_unit``; :func:`size_senior` checks that 1% more fails.
+full and its principal is repaid by the legal maturity. The senior size is the largest multiple of ``size_unit``
+that passes. The test is *not* monotone in the size: a larger senior owes more interest and principal from the same
+cash, but it also funds a larger cash reserve (:math:`\rho B^s`), and when the first collections arrive late a
+small senior's reserve cannot carry the fixed expenses — passing sizes then start above zero and may form several
+intervals. :func:`_largest_passing` therefore scans a grid of sizes over [0, cap] in one batched call and sections
+the bracket between the largest passing grid point and the next (failing) one: the result passes and one unit
+more fails (docs/tranching.md, "Sizing").
 
 GACS-style (``convention: europe``): classes A / B / J; when cumulative collections fall below
 ``trigger_ccr`` of the base-case plan, class B interest and ``trigger_fee_share`` of the servicer fee are paid
@@ -131,13 +135,25 @@ def waterfall(
     sub: np.ndarray,
     terms: Terms,
     plan: np.ndarray | None = None,
+    cleanup: np.ndarray | None = None,
 ) -> Flows:
     """Run the waterfall for a batch: ``collections`` (S, P), initial tranche balances (S,) each.
 
     ``plan`` (P,) is the base-case collections per period, used for the GACS cumulative-collection trigger.
+
+    ``cleanup`` (S,): proceeds of the clean-up sale of the assets still unresolved at the legal maturity
+    (:func:`cleanup_value`). They are distributed after the last period, on the same date, as one more column of
+    every output (P + 1 columns): the same waterfall with no time elapsed — taxes and the servicer base fee at
+    their rates on the proceeds, no expenses, no new interest or sub fixed return, no reserve — so arrears, any
+    unpaid principal, the sub's accrued return, the incentive fee and the sub residual are paid by the same rules.
+    The tranches' tests (:func:`passes`) still look at the legal maturity, period P.
     """
     C = np.atleast_2d(np.asarray(collections, dtype=float))
     S, P = C.shape
+    n_cols = P
+    if cleanup is not None:
+        C = np.hstack([C, np.broadcast_to(np.asarray(cleanup, dtype=float), (S,))[:, None]])
+        n_cols = P + 1
     sen = np.broadcast_to(np.asarray(senior, dtype=float), (S,)).copy()
     mez = np.broadcast_to(np.asarray(mezz, dtype=float), (S,)).copy()
     sb = np.broadcast_to(np.asarray(sub, dtype=float), (S,)).copy()
@@ -145,12 +161,13 @@ def waterfall(
     dt = terms.dt
     base = notes0 if terms.expenses_base is None else terms.expenses_base
     expenses_due = np.minimum(terms.expenses_rate * base * dt, terms.expenses_cap * dt)
-    pay = {k: np.zeros((S, P)) for k in PAY_ITEMS}
-    draw = np.zeros((S, P))
-    deposit = np.zeros((S, P))
-    res_bal = np.zeros((S, P))
-    bal = {k: np.zeros((S, P)) for k in ("senior", "mezz", "sub")}
-    short = {k: np.zeros((S, P)) for k in ("senior", "mezz")}
+    shape = (S, n_cols)
+    pay = {k: np.zeros(shape) for k in PAY_ITEMS}
+    draw = np.zeros(shape)
+    deposit = np.zeros(shape)
+    res_bal = np.zeros(shape)
+    bal = {k: np.zeros(shape) for k in ("senior", "mezz", "sub")}
+    short = {k: np.zeros(shape) for k in ("senior", "mezz")}
     reserve = terms.cash_reserve_share * sen  # funded at closing from the issue proceeds
     sub_accrued = np.zeros(S)
     deferred_fee = np.zeros(S)
@@ -163,11 +180,13 @@ def waterfall(
         paid = np.minimum(cash, due)
         return cash - paid, paid
 
-    for p in range(P):
+    for p in range(n_cols):
         cash = C[:, p].copy()
         cum_coll += C[:, p]
-        last = p == P - 1
-        if europe and cum_plan is not None:
+        clean = p == P  # the clean-up sale: no time elapses
+        step = 0.0 if clean else dt
+        last = p >= P - 1
+        if europe and cum_plan is not None and not clean:
             trig = cum_coll < terms.trigger_ccr * cum_plan[p]
         else:
             trig = np.zeros(S, dtype=bool)
@@ -175,10 +194,10 @@ def waterfall(
         taxes = terms.tax_rate * C[:, p]
         base_fee = terms.base_fee_rate * C[:, p]
         deferrable = np.where(trig, terms.trigger_fee_share * base_fee, 0.0)
-        senior_int = terms.senior_coupon * sen * dt
-        mezz_int = terms.mezz_coupon * mez * dt
+        senior_int = terms.senior_coupon * sen * step
+        mezz_int = terms.mezz_coupon * mez * step
         # senior-ranking items, drawing on the reserve for any shortfall
-        senior_items = (("taxes", taxes), ("expenses", expenses_due * (sen + mez + sb > 0)),
+        senior_items = (("taxes", taxes), ("expenses", expenses_due * (sen + mez + sb > 0) * (not clean)),
                         ("servicer_base_fee", base_fee - deferrable), ("senior_interest", senior_int))
         for name, due in senior_items:
             cash, paid = take(cash, due)
@@ -196,7 +215,7 @@ def waterfall(
             pay["mezz_interest"][:, p] += paid
             mezz_due = mezz_due - paid
         # reserve to target (released when the senior is gone or at the end)
-        next_c = C[:, p + 1] if not last else np.zeros(S)
+        next_c = C[:, p + 1] if p + 1 < P else np.zeros(S)
         target = _reserve_target(terms, next_c, sen, last)
         release = np.maximum(reserve - target, 0.0)
         reserve -= release
@@ -222,7 +241,7 @@ def waterfall(
         pay["mezz_principal"][:, p] = paid
         mez = mez - paid
         # subordinated principal, then its fixed return
-        sub_accrued += terms.sub_fixed_return * sb * dt
+        sub_accrued += terms.sub_fixed_return * sb * step
         cash, paid = take(cash, sb)
         pay["sub_principal"][:, p] = paid
         sb = sb - paid
@@ -253,28 +272,52 @@ def passes(flows: Flows, tranche: str, legal_periods: int, tol: float = 1e-6) ->
     return interest_ok & repaid
 
 
-def _largest_passing(test, lo: np.ndarray, hi: np.ndarray, abs_tol: float, width: int | None = None) -> np.ndarray:
-    """Largest x in [lo, hi] with test(x) True, per scenario, for a test monotone in x (True, then False).
+def _largest_passing(test, cap: np.ndarray, unit: float, scan: int | None = None, section: int | None = None
+                     ) -> np.ndarray:
+    r"""Largest multiple of ``unit`` in [0, cap] with test(x) True, per scenario; 0 where none passes.
 
-    Each round evaluates ``width`` candidates per scenario in one batched call (laid out scenario-major) and
-    narrows the bracket to the last passing and first failing candidate; ``lo`` must pass.
+    The passing sizes need not run from zero up (a small senior's reserve may not carry fixed expenses when the
+    first collections arrive late), nor form one interval, so nothing is assumed about their shape. ``test`` takes
+    a flat array of candidates laid out scenario-major (S × n) and is called once per stage or round:
+
+    1. *scan*: the grid :math:`x_j = \lfloor j\,N/n \rfloor \cdot u`, j = 0..n, :math:`N = \lfloor cap/u \rfloor`
+       (n = ``scan``); keep the largest passing grid point :math:`x_k` as lo and :math:`x_{k+1}` (failing) as hi;
+    2. *section*: ``section`` points strictly inside (lo, hi); lo becomes the largest passing one and hi the next
+       point above it (or the old hi), so "lo passes, hi fails" holds whatever the pattern inside; repeat until
+       hi − lo = one unit.
+
+    The result x passes and x + u fails (or x is the cap). It is the largest passing size unless a passing interval
+    narrower than the scan step cap / n lies above x, wholly between two failing grid points (the scan's
+    resolution: 1/256 of the cap for one deal, 1/64 in batches of 1,000 and more).
     """
-    S = len(lo)
-    width = width or max(3, min(64, 8192 // max(S, 1)))
-    lo = lo.astype(float).copy()
-    hi = hi.astype(float).copy()
-    lo = np.where(test(hi), hi, lo)
-    frac = np.arange(1, width + 1) / (width + 1)
+    S = len(cap)
+    scan = scan or max(64, min(256, 65536 // max(S, 1)))
+    section = section or max(8, min(64, 16384 // max(S, 1)))
+    top = np.floor(np.maximum(cap, 0.0) / unit)  # sizes are n · unit, n = 0..top
     rows = np.arange(S)
-    for _ in range(60):
-        if np.all(hi - lo <= abs_tol):
+    # 1. scan
+    grid = np.floor(top[:, None] * np.linspace(0.0, 1.0, scan + 1)[None, :])  # (S, scan + 1), both ends included
+    ok = test((grid * unit).reshape(-1)).reshape(S, scan + 1)
+    any_ok = ok.any(axis=1)
+    k = np.where(any_ok, scan - np.argmax(ok[:, ::-1], axis=1), 0)  # largest passing grid index
+    lo = np.where(any_ok, grid[rows, k], 0.0)
+    hi = np.where(any_ok & (k < scan), grid[rows, np.minimum(k + 1, scan)], lo)
+    # 2. section: lo passes, hi fails (hi = lo: done)
+    frac = np.arange(1, section + 1) / (section + 1)
+    for _ in range(64):
+        open_ = hi - lo > 1
+        if not open_.any():
             break
-        cand = lo[:, None] + (hi - lo)[:, None] * frac[None, :]  # (S, width)
-        ok = test(cand.reshape(-1)).reshape(S, width)
-        n_ok = ok.sum(axis=1)
-        lo = np.where(n_ok > 0, cand[rows, np.maximum(n_ok - 1, 0)], lo)
-        hi = np.where(n_ok < width, cand[rows, np.minimum(n_ok, width - 1)], hi)
-    return lo
+        cand = np.floor(lo[:, None] + (hi - lo)[:, None] * frac[None, :])
+        cand = np.clip(cand, (lo + 1)[:, None], np.maximum(hi - 1, lo + 1)[:, None])
+        ok = test((cand * unit).reshape(-1)).reshape(S, section) & open_[:, None]
+        has = ok.any(axis=1)
+        j = section - 1 - np.argmax(ok[:, ::-1], axis=1)  # largest passing candidate
+        above = np.where(has, j + 1, 0)  # the candidate just above the new lo (none: the old hi)
+        new_hi = np.where(above < section, cand[rows, np.minimum(above, section - 1)], hi)
+        lo = np.where(open_ & has, cand[rows, j], lo)
+        hi = np.where(open_, new_hi, hi)
+    return lo * unit
 
 
 def senior_passes(C: np.ndarray, senior: np.ndarray, terms: Terms, tol: float = 1e-6) -> np.ndarray:
@@ -310,7 +353,7 @@ def senior_passes(C: np.ndarray, senior: np.ndarray, terms: Terms, tol: float = 
         reserve += dep
         cash -= dep
         sen = sen - np.minimum(cash, sen)
-        if not np.any(sen > tol * scale):
+        if not np.any(sen > 0):  # as the full waterfall: expenses are due while any senior is outstanding
             break
     return ok & (sen <= tol * scale)
 
@@ -318,21 +361,24 @@ def senior_passes(C: np.ndarray, senior: np.ndarray, terms: Terms, tol: float = 
 def size_senior(
     stressed: np.ndarray, terms: Terms, size_unit: float = 1.0, upper: np.ndarray | None = None
 ) -> np.ndarray:
-    """Largest senior (per scenario row of ``stressed`` (S, P)) that passes its stress, rounded down to ``size_unit``.
+    r"""Largest senior (per scenario row of ``stressed`` (S, P)) that passes its stress, a multiple of ``size_unit``.
 
-    The search stops when the bracket is narrower than ``size_unit``; the floor to ``size_unit`` then makes the
-    result a size that passes, while one unit more fails (see :func:`check_maximal`).
+    Searched over [0, cap] with :func:`_largest_passing`, cap = ``upper`` or
+    :math:`\sum_p C_p / (1 - \rho)`: senior principal is paid from collections and the closing cash reserve
+    :math:`\rho B^s_0`, so no larger senior can be repaid. The result passes and one unit more fails.
     """
     C = np.atleast_2d(stressed)
     S = C.shape[0]
-    hi = C.sum(axis=1) if upper is None else np.asarray(upper, dtype=float)
+    if upper is None:
+        hi = C.sum(axis=1) / max(1.0 - terms.cash_reserve_share, 1e-9)
+    else:
+        hi = np.broadcast_to(np.asarray(upper, dtype=float), (S,))
 
     def test(sizes: np.ndarray) -> np.ndarray:
         reps = len(sizes) // S
         return senior_passes(np.repeat(C, reps, axis=0) if reps > 1 else C, sizes, terms)
 
-    best = _largest_passing(test, np.zeros(S), hi, abs_tol=size_unit / 4)
-    return np.floor(best / size_unit) * size_unit
+    return _largest_passing(test, hi, size_unit)
 
 
 def size_mezz(
@@ -351,15 +397,16 @@ def size_mezz(
         f = waterfall(np.repeat(C, reps, axis=0), np.repeat(senior, reps), sizes, 0.0, terms, plan=plan)
         return passes(f, "mezz", terms.legal_periods) & passes(f, "senior", terms.legal_periods)
 
-    best = _largest_passing(test, np.zeros(S), np.maximum(C.sum(axis=1) - senior, 0.0), abs_tol=size_unit / 4)
-    return np.floor(best / size_unit) * size_unit
+    # mezzanine principal comes from what the collections and the senior's released reserve leave after the senior
+    cap = np.maximum(C.sum(axis=1) + terms.cash_reserve_share * senior - senior, 0.0)
+    return _largest_passing(test, cap, size_unit)
 
 
 def monthly_to_periods(monthly: np.ndarray, period_months: int, n_periods: int) -> np.ndarray:
     """Sum monthly collections (S, M) into ``n_periods`` periods of ``period_months`` months each.
 
-    Months after the last period are not collected by the deal (at legal maturity unresolved assets pass to the
-    subordinated holder in kind): see :func:`tail_after`.
+    Months after the last period are not collected by the deal: at the legal maturity the unresolved assets are
+    sold in a clean-up sale, see :func:`cleanup_value`.
     """
     monthly = np.atleast_2d(monthly)
     M = monthly.shape[1]
@@ -369,9 +416,22 @@ def monthly_to_periods(monthly: np.ndarray, period_months: int, n_periods: int) 
     return monthly[:, :need].reshape(monthly.shape[0], n_periods, period_months).sum(axis=2)
 
 
-def tail_after(monthly: np.ndarray, months: int) -> np.ndarray:
-    """Collections expected after ``months`` (S,)."""
-    return np.atleast_2d(monthly)[:, months:].sum(axis=1)
+def tail_after(monthly: np.ndarray, months: int, until: int | None = None) -> np.ndarray:
+    """Collections expected after month ``months`` up to month ``until`` (default: the end of the array), (S,)."""
+    return np.atleast_2d(monthly)[:, months:until].sum(axis=1)
+
+
+def cleanup_value(monthly: np.ndarray, months: int, discount_rate: float, until: int | None = None) -> np.ndarray:
+    r"""Clean-up sale price at month ``months`` (the legal maturity L) of the collections still expected after it,
+    (S,): :math:`V = \sum_{m=L+1}^{H} c_m (1 + r)^{-(m - L)/12}`, the valuation's discounting (DESIGN §4) moved to
+    the sale date, over months L+1..H (``until`` = H, the valuation horizon; default: the end of the array).
+
+    The price is gross of costs: run through :func:`waterfall` as its ``cleanup``, taxes and the servicer base fee
+    are charged on it at their rates, as on any collection — the cost of working out what is sold.
+    """
+    tail = np.atleast_2d(monthly)[:, months:until]
+    m = np.arange(1, tail.shape[1] + 1)
+    return tail @ np.power(1.0 + discount_rate, -m / 12.0)
 
 
 def stress_monthly(curves: pd.DataFrame, stress: Stress) -> np.ndarray:
