@@ -492,8 +492,8 @@ def frontier(
 
     Example: ``pooling frontier scenarios/demo/scenario.yaml --dimension province --points 8 --out out/frontier``
     """
+    from pooling.report.frontier import frontier_chart, write_frontier
     from pooling.selection.frontier import frontier as run_frontier
-    from pooling.selection.frontier import frontier_chart, write_frontier
 
     s = _load(scenario)
     prepared = _prepare_or_report(s, out_dir)
