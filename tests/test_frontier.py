@@ -176,7 +176,7 @@ def test_write_frontier_offline_html(medium, tmp_path) -> None:
     text = paths[1].read_text(encoding="utf-8")
     assert "plotly" in text.lower()
     assert not re.search(r"<script[^>]*\bsrc\s*=", text)  # plotly.js embedded, no CDN
-XX
+    for label in ("资产池净现值 pool npv (亿元 CNY 100 mn)", "赫芬达尔指数"):  # plotly's JSON may escape non-ASCII
         assert label in text or json.dumps(label)[1:-1] in text
     back = pd.read_csv(paths[0], encoding="utf-8-sig")
     assert list(back.columns) == FRONTIER_COLUMNS and len(back) == len(table)
