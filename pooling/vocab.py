@@ -485,7 +485,7 @@ COLUMN_LABELS: dict[str, tuple[str, str, str]] = {
     "gbv": ("未偿本息", "GBV", "cny"),
     "n_assets": ("资产笔数", "Assets", "int"),
     "npv_loss": ("净现值损失", "npv loss", "cny"),
-    "npv_loss_pct": ("净现值损失率", "npv loss", "pct"),
+    "npv_loss_pct": ("净现值损失率(%)", "npv loss (%)", "f2"),  # frontier.csv: percent points, not a fraction
     "unconstrained": ("无分散约束", "Unconstrained", "bool"),
     "hhi_rounds": ("切割轮数", "HHI cut rounds", "int"),
     "seconds": ("耗时", "Time", "sec"),

@@ -80,7 +80,7 @@ def frontier_chart(table_: pd.DataFrame, dimension: str, measure: str, title: st
     lb = t.attrs.get("hhi_lower_bound")
     if lb:
         fig.add_vline(x=lb if measure == "hhi" else 1.0 / lb, line={"dash": "dot", "color": "#7f7f7f"},
-                      annotation_text="线性松弛极限 LP limit", annotation_position="bottom right")
+                      annotation_text="线性松弛极限 LP limit", annotation_position="top right")
     direction = " — 越小越分散 lower is more diversified" if measure == "hhi" else " — 越大越分散 higher is more diversified"
     fig.update_layout(xaxis_title=f"{m_zh}({dim_zh}) {m_en} ({dim_en.lower()})" + direction,
                       yaxis_title="资产池净现值 pool npv (亿元 CNY 100 mn)", hovermode="closest")
@@ -100,5 +100,5 @@ def frontier_chart(table_: pd.DataFrame, dimension: str, measure: str, title: st
         title=title, heading_zh="分散化前沿", heading_en="Diversification frontier",
         nav=[("frontier", "前沿 Frontier"), ("points", "各点 Points")],
         dimension=(dim_zh, dim_en), measure=(m_zh, m_en), facts=facts,
-        chart=figure(fig, "frontier", 520), points=table(rows, cols),
+        chart=figure(fig, "fig-frontier", 520), points=table(rows, cols),
     )
