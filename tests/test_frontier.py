@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from pooling.errors import InputError
+from pooling.report.frontier import frontier_chart
 from pooling.scenario import parse_scenario
 from pooling.selection.frontier import (
     FRONTIER_COLUMNS,
     frontier,
-    frontier_chart,
     min_hhi_bound,
     write_frontier,
 )
@@ -176,7 +176,7 @@ def test_write_frontier_offline_html(medium, tmp_path) -> None:
     text = paths[1].read_text(encoding="utf-8")
     assert "plotly" in text.lower()
     assert not re.search(r"<script[^>]*\bsrc\s*=", text)  # plotly.js embedded, no CDN
-    for label in ("组合净现值 pool npv (CNY m)", "赫芬达尔指数"):  # plotly's JSON may escape non-ASCII
+    for label in ("资产池净现值 pool npv (亿元 CNY 100 mn)", "赫芬达尔指数"):  # plotly's JSON may escape non-ASCII
         assert label in text or json.dumps(label)[1:-1] in text
     back = pd.read_csv(paths[0], encoding="utf-8-sig")
     assert list(back.columns) == FRONTIER_COLUMNS and len(back) == len(table)

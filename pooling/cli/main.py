@@ -562,8 +562,9 @@ def frontier(
     measure: Annotated[Literal[MEASURES], typer.Option(help="x-axis.")] = "hhi",
     out_dir: OutDir = Path("out"),
 ) -> None:
+    from pooling.report.frontier import frontier_chart
     from pooling.selection.frontier import frontier as run_frontier
-    from pooling.selection.frontier import frontier_chart, write_frontier
+    from pooling.selection.frontier import write_frontier
 
     s = _load(scenario)
     prepared = _prepare_or_report(s, out_dir)

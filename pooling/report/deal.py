@@ -1,12 +1,15 @@
 """Human reports (DESIGN §8): an Excel workbook and one self-contained, offline HTML file.
 
 Both are built from the same :class:`ReportInputs` (what ``pooling run`` already holds in memory) and carry
-bilingual labels (Chinese first, then English). Nothing here recomputes the optimisation or the deal; tables are
-the contract frames (pool, summary, limits, tranches, cash flows, stresses) laid out for reading.
+bilingual labels (Chinese first, then English) from :mod:`pooling.vocab`. Nothing here recomputes the optimisation
+or the deal; tables are the contract frames (pool, summary, limits, tranches, cash flows, stresses) laid out for
+reading.
 
-* ``report.xlsx`` (xlsxwriter): Summary, Stratification, Tranches, Cash flows, Stresses, Limits and, when given,
-  Allocation; CNY as ``#,##0``, shares as ``0.0%``, header rows frozen.
-* ``report.html``: plotly.js embedded once in a ``<script>`` tag (no CDN: intranets are offline), charts and tables.
+* ``report.xlsx`` (xlsxwriter, :mod:`pooling.report.workbook`): Summary, Stratification, Tranches, Cash flows,
+  Stresses, Limits and, when given, Allocation; CNY as ``#,##0``, shares as ``0.0%``, header rows frozen; every
+  number stored as a number.
+* ``report.html`` (the ``report.html`` template, :mod:`pooling.report.page`): plotly.js embedded once (no CDN:
+  intranets are offline), charts and tables; every input text escaped once, by the template.
 
 Output is deterministic: the only date in either file is the scenario's ``as_of`` (also used as the workbook's
 creation date), and every chart has a fixed div id. See docs/reports.md for how to read each part.
@@ -17,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,18 +27,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import plotly.io as pio
-import plotly.offline
 import xlsxwriter
 
-from pooling import vocab
 from pooling.io import write_atomic
+from pooling.report.columns import columns_for, format_value, numeric_frame
+from pooling.report.page import Card, figure, render, table, write_page
+from pooling.report.workbook import Sheet, formats
 from pooling.scenario import Scenario
-from pooling.tapes.describe import DIMENSIONS, concentration, stratify
+from pooling.tapes.describe import concentration, stratify
 from pooling.tranching.deal import Deal
+from pooling.vocab import (
+    DIMENSION_LABELS,
+    DIMENSIONS,
+    PAY_LABELS,
+    TRANCHE_ZH,
+    column_label,
+    short_value_label,
+    value_label,
+)
 
-__all__ = ["ReportInputs", "binding_first", "compare_strata", "render_html", "stress_pivot", "write_html",
-           "write_reports", "write_xlsx"]
+__all__ = ["SHEETS", "ReportInputs", "binding_first", "compare_strata", "render_html", "stress_pivot",
+           "write_html", "write_reports", "write_xlsx"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,11 @@ class ReportInputs:
             return dict(self.deal.analytics)
         return dict(self.summary.get("structure") or {})
 
+    @property
+    def amc_names(self) -> dict[str, str]:
+        """AMC id → its label (name) in the scenario."""
+        return {a.id: a.label for a in self.scenario.amcs}
+
 
 def write_reports(out_dir: Path, inputs: ReportInputs) -> list[Path]:
     """Write ``report.xlsx`` and ``report.html`` into ``out_dir`` atomically; return their paths."""
@@ -65,209 +81,22 @@ def write_reports(out_dir: Path, inputs: ReportInputs) -> list[Path]:
     return [write_xlsx(out_dir / "report.xlsx", inputs), write_html(out_dir / "report.html", inputs)]
 
 
+
 # ---------------------------------------------------------------------------------------------------------------
-# labels
+# labels (the vocabulary itself is pooling.vocab)
 # ---------------------------------------------------------------------------------------------------------------
 
-#: Chinese labels of the enum values (English is the canonical code itself).
-VALUE_ZH: dict[str, dict[str, str]] = {
-    "collateral_type": {
-        "residential": "住宅", "commercial": "商业地产", "industrial": "工业厂房", "land": "土地", "equipment": "设备",
-        "receivables": "应收账款", "equity_pledge": "股权质押", "guarantee_only": "保证", "unsecured": "信用",
-    },
-    "asset_type": {
-        "corporate": "对公", "sme": "小微企业", "retail_mortgage": "个人住房贷款", "retail_consumer": "个人消费贷款",
-        "credit_card": "信用卡", "distressed_bond": "违约债券", "repossessed": "抵债资产",
-    },
-    "legal_status": {
-        "pre_litigation": "未诉", "litigation": "诉讼中", "judgment": "已判决", "enforcement": "执行中",
-        "enforcement_terminated": "终结本次执行", "bankruptcy": "破产", "settled": "和解",
-    },
+#: Colours of the waterfall's uses of cash (labels: :data:`pooling.vocab.PAY_LABELS`).
+PAY_COLOURS: dict[str, str] = {
+    "taxes": "#7f7f7f", "expenses": "#a5a5a5", "servicer_base_fee": "#c49c6b", "senior_interest": "#9ecae1",
+    "mezz_interest": "#c6b3e0", "senior_principal": "#2c6fbb", "mezz_principal": "#7b5ea7",
+    "servicer_deferred_fee": "#e0b97b", "sub_principal": "#2e8b57", "sub_fixed_return": "#74c476",
+    "servicer_incentive_fee": "#e6862e", "sub_residual": "#b5dfb0",
 }
-_PROVINCE_NAMES = {r.code: (r.short_zh, r.name_en) for r in vocab.PROVINCES.itertuples(index=False)}
-
-#: Dimension titles: DIMENSIONS key → (zh, en).
-DIMENSION_LABELS: dict[str, tuple[str, str]] = {
-    "amc": ("资产管理公司", "AMC"),
-    "province": ("省份", "Province"),
-    "industry": ("行业", "Industry"),
-    "collateral_type": ("担保/抵押物类型", "Collateral type"),
-    "asset_type": ("资产类型", "Asset type"),
-    "legal_status": ("司法状态", "Legal status"),
-    "obligor_group": ("债务人集团", "Obligor group"),
-}
-
-#: Waterfall uses of cash: item → (zh, en, colour). Order = priority of payment.
-PAY_LABELS: dict[str, tuple[str, str, str]] = {
-    "taxes": ("税费", "Taxes", "#7f7f7f"),
-    "expenses": ("费用", "Expenses", "#a5a5a5"),
-    "servicer_base_fee": ("基本服务费", "Servicer base fee", "#c49c6b"),
-    "senior_interest": ("优先级利息", "Senior interest", "#9ecae1"),
-    "mezz_interest": ("夹层利息", "Mezzanine interest", "#c6b3e0"),
-    "senior_principal": ("优先级本金", "Senior principal", "#2c6fbb"),
-    "mezz_principal": ("夹层本金", "Mezzanine principal", "#7b5ea7"),
-    "servicer_deferred_fee": ("递延服务费", "Deferred servicer fee", "#e0b97b"),
-    "sub_principal": ("次级本金", "Subordinated principal", "#2e8b57"),
-    "sub_fixed_return": ("次级固定收益", "Sub fixed return", "#74c476"),
-    "servicer_incentive_fee": ("超额奖励服务费", "Servicer incentive fee", "#e6862e"),
-    "sub_residual": ("次级剩余收益", "Sub residual", "#b5dfb0"),
-}
-
-_TRANCHE_ZH = {"senior": "优先级", "mezzanine": "夹层", "subordinated": "次级", "A": "A级", "B": "B级", "J": "J级"}
-
-#: Column headers: column → (zh, en, kind). Unknown columns get a header and kind inferred from their name.
-HEADERS: dict[str, tuple[str, str, str]] = {
-    # tranches / retention
-    "tranche": ("证券", "Tranche", "text"),
-    "size": ("规模(元)", "Size (CNY)", "cny"),
-    "share_of_gbv": ("占未偿本息", "Share of GBV", "pct"),
-    "share_of_expected_recovery": ("占预期回收", "Share of expected recovery", "pct"),
-    "coupon": ("票面利率", "Coupon", "pct2"),
-    "wal_years": ("加权平均期限(年)", "WAL (years)", "years"),
-    "expected_maturity": ("预期到期日", "Expected maturity", "date"),
-    "legal_maturity": ("法定到期日", "Legal maturity", "date"),
-    "coverage": ("覆盖倍数", "Coverage", "x"),
-    "retained": ("自持金额(元)", "Retained (CNY)", "cny"),
-    "retained_by": ("自持方", "Retained by", "text"),
-    "rating": ("评级", "Rating", "text"),
-    "stress_haircut": ("压力折扣", "Stress haircut", "pct"),
-    "stress_delay_months": ("压力延迟(月)", "Stress delay (months)", "months0"),
-    "issue_price": ("发行价格", "Issue price", "price"),
-    "irr": ("收益率", "Yield / IRR", "pct2"),
-    "amc_id": ("资产管理公司", "AMC", "text"),
-    "amount": ("金额(元)", "Amount (CNY)", "cny"),
-    "share_of_tranche": ("占该档比例", "Share of tranche", "pct2"),
-    # cash flows
-    "period": ("期数", "Period", "int"),
-    "date": ("兑付日", "Payment date", "date"),
-    "collections": ("回收款", "Collections", "cny"),
-    "reserve_draw": ("储备提取", "Reserve draw", "cny"),
-    "reserve_deposit": ("储备补足", "Reserve deposit", "cny"),
-    "reserve_balance": ("储备余额", "Reserve balance", "cny"),
-    **{f"pay_{k}": (zh, en, "cny") for k, (zh, en, _) in PAY_LABELS.items()},
-    # stresses
-    "haircut": ("回收折扣", "Haircut", "pct"),
-    "delay_months": ("延迟(月)", "Delay (months)", "months0"),
-    "stressed_collections": ("压力回收款(元)", "Stressed collections (CNY)", "cny"),
-    "max_senior": ("最大优先级规模(元)", "Max senior (CNY)", "cny"),
-    "max_senior_share_of_er": ("最大优先级/预期回收", "Max senior / expected recovery", "pct"),
-    # limits
-    "binding": ("是否约束", "Binding", "bool"),
-    "family": ("类别", "Family", "text"),
-    "key": ("对象", "Key", "text"),
-    "name": ("限额", "Limit", "text"),
-    "limit": ("配置项", "Setting", "text"),
-    "value": ("限值", "Value", "g"),
-    "activity": ("活动值", "Activity", "f6"),
-    "slack": ("松弛", "Slack", "f6"),
-    "shadow_price": ("影子价格", "Shadow price", "num"),
-    "npv_per_step": ("每步放松增加NPV(元)", "NPV per step of relaxation (CNY)", "cny"),
-    # stratification
-    "code": ("代码", "Code", "text"),
-    "label": ("名称", "Name", "text"),
-    "n_contributed": ("提供笔数", "Contributed assets", "int"),
-    "gbv_contributed": ("提供未偿本息(元)", "Contributed GBV (CNY)", "cny"),
-    "share_contributed": ("提供占比", "Share of contributed", "pct"),
-    "n_selected": ("入池笔数", "Selected assets", "int"),
-    "gbv_selected": ("入池未偿本息(元)", "Selected GBV (CNY)", "cny"),
-    "share_selected": ("入池占比", "Share of pool", "pct"),
-    "selected_ratio": ("入池率", "Selected / contributed", "pct"),
-    "rr_contributed": ("回收率(提供)", "Recovery rate, contributed", "pct"),
-    "rr_selected": ("回收率(入池)", "Recovery rate, selected", "pct"),
-    "months_contributed": ("加权回收月数(提供)", "WA months, contributed", "months"),
-    "months_selected": ("加权回收月数(入池)", "WA months, selected", "months"),
-    # concentration / AMC shares
-    "dimension": ("维度", "Dimension", "text"),
-    "n_values": ("取值数", "Values", "int"),
-    "largest": ("最大项", "Largest", "text"),
-    "largest_share": ("最大项占比", "Largest share", "pct"),
-    "top10_share": ("前十占比", "Top-10 share", "pct"),
-    "hhi": ("赫芬达尔指数", "HHI", "num"),
-    "effective_number": ("有效数量", "Effective number", "months"),
-    "amc_name": ("名称", "Name", "text"),
-    "kind": ("类型", "Kind", "text"),
-    "min_share": ("最低占比", "Min share", "pct"),
-    "max_share": ("最高占比", "Max share", "pct"),
-    # allocation
-    "contributed_gbv": ("提供未偿本息(元)", "Contributed GBV (CNY)", "cny"),
-    "selected_gbv": ("入池未偿本息(元)", "Selected GBV (CNY)", "cny"),
-    "standalone_value": ("独立价值(元)", "Standalone value (CNY)", "cny"),
-    "shapley_value": ("沙普利值(元)", "Shapley value (CNY)", "cny"),
-}
-
-_MONEY_WORDS = ("gbv", "value", "amount", "size", "collections", "balance", "pay_", "reserve", "npv", "recovery",
-                "principal", "senior", "retained", "uplift", "alloc", "cost", "fee")
-_PCT_WORDS = ("share", "rate", "irr", "gap", "coupon", "haircut", "ratio", "pct")
-
-
-def _infer(column: str, series: pd.Series | None = None) -> tuple[str, str, str]:
-    """Header and kind for a column not in :data:`HEADERS`."""
-    if column in HEADERS:
-        return HEADERS[column]
-    if column.endswith("_balance"):
-        name = column[: -len("_balance")]
-        return (f"{_TRANCHE_ZH.get(name, name)}余额", f"{name.capitalize()} balance", "cny")
-    en = column.replace("_", " ").capitalize()
-    low = column.lower()
-    if series is not None and not pd.api.types.is_numeric_dtype(series):
-        kind = "bool" if pd.api.types.is_bool_dtype(series) else "text"
-    elif any(w in low for w in _PCT_WORDS):
-        kind = "pct"
-    elif "month" in low:
-        kind = "months"
-    elif "year" in low:
-        kind = "years"
-    elif any(w in low for w in _MONEY_WORDS):
-        kind = "cny"
-    elif series is not None and pd.api.types.is_integer_dtype(series):
-        kind = "int"
-    else:
-        kind = "num"
-    return ("", en, kind)
-
-
-@dataclass(frozen=True)
-class Col:
-    """One report column: source column, bilingual header, value kind."""
-
-    name: str
-    zh: str
-    en: str
-    kind: str
-
-
-def columns_for(frame: pd.DataFrame, names: Iterable[str] | None = None) -> list[Col]:
-    """Report columns for ``names`` (default: every column of ``frame``)."""
-    names = list(frame.columns) if names is None else [n for n in names if n in frame.columns]
-    return [Col(n, *_infer(n, frame[n])) for n in names]
-
-
-def value_label(dimension: str, code: Any, scenario: Scenario | None = None) -> str:
-    """A readable bilingual label of one value of a dimension: 浙江 Zhejiang, C 制造业, 住宅 residential."""
-    code = str(code)
-    if dimension == "amc" and scenario is not None:
-        names = {a.id: a.label for a in scenario.amcs}
-        return names.get(code, code)
-    if dimension == "province" and code in _PROVINCE_NAMES:
-        zh, en = _PROVINCE_NAMES[code]
-        return f"{zh} {en}"
-    if dimension == "industry" and code in vocab.INDUSTRY_SECTIONS:
-        return f"{code} {vocab.INDUSTRY_SECTIONS[code][0]}"
-    if dimension in VALUE_ZH and code in VALUE_ZH[dimension]:
-        return f"{VALUE_ZH[dimension][code]} {code}"
-    return code
-
-
-def _short_label(dimension: str, code: str) -> str:
-    """Compact chart tick label: 浙江 ZJ, 住宅 residential, C 制造业, the AMC id."""
-    if dimension == "province" and code in _PROVINCE_NAMES:
-        return f"{_PROVINCE_NAMES[code][0]} {code.removeprefix('CN-')}"
-    if dimension == "amc":
-        return code
-    if dimension == "industry" and code in vocab.INDUSTRY_SECTIONS:
-        zh = vocab.INDUSTRY_SECTIONS[code][0].split("、")[0].split("，")[0]
-        return f"{code} {zh if len(zh) <= 6 else zh[:5] + '…'}"
-    return value_label(dimension, code)
+#: limits.csv's ``name`` describes the limit.
+LIMIT_LABELS = {"name": ("限额", "Limit", "text")}
+#: allocation.csv's ``name`` and ``kind`` are the AMC's.
+ALLOCATION_LABELS = {"name": ("成员名称", "AMC name", "text"), "kind": ("成员类型", "AMC kind", "text")}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -288,18 +117,19 @@ def _stratify(assets: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def compare_strata(contributed: pd.DataFrame, pool: pd.DataFrame, dimension: str,
                    scenario: Scenario | None = None) -> pd.DataFrame:
-    """Contributed vs selected for one dimension (a key of :data:`pooling.tapes.describe.DIMENSIONS`).
+    """Contributed vs selected for one dimension (a key of :data:`pooling.vocab.DIMENSIONS`).
 
     One row per value, largest selected gbv first: counts, gbv, shares, selected/contributed, recovery rates and
     gbv-weighted months to recovery on both sides.
     """
     column = DIMENSIONS[dimension]
+    names = {a.id: a.label for a in scenario.amcs} if scenario is not None else None
     c, s = _stratify(contributed, column), _stratify(pool, column)
     index = c.index.union(s.index)
     c, s = c.reindex(index), s.reindex(index)
     out = pd.DataFrame({
         "code": index.astype(str),
-        "label": [value_label(dimension, v, scenario) for v in index],
+        "label": [value_label(dimension, v, names) for v in index],
         "n_contributed": c["n_assets"].fillna(0).to_numpy(),
         "gbv_contributed": c["gbv"].fillna(0.0).to_numpy(),
         "share_contributed": c["gbv_share"].fillna(0.0).to_numpy(),
@@ -345,6 +175,9 @@ def binding_first(limits: pd.DataFrame, tol: float = 1e-6) -> pd.DataFrame:
     if limits is None or limits.empty:
         return pd.DataFrame(columns=["binding", *(limits.columns if limits is not None else [])])
     df = limits.copy()
+    for c in ("value", "activity", "slack", "shadow_price", "npv_per_step"):  # numbers, also when read as text
+        if c in df and not pd.api.types.is_numeric_dtype(df[c]):
+            df[c] = pd.to_numeric(df[c], errors="coerce")
     slack = pd.to_numeric(df.get("slack"), errors="coerce") if "slack" in df else pd.Series(np.nan, df.index)
     price = pd.to_numeric(df.get("shadow_price"), errors="coerce") if "shadow_price" in df else pd.Series(0.0, df.index)
     df.insert(0, "binding", ((slack.abs() <= tol) | (price.abs() > 1e-12)).fillna(False).astype(bool))
@@ -382,7 +215,7 @@ def _concentration_table(pool: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["dimension", "n_values", "largest", "largest_share", "top10_share", "hhi",
                                      "effective_number"])
     conc = concentration(pool).reset_index()
-    conc["largest"] = [value_label(d, v) if d in DIMENSION_LABELS and d != "obligor_group" else v
+    conc["largest"] = [value_label(d, v) if d in DIMENSIONS else v
                        for d, v in zip(conc["dimension"], conc["largest"], strict=True)]
     conc["dimension"] = [" ".join(DIMENSION_LABELS.get(d, ("", d))).strip() for d in conc["dimension"]]
     return conc
@@ -452,7 +285,7 @@ def _summary_items(inputs: ReportInputs) -> list[tuple[str, list[tuple[str, Any,
         if inputs.deal is not None:
             for r in inputs.deal.tranches.itertuples(index=False):
                 if r.tranche not in ("senior", "A"):
-                    deal_rows.append((f"{_TRANCHE_ZH.get(r.tranche, r.tranche)}规模 {r.tranche.capitalize()} size (CNY)",
+                    deal_rows.append((f"{TRANCHE_ZH.get(r.tranche, r.tranche)}规模 {r.tranche.capitalize()} size (CNY)",
                                       r.size, "cny"))
         deal_rows += [
             ("次级收益率 Sub IRR", a.get("sub_irr"), "pct"),
@@ -472,18 +305,10 @@ def _top_limits(inputs: ReportInputs, n: int = 10) -> pd.DataFrame:
     return lim[keep].head(n)
 
 
+
 # ---------------------------------------------------------------------------------------------------------------
 # Excel
 # ---------------------------------------------------------------------------------------------------------------
-
-#: Excel number format per value kind.
-XL_FORMATS: dict[str, str] = {
-    "cny": "#,##0", "int": "#,##0", "pct": "0.0%", "pct2": "0.00%", "gap": "0.0000%", "x": '0.00"×"',
-    "months": "0.0", "months0": "0", "years": "0.00", "price": "0.00", "num": "0.0000", "f6": "0.000000",
-    "g": "General", "sec": "0.000", "date": "yyyy-mm-dd", "text": "@", "bool": "@",
-}
-_XL_WIDTH = {"cny": 17, "int": 10, "pct": 10, "pct2": 10, "gap": 11, "x": 9, "months": 10, "months0": 10,
-             "years": 10, "price": 9, "num": 10, "f6": 12, "g": 9, "sec": 9, "date": 12, "text": 12, "bool": 9}
 
 SHEETS = {
     "summary": "概要 Summary",
@@ -494,132 +319,6 @@ SHEETS = {
     "limits": "限额 Limits",
     "allocation": "分配 Allocation",
 }
-
-
-def _display_width(text: str) -> int:
-    """Approximate Excel width of a string: CJK characters count double."""
-    return sum(2 if ord(ch) >= 0x2E80 else 1 for ch in text)
-
-
-class _Sheet:
-    """A worksheet with a cursor, shared formats and column widths fitted to what was written."""
-
-    def __init__(self, wb: xlsxwriter.Workbook, name: str, fmt: dict):
-        self.ws = wb.add_worksheet(name)
-        self.fmt = fmt
-        self.row = 0
-        self.widths: dict[int, float] = {}
-
-    def fit(self, col: int, width: float) -> None:
-        self.widths[col] = max(self.widths.get(col, 0), min(width, 60))
-
-    def title(self, text: str, sub: str | None = None) -> None:
-        self.ws.set_row(self.row, 24)
-        self.ws.write_string(self.row, 0, text, self.fmt["title"])
-        self.row += 1
-        if sub:
-            self.ws.write_string(self.row, 0, sub, self.fmt["note"])
-            self.row += 1
-
-    def section(self, text: str, ncols: int) -> None:
-        for j in range(ncols):
-            self.ws.write_blank(self.row, j, None, self.fmt["section"])
-        self.ws.write_string(self.row, 0, text, self.fmt["section"])
-        self.row += 1
-
-    def header(self, cols: list[Col], col0: int = 0) -> int:
-        self.ws.set_row(self.row, 32)
-        for j, c in enumerate(cols):
-            text = f"{c.zh}\n{c.en}" if c.zh else c.en
-            self.ws.write_string(self.row, col0 + j, text, self.fmt["header"])
-            self.fit(col0 + j, max(_XL_WIDTH.get(c.kind, 12), *(_display_width(t) + 2 for t in (c.zh, c.en))))
-        self.row += 1
-        return self.row - 1
-
-    def cell(self, row: int, col: int, value: Any, kind: str, bold: bool = False, fit: bool = True) -> None:
-        fmt = self.fmt[("b_" if bold else "") + kind]
-        if isinstance(value, bool | np.bool_):
-            self.ws.write_string(row, col, "是 Yes" if value else "否 No", fmt)
-            return
-        if value is None or (not isinstance(value, str) and pd.isna(value)):
-            self.ws.write_blank(row, col, None, fmt)
-            return
-        if kind == "date":
-            try:
-                d = dt.date.fromisoformat(str(value)[:10])
-            except ValueError:
-                self.ws.write_string(row, col, str(value), fmt)
-                return
-            self.ws.write_datetime(row, col, dt.datetime(d.year, d.month, d.day), fmt)
-            return
-        if kind in ("text", "bool") or isinstance(value, str):
-            text = str(value)
-            self.ws.write_string(row, col, text, fmt)
-            if fit:
-                self.fit(col, _display_width(text) + 2)
-            return
-        x = float(value)
-        if not math.isfinite(x):
-            self.ws.write_blank(row, col, None, fmt)
-        else:
-            self.ws.write_number(row, col, x, fmt)
-
-    def table(self, frame: pd.DataFrame, cols: list[Col], header: bool = True, total: dict | None = None,
-              col0: int = 0) -> tuple[int, int]:
-        """Write rows of ``frame`` (columns ``cols``); returns (first data row, last data row)."""
-        if header:
-            self.header(cols, col0)
-        first = self.row
-        values = frame[[c.name for c in cols]].to_numpy(dtype=object) if len(frame) else []
-        for rec in values:
-            for j, (c, v) in enumerate(zip(cols, rec, strict=True)):
-                self.cell(self.row, col0 + j, v, c.kind)
-            self.row += 1
-        last = self.row - 1
-        if total is not None:
-            for j, c in enumerate(cols):
-                self.cell(self.row, col0 + j, total.get(c.name), c.kind, bold=True)
-            self.row += 1
-        return first, last
-
-    def kv(self, items: list[tuple[str, Any, str]]) -> None:
-        for label, value, kind in items:
-            self.ws.write_string(self.row, 0, label, self.fmt["label"])
-            self.fit(0, _display_width(label) + 2)
-            self.cell(self.row, 1, value, kind, fit=False)  # long text (the hash) overflows to the right
-            self.fit(1, 18)
-            self.row += 1
-
-    def skip(self, n: int = 1) -> None:
-        self.row += n
-
-    def finish(self, min_width: float = 8) -> None:
-        for col, width in sorted(self.widths.items()):
-            self.ws.set_column(col, col, max(width, min_width))
-        # printing: A4 landscape, one page wide, header rows repeated
-        self.ws.set_paper(9)
-        self.ws.set_landscape()
-        self.ws.fit_to_pages(1, 0)
-
-
-def _formats(wb: xlsxwriter.Workbook) -> dict:
-    base = {"font_name": "Microsoft YaHei", "font_size": 10, "valign": "vcenter"}
-    fmt = {
-        "title": wb.add_format({**base, "bold": True, "font_size": 14, "font_color": "#1F3864"}),
-        "note": wb.add_format({**base, "italic": True, "font_color": "#595959"}),
-        "section": wb.add_format({**base, "bold": True, "bg_color": "#D9E2F3", "font_color": "#1F3864",
-                                  "bottom": 1, "bottom_color": "#8EA9DB"}),
-        "header": wb.add_format({**base, "bold": True, "text_wrap": True, "bg_color": "#1F3864",
-                                 "font_color": "#FFFFFF", "align": "center", "border": 1,
-                                 "border_color": "#8EA9DB"}),
-        "label": wb.add_format({**base, "font_color": "#262626"}),
-        "good": wb.add_format({"bg_color": "#E2EFDA"}),
-        "bad": wb.add_format({"bg_color": "#FCE4D6"}),
-    }
-    for kind, num in XL_FORMATS.items():
-        fmt[kind] = wb.add_format({**base, "num_format": num})
-        fmt["b_" + kind] = wb.add_format({**base, "num_format": num, "bold": True, "top": 1})
-    return fmt
 
 
 def write_xlsx(path: Path, inputs: ReportInputs) -> Path:
@@ -633,7 +332,7 @@ def _build_xlsx(path: Path, inputs: ReportInputs) -> None:
     wb.set_properties({"title": f"资产池证券化报告 Pooling report — {inputs.scenario.name}",
                        "subject": "amc-pooling", "author": "amc-pooling",
                        "created": dt.datetime(as_of.year, as_of.month, as_of.day)})
-    fmt = _formats(wb)
+    fmt = formats(wb)
     subtitle = f"情景 Scenario: {inputs.scenario.name} · 基准日 As of {as_of.isoformat()}"
     _xl_summary(wb, fmt, inputs, subtitle)
     _xl_strata(wb, fmt, inputs, subtitle)
@@ -643,16 +342,17 @@ def _build_xlsx(path: Path, inputs: ReportInputs) -> None:
         _xl_stresses(wb, fmt, inputs.deal, subtitle)
     _xl_limits(wb, fmt, inputs, subtitle)
     if inputs.allocation is not None:
-        sh = _Sheet(wb, SHEETS["allocation"], fmt)
+        sh = Sheet(wb, SHEETS["allocation"], fmt)
         sh.title("成员分配 Allocation by AMC", subtitle)
-        sh.table(inputs.allocation, columns_for(inputs.allocation))
+        cols = columns_for(inputs.allocation, labels=ALLOCATION_LABELS)
+        sh.table(numeric_frame(inputs.allocation, cols), cols)
         sh.ws.freeze_panes(3, 1)
         sh.finish()
     wb.close()
 
 
 def _xl_summary(wb, fmt, inputs: ReportInputs, subtitle: str) -> None:
-    sh = _Sheet(wb, SHEETS["summary"], fmt)
+    sh = Sheet(wb, SHEETS["summary"], fmt)
     sh.title(f"资产池证券化报告 Consortium pooling report — {inputs.scenario.name}", subtitle)
     sh.ws.freeze_panes(sh.row, 0)
     sh.skip()
@@ -671,7 +371,7 @@ def _xl_summary(wb, fmt, inputs: ReportInputs, subtitle: str) -> None:
     sh.table(conc, cols)
     sh.skip()
     top = _top_limits(inputs)
-    cols = columns_for(top, ["name", "limit", "value", "slack", "shadow_price", "npv_per_step"])
+    cols = columns_for(top, ["name", "limit", "value", "slack", "shadow_price", "npv_per_step"], LIMIT_LABELS)
     sh.section("约束最紧的限额 Binding and costliest limits (npv_per_step: NPV gained per step of relaxation)",
                max(len(cols), 2))
     if len(top):
@@ -684,10 +384,9 @@ def _xl_summary(wb, fmt, inputs: ReportInputs, subtitle: str) -> None:
 
 
 def _xl_strata(wb, fmt, inputs: ReportInputs, subtitle: str) -> None:
-    sh = _Sheet(wb, SHEETS["strata"], fmt)
+    sh = Sheet(wb, SHEETS["strata"], fmt)
     sh.title("资产池分层：提供 vs 入池 Pool stratification: contributed vs selected", subtitle)
-    cols = [Col(c, *HEADERS[c]) for c in STRATA_COLUMNS]
-    cols[0] = Col("code", "取值", "Value", "text")
+    cols = columns_for(pd.DataFrame(columns=STRATA_COLUMNS), STRATA_COLUMNS, {"code": ("取值", "Value", "text")})
     sh.header(cols)
     sh.ws.freeze_panes(sh.row, 2)
     for dim in DIMENSIONS:
@@ -705,7 +404,7 @@ def _xl_strata(wb, fmt, inputs: ReportInputs, subtitle: str) -> None:
 
 
 def _xl_tranches(wb, fmt, deal: Deal, subtitle: str) -> None:
-    sh = _Sheet(wb, SHEETS["tranches"], fmt)
+    sh = Sheet(wb, SHEETS["tranches"], fmt)
     sh.title("证券分层 Tranches", subtitle)
     cols = columns_for(deal.tranches)
     sh.table(deal.tranches, cols)
@@ -718,7 +417,7 @@ def _xl_tranches(wb, fmt, deal: Deal, subtitle: str) -> None:
 
 
 def _xl_cashflows(wb, fmt, deal: Deal, subtitle: str) -> None:
-    sh = _Sheet(wb, SHEETS["cashflows"], fmt)
+    sh = Sheet(wb, SHEETS["cashflows"], fmt)
     sh.title("基准情景现金流 Base-case cash flows (元 CNY)",
              "回收款 + 储备提取 = Σ支付 + 储备补足 · collections + reserve draw = Σ pay_* + reserve deposit")
     cf = deal.cashflows
@@ -735,7 +434,7 @@ def _xl_cashflows(wb, fmt, deal: Deal, subtitle: str) -> None:
 
 
 def _xl_stresses(wb, fmt, deal: Deal, subtitle: str) -> None:
-    sh = _Sheet(wb, SHEETS["stresses"], fmt)
+    sh = Sheet(wb, SHEETS["stresses"], fmt)
     sh.title("评级压力 Rating stresses", subtitle)
     sh.table(deal.stresses, columns_for(deal.stresses))
     sh.ws.freeze_panes(3, 1)
@@ -775,10 +474,10 @@ def _xl_stresses(wb, fmt, deal: Deal, subtitle: str) -> None:
 
 
 def _xl_limits(wb, fmt, inputs: ReportInputs, subtitle: str) -> None:
-    sh = _Sheet(wb, SHEETS["limits"], fmt)
+    sh = Sheet(wb, SHEETS["limits"], fmt)
     sh.title("限额与影子价格 Limits and shadow prices (约束的在前 binding first)", subtitle)
     lim = binding_first(inputs.limits)
-    cols = columns_for(lim)
+    cols = columns_for(lim, labels=LIMIT_LABELS)
     first, last = sh.table(lim, cols)
     sh.ws.freeze_panes(3, 1)
     if last >= first:
@@ -789,90 +488,26 @@ def _xl_limits(wb, fmt, inputs: ReportInputs, subtitle: str) -> None:
     sh.finish()
 
 
+
 # ---------------------------------------------------------------------------------------------------------------
 # HTML
 # ---------------------------------------------------------------------------------------------------------------
 
-FONT = ('-apple-system, "Segoe UI", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC", '
-        '"Source Han Sans SC", "Helvetica Neue", Arial, sans-serif')
-#: Plotly config: a short mode bar (save as PNG, zoom, reset) so that it does not sit on the legends.
-CONFIG = ('{"displaylogo": false, "responsive": true, "modeBarButtonsToRemove": ["select2d", "lasso2d", "pan2d", '
-          '"zoomIn2d", "zoomOut2d", "autoScale2d", "toggleSpikelines", "hoverClosestCartesian", '
-          '"hoverCompareCartesian"], "toImageButtonOptions": {"scale": 2}}')
 C_CONTRIBUTED, C_SELECTED, C_CAP = "#b8c4d6", "#2c5d9e", "#c0392b"
+#: Text that goes into a plotly figure is escaped once for plotly's own HTML-like text renderer (the page's
+#: template never sees it: figures travel as script-safe JSON).
 _E = html.escape
 
 
 def _fmt(value: Any, kind: str) -> str:
-    """HTML text of one value (already escaped)."""
-    if isinstance(value, bool | np.bool_):
-        return "是 Yes" if value else "否 No"
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return "–"
-    if kind in ("text", "date", "bool") or isinstance(value, str):
-        return _E(str(value))
-    x = float(value)
-    if not math.isfinite(x):
-        return "–"
-    text = {
-        "cny": f"{x:,.0f}", "int": f"{x:,.0f}", "pct": f"{x:.1%}", "pct2": f"{x:.2%}", "gap": f"{x:.4%}",
-        "x": f"{x:.2f}×", "months": f"{x:.1f}", "months0": f"{x:.0f}", "years": f"{x:.2f}", "price": f"{x:.2f}",
-        "num": f"{x:.4f}", "f6": f"{x:.6f}", "g": f"{x:g}", "sec": f"{x:.3f}",
-    }.get(kind, f"{x:g}")
-    if text.startswith("-") and not any(ch in "123456789" for ch in text):
-        text = text[1:]  # no "-0.000000" for a slack of -4e-7
-    return _E(text)
-
-
-_NUMERIC = {"cny", "int", "pct", "pct2", "gap", "x", "months", "months0", "years", "price", "num", "f6", "g", "sec"}
-
-
-def _html_table(frame: pd.DataFrame, cols: list[Col], total: dict | None = None,
-                row_class: Callable[[dict], str] | None = None, cls: str = "") -> str:
-    head = "".join(
-        f'<th class="{"num" if c.kind in _NUMERIC else ""}">'
-        + (f"{_E(c.zh)}<br><span class=en>{_E(c.en)}</span>" if c.zh else f"<span class=en>{_E(c.en)}</span>")
-        + "</th>" for c in cols)
-    def td_class(c: Col) -> str:
-        if c.kind in _NUMERIC:
-            return "num"
-        texts = frame[c.name].astype(str) if c.name in frame and len(frame) else pd.Series([], dtype=str)
-        return "long" if len(texts) and texts.str.len().max() > 40 else ""
-
-    klasses = [td_class(c) for c in cols]
-    rows = []
-    for rec in frame.to_dict(orient="records"):
-        klass = row_class(rec) if row_class else ""
-        cells = "".join(f'<td class="{k}">{_fmt(rec.get(c.name), c.kind)}</td>'
-                        for c, k in zip(cols, klasses, strict=True))
-        rows.append(f'<tr class="{klass}">{cells}</tr>' if klass else f"<tr>{cells}</tr>")
-    if total is not None:
-        cells = "".join(f'<td class="{"num" if c.kind in _NUMERIC else ""}">{_fmt(total.get(c.name), c.kind)}</td>'
-                        for c in cols)
-        rows.append(f'<tr class="total">{cells}</tr>')
-    return (f'<div class="tablewrap"><table class="{cls}"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></div>')
-
-
-def _figure(fig: go.Figure, div_id: str, height: int = 420) -> str:
-    """A plotly figure as a div plus an inline script calling the (already embedded) plotly.js."""
-    fig.update_layout(template="plotly_white", height=height, hoverlabel={"font": {"family": FONT}},
-                      font={"family": FONT, "size": 12, "color": "#26323f"})
-    if fig.layout.margin.t is None:
-        fig.update_layout(margin={"l": 70, "r": 30, "t": 56, "b": 60})
-    if fig.layout.legend.orientation is None:
-        fig.update_layout(legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0})
-    payload = pio.to_json(fig, validate=False, pretty=False, engine="json").replace("</", "<\\/")
-    div_id = _E(div_id)
-    return (f'<div id="{div_id}" class="chart" style="height:{height}px"></div>\n'
-            f'<script>(function(){{var f={payload};Plotly.newPlot("{div_id}",f.data,f.layout,{CONFIG});}})();</script>')
+    return format_value(value, kind)
 
 
 def _composition_fig(table: pd.DataFrame, dimension: str, cap_share: float | None, pool_gbv: float,
                      scenario: Scenario, top: int | None = None) -> go.Figure:
     t = table if top is None else table.head(top)
-    ticks = [_E(_short_label(dimension, c)) for c in t["code"]]
-    names = [_E(value_label(dimension, c, scenario)) for c in t["code"]]
+    ticks = [_E(short_value_label(dimension, c)) for c in t["code"]]
+    names = [_E(value_label(dimension, c, {a.id: a.label for a in scenario.amcs})) for c in t["code"]]
     hover = ("%{customdata[0]}<br>%{y:,.2f} 亿元 · %{customdata[1]:.1%}<extra>%{fullData.name}</extra>")
     fig = go.Figure()
     fig.add_bar(x=ticks, y=t["gbv_contributed"] / 1e8, name="提供 Contributed", marker_color=C_CONTRIBUTED,
@@ -915,7 +550,7 @@ def _cash_fig(deal: Deal, as_of: dt.date) -> go.Figure:
     for col in [c for c in cf.columns if c.endswith("_balance") and c != "reserve_balance"]:
         name = col[: -len("_balance")]
         colour, dash = styles.get(name, ("#555555", "solid"))
-        label = f"{_TRANCHE_ZH.get(name, name)}余额 {name.capitalize()} balance"
+        label = " ".join(column_label(col)[:2])
         y0 = float(sizes.get(name, cf[col].iloc[0]))
         fig.add_scatter(x=[issue, *x], y=np.r_[y0, cf[col].to_numpy(dtype=float)] / 1e8, name=label,
                         mode="lines+markers", line={"color": colour, "dash": dash,
@@ -934,8 +569,8 @@ def _uses_fig(deal: Deal) -> go.Figure:
     cf = deal.cashflows
     x = cf["date"].astype(str).tolist()
     fig = go.Figure()
-    for item, (zh, en, colour) in PAY_LABELS.items():
-        col = f"pay_{item}"
+    for item, (zh, en) in PAY_LABELS.items():
+        col, colour = f"pay_{item}", PAY_COLOURS[item]
         if col in cf and float(cf[col].abs().sum()) > 0.5:
             fig.add_bar(x=x, y=cf[col] / 1e8, name=f"{zh} {en}", marker_color=colour,
                         hovertemplate="%{x}<br>%{y:,.3f} 亿元<extra>" + f"{zh} {en}" + "</extra>")
@@ -1016,21 +651,16 @@ def _allocation_fig(alloc: pd.DataFrame) -> go.Figure | None:
     palette = ["#9fb8d9", "#2c5d9e", "#2e8b57", "#e6862e", "#7b5ea7", "#c0392b", "#7f7f7f"]
     fig = go.Figure()
     for i, c in enumerate(cols):
-        zh, en, _ = _infer(c, alloc[c])
-        label = f"{zh} {en}".strip()
-        fig.add_bar(x=[_E(str(a)) for a in alloc["amc_id"]], y=alloc[c] / 1e8, name=label,
+        zh, en, _ = column_label(c)
+        label = f"{zh} {en}"
+        fig.add_bar(x=[_E(str(a)) for a in alloc["amc_id"]], y=alloc[c] / 1e8, name=_E(label),
                     marker_color=palette[i % len(palette)],
                     hovertemplate="%{x}: %{y:,.2f} 亿元<extra>" + _E(label) + "</extra>")
     fig.update_layout(barmode="group", yaxis_title="亿元 CNY 100 mn")
     return fig
 
 
-def _card(label_zh: str, label_en: str, value: str, sub: str = "", tone: str = "") -> str:
-    return (f'<div class="card {tone}"><div class="k">{_E(label_zh)} <span class=en>{_E(label_en)}</span></div>'
-            f'<div class="v">{_E(value)}</div><div class="s">{_E(sub)}</div></div>')
-
-
-def _cards(inputs: ReportInputs) -> str:
+def _cards(inputs: ReportInputs) -> list[Card]:
     s = inputs.summary
     pool, contributed = s.get("pool", {}), s.get("contributed", {})
     gbv = float(pool.get("gbv", inputs.pool["gbv"].sum()))
@@ -1038,24 +668,22 @@ def _cards(inputs: ReportInputs) -> str:
     er = pool.get("expected_recovery")
     conc = s.get("concentration", {})
     status = str(s.get("status", ""))
-    gap = s.get("mip_gap")
     cards = [
-        _card("资产池规模", "Pool GBV", _money_yi(gbv),
-              f"{int(pool.get('n_assets', len(inputs.pool))):,} 笔 assets · "
-              f"{int(pool.get('n_obligor_groups') or 0):,} 集团 groups"),
-        _card("入池率", "Selected of contributed", f"{gbv / gbv_c:.1%}" if gbv_c else "–",
-              f"提供 contributed {_money_yi(gbv_c)} · {int(contributed.get('n_assets', len(inputs.contributed))):,} 笔"),
-        _card("预期回收", "Expected recovery", _money_yi(float(er)) if _finite(er) else "–",
-              f"回收率 recovery rate {_fmt(pool.get('recovery_rate'), 'pct')} · "
-              f"{_fmt(pool.get('wa_months_to_recovery'), 'months')} 月 WA months"),
-        _card("净现值", "NPV", _money_yi(float(pool["npv"])) if _finite(pool.get("npv")) else "–",
-              f"目标 objective {s.get('objective', '')}"),
-        _card("集中度", "Concentration", f"{_fmt(conc.get('largest_group_share'), 'pct2')}",
-              f"最大集团 largest group · 前十 top-10 {_fmt(conc.get('top10_group_share'), 'pct')} · "
-              f"省份有效数 eff. provinces {_fmt(conc.get('effective_number', {}).get('province'), 'months')}"),
-        _card("求解", "Solve", status or "–",
-              f"间隙 gap {_fmt(gap, 'gap')} · {s.get('strategy', '')}",
-              "good" if status == "optimal" else "warn"),
+        Card("资产池规模", "Pool GBV", _money_yi(gbv),
+             f"{int(pool.get('n_assets', len(inputs.pool))):,} 笔 assets · "
+             f"{int(pool.get('n_obligor_groups') or 0):,} 集团 groups"),
+        Card("入池率", "Selected of contributed", f"{gbv / gbv_c:.1%}" if gbv_c else "–",
+             f"提供 contributed {_money_yi(gbv_c)} · {int(contributed.get('n_assets', len(inputs.contributed))):,} 笔 assets"),
+        Card("预期回收", "Expected recovery", _money_yi(float(er)) if _finite(er) else "–",
+             f"回收率 recovery rate {_fmt(pool.get('recovery_rate'), 'pct')} · "
+             f"加权回收 WA {_fmt(pool.get('wa_months_to_recovery'), 'months')} 月 months"),
+        Card("净现值", "NPV", _money_yi(float(pool["npv"])) if _finite(pool.get("npv")) else "–",
+             f"目标 objective {s.get('objective', '')}"),
+        Card("最大集团占比", "Largest obligor group", _fmt(conc.get("largest_group_share"), "pct2"),
+             f"前十集团 top-10 groups {_fmt(conc.get('top10_group_share'), 'pct')} · "
+             f"省份有效数 effective provinces {_fmt(conc.get('effective_number', {}).get('province'), 'f2')}"),
+        Card("求解", "Solve", status or "–", f"间隙 gap {_fmt(s.get('mip_gap'), 'gap')} · {s.get('strategy', '')}",
+             "good" if status == "optimal" else "warn"),
     ]
     a = inputs.analytics
     if a:
@@ -1065,219 +693,89 @@ def _cards(inputs: ReportInputs) -> str:
             row = inputs.deal.stresses[inputs.deal.stresses["rating"] == rating]
             if len(row):
                 stress = (f"{rating} 压力 stress: 折扣 haircut {row['haircut'].iloc[0]:.0%}, "
-                          f"延迟 delay {int(row['delay_months'].iloc[0])} 月")
+                          f"延迟 delay {int(row['delay_months'].iloc[0])} 月 months")
         senior = a.get("senior_size")
         cards += [
-            _card("优先级规模", "Senior size", _money_yi(float(senior)) if _finite(senior) else "–",
-                  f"占预期回收 {_fmt(a.get('senior_share_of_expected_recovery'), 'pct')} of ER · "
-                  f"占GBV {_fmt(a.get('senior_share_of_gbv'), 'pct')} of GBV", "accent"),
-            _card("优先级覆盖倍数", "Senior coverage", _fmt(a.get("senior_coverage"), "x"),
-                  stress or "预期回收 / 优先级 expected recovery / senior"),
-            _card("盈亏平衡", "Break-even",
-                  f"{_fmt(a.get('senior_break_even_haircut'), 'pct')} · "
-                  f"{_fmt(a.get('senior_break_even_delay_months'), 'months0')} 月",
-                  "回收折扣 haircut · 延迟 delay (months), 已发行优先级 issued senior"),
-            _card("次级收益率", "Sub IRR", _fmt(a.get("sub_irr"), "pct"),
-                  f"优先级WAL senior WAL {_fmt(a.get('senior_wal_years'), 'years')} 年 years"),
+            Card("优先级规模", "Senior size", _money_yi(float(senior)) if _finite(senior) else "–",
+                 f"占预期回收 of ER {_fmt(a.get('senior_share_of_expected_recovery'), 'pct')} · "
+                 f"占未偿本息 of GBV {_fmt(a.get('senior_share_of_gbv'), 'pct')}", "accent"),
+            Card("优先级覆盖倍数", "Senior coverage", _fmt(a.get("senior_coverage"), "x"),
+                 stress or "预期回收 / 优先级 expected recovery / senior"),
+            Card("盈亏平衡", "Break-even",
+                 f"{_fmt(a.get('senior_break_even_haircut'), 'pct')} · "
+                 f"{_fmt(a.get('senior_break_even_delay_months'), 'months0')} 月",
+                 "回收折扣 haircut · 延迟 delay (月 months), 已发行优先级 issued senior"),
+            Card("次级收益率", "Sub IRR", _fmt(a.get("sub_irr"), "pct"),
+                 f"优先级加权平均期限 senior WAL {_fmt(a.get('senior_wal_years'), 'years')} 年 years"),
         ]
-    return f'<div class="cards">{"".join(cards)}</div>'
-
-
-CSS = """
-:root { --ink:#1f2a37; --muted:#5f6b7a; --line:#e3e8ef; --bg:#f5f7fa; --accent:#2c5d9e; --card:#ffffff; }
-* { box-sizing: border-box; }
-body { margin:0; font-family: FONT; color:var(--ink); background:var(--bg); font-size:14px; line-height:1.5; }
-header { background:linear-gradient(90deg,#1f3864,#2c5d9e); color:#fff; padding:22px 36px 14px; }
-header h1 { margin:0 0 4px; font-size:24px; font-weight:600; }
-header .meta { color:#dbe5f3; font-size:13px; }
-nav { margin-top:12px; display:flex; flex-wrap:wrap; gap:6px 16px; font-size:13px; }
-nav a { color:#fff; text-decoration:none; opacity:.85; border-bottom:1px solid transparent; }
-nav a:hover { opacity:1; border-bottom-color:#fff; }
-main { max-width:1320px; margin:0 auto; padding:8px 28px 40px; }
-section { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:18px 22px 20px;
-          margin:18px 0; box-shadow:0 1px 2px rgba(16,24,40,.04); }
-h2 { font-size:19px; margin:0 0 4px; font-weight:600; }
-h3 { font-size:15px; margin:18px 0 6px; font-weight:600; }
-.en { color:var(--muted); font-weight:400; }
-p.lead { color:var(--muted); margin:2px 0 12px; max-width:980px; }
-.cards { display:grid; grid-template-columns:repeat(auto-fill,minmax(230px,1fr)); gap:12px; margin-top:10px; }
-.card { border:1px solid var(--line); border-radius:8px; padding:12px 14px; background:#fbfcfe; }
-.card .k { font-size:12.5px; color:var(--ink); font-weight:600; }
-.card .v { font-size:24px; font-weight:600; margin:4px 0 2px; font-variant-numeric:tabular-nums; color:#1f3864; }
-.card .s { font-size:12px; color:var(--muted); }
-.card.accent { border-left:4px solid var(--accent); }
-.card.good .v { color:#1e7b45; } .card.warn .v { color:#b35c00; }
-.grid2 { display:grid; grid-template-columns:1fr 1fr; gap:16px; }
-@media (max-width:1000px) { .grid2 { grid-template-columns:1fr; } }
-.chart { width:100%; }
-.tablewrap { overflow-x:auto; max-height:560px; overflow-y:auto; border:1px solid var(--line); border-radius:6px; }
-table { border-collapse:collapse; width:100%; font-size:12.5px; font-variant-numeric:tabular-nums; }
-th { position:sticky; top:0; background:#1f3864; color:#fff; font-weight:600; text-align:left; padding:6px 8px;
-     vertical-align:bottom; white-space:nowrap; z-index:1; }
-th .en { color:#c9d6ea; font-size:11.5px; }
-td { padding:5px 8px; border-bottom:1px solid var(--line); white-space:nowrap; }
-td.long { white-space:normal; min-width:260px; max-width:520px; }
-td.num, th.num { text-align:right; }
-tbody tr:nth-child(even) td { background:#f8fafc; }
-tbody tr:hover td { background:#eef3fa; }
-tr.binding td { background:#fff4e5 !important; }
-tr.binding td:first-child { border-left:3px solid #e67e22; }
-tr.total td { font-weight:600; border-top:2px solid #8ea9db; background:#f1f5fb !important; }
-details { margin:8px 0; } summary { cursor:pointer; font-weight:600; padding:4px 0; }
-.note { color:var(--muted); font-size:12.5px; }
-footer { max-width:1320px; margin:0 auto; padding:0 28px 30px; color:var(--muted); font-size:12px; word-break:break-all; }
-@media print { header { background:#1f3864; -webkit-print-color-adjust:exact; } section { break-inside:avoid; }
-               .tablewrap { max-height:none; } }
-""".replace("FONT", FONT)
+    return cards
 
 
 def write_html(path: Path, inputs: ReportInputs) -> Path:
     """Write the single-file HTML report atomically to ``path``."""
-    text = render_html(inputs)
-    return write_atomic(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return write_page(Path(path), render_html(inputs))
+
+
+_FREQUENCY = {"monthly": "按月 monthly", "quarterly": "按季 quarterly", "semiannual": "半年 semiannual"}
 
 
 def render_html(inputs: ReportInputs) -> str:
-    """The whole HTML report as one string (plotly.js included)."""
+    """The whole HTML report as one string (plotly.js included), from the ``report.html`` template."""
     sc, s, deal = inputs.scenario, inputs.summary, inputs.deal
     pool_gbv = float(s.get("pool", {}).get("gbv", inputs.pool["gbv"].sum()))
     limits = sc.pool.limits
-    sections: list[tuple[str, str, str]] = []  # (id, nav label, html)
-
-    sections.append(("headline", "核心指标 Headline", (
-        '<h2>核心指标 <span class=en>Headline numbers</span></h2>' + _cards(inputs))))
-
-    # pool composition -----------------------------------------------------------------------------------------
     strata = {d: compare_strata(inputs.contributed, inputs.pool, d, sc) for d in DIMENSIONS}
-    comp = [
-        '<h2>资产池构成 <span class=en>Pool composition</span></h2>',
-        '<p class=lead>各维度提供资产与入池资产的未偿本息(亿元)；柱上百分比为入池占比，虚线为情景限额。'
-        '<span class=en> Gross book value (GBV) contributed vs selected, in 亿元 (CNY 100 mn); labels on the bars '
-        'are shares of the pool, dashed lines the scenario\'s caps.</span></p>',
-        '<div class="grid2"><div><h3>按资产管理公司 <span class=en>By AMC</span></h3>',
-        _figure(_composition_fig(strata["amc"], "amc", None, pool_gbv, sc), "fig-amc", 380),
-        '</div><div><h3>按担保/抵押物类型 <span class=en>By collateral type</span></h3>',
-        _figure(_composition_fig(strata["collateral_type"], "collateral_type", limits.max_collateral_share,
-                                 pool_gbv, sc), "fig-collateral", 380),
-        '</div></div><h3>按省份 <span class=en>By province</span></h3>',
-        _figure(_composition_fig(strata["province"], "province", limits.max_province_share, pool_gbv, sc),
-                "fig-province", 400),
-        '<h3>按行业 <span class=en>By industry (GB/T 4754 门类 sections)</span></h3>',
-        _figure(_composition_fig(strata["industry"], "industry", limits.max_industry_share, pool_gbv, sc),
-                "fig-industry", 400),
-        '<div class="grid2"><div><h3>按资产类型 <span class=en>By asset type</span></h3>',
-        _figure(_composition_fig(strata["asset_type"], "asset_type", limits.max_asset_type_share, pool_gbv, sc),
-                "fig-asset-type", 380),
-        '</div><div><h3>按司法状态 <span class=en>By legal status</span></h3>',
-        _figure(_composition_fig(strata["legal_status"], "legal_status", limits.max_legal_status_share,
-                                 pool_gbv, sc), "fig-legal", 380),
-        '</div></div>',
-        '<h3>分层明细 <span class=en>Stratification tables</span></h3>',
-    ]
-    strata_cols = [Col(c, *HEADERS[c]) for c in STRATA_COLUMNS]
-    for d, table in strata.items():
-        zh, en = DIMENSION_LABELS[d]
-        comp.append(f"<details><summary>{_E(zh)} <span class=en>{_E(en)}</span> "
-                    f"<span class=note>({len(table)} 项 values)</span></summary>"
-                    + _html_table(table, strata_cols, total=_strata_total(table)) + "</details>")
+    caps = {"amc": None, "province": limits.max_province_share, "industry": limits.max_industry_share,
+            "collateral_type": limits.max_collateral_share, "asset_type": limits.max_asset_type_share,
+            "legal_status": limits.max_legal_status_share}
+    heights = {"province": 400, "industry": 400}
+    figs = {d: figure(_composition_fig(strata[d], d, caps[d], pool_gbv, sc), f"fig-{d.replace('_', '-')}",
+                      heights.get(d, 380)) for d in DIMENSIONS}
+    strata_cols = columns_for(pd.DataFrame(columns=STRATA_COLUMNS), STRATA_COLUMNS)
+    nav = [("headline", "核心指标 Headline"), ("composition", "资产池构成 Pool composition")]
+    context: dict[str, Any] = {
+        "headline": _cards(inputs),
+        "figs": figs,
+        "strata": [(*DIMENSION_LABELS[d], table(t, strata_cols, total=_strata_total(t))) for d, t in strata.items()],
+        "deal": None,
+        "has_analytics": bool(inputs.analytics),
+    }
     conc = _concentration_table(inputs.pool)
-    comp.append('<h3>集中度 <span class=en>Concentration of the pool</span></h3>'
-                + _html_table(conc, columns_for(conc)))
-    sections.append(("composition", "资产池构成 Pool composition", "".join(comp)))
-
-    # deal -------------------------------------------------------------------------------------------------------
+    context["concentration"] = table(conc, columns_for(conc))
     if deal is not None:
         st = sc.structure
-        freq = {"monthly": "按月 monthly", "quarterly": "按季 quarterly", "semiannual": "半年 semiannual"}
-        sections.append(("cashflows", "回收与摊还 Collections vs amortisation", "".join([
-            '<h2>回收与证券摊还 <span class=en>Collections vs tranche amortisation</span></h2>',
-            f'<p class=lead>基准情景下每期回收款(柱)与各档证券期末余额(线)；{_E(freq[st.payment_frequency])}兑付，'
-            f'法定期限 {st.legal_maturity_years:g} 年。<span class=en> Base-case collections per payment period '
-            '(bars) against each tranche\'s outstanding balance after the payment date (lines). The senior is a '
-            'pass-through: its balance falls by what the period\'s collections leave after taxes, fees and senior '
-            'interest; the subordinated class starts to amortise once the senior is repaid.</span></p>',
-            _figure(_cash_fig(deal, sc.as_of), "fig-cash", 440),
-            '<h3>现金流分配 <span class=en>Waterfall: uses of cash by period</span></h3>',
-            '<p class=lead>每期可分配资金按支付顺序的去向(堆叠柱)，横线为当期可分配资金(回收款+储备提取)。'
-            '<span class=en> Where each period\'s cash goes, stacked in order of priority; the tick is the cash '
-            'available (collections + reserve draw), which the stack always equals.</span></p>',
-            _figure(_uses_fig(deal), "fig-uses", 520),
-        ])))
-        a = deal.analytics
-        tr = deal.tranches
-        sections.append(("stresses", "压力测试 Stresses", "".join([
-            '<h2>压力测试 <span class=en>Stress grid</span></h2>',
-            '<p class=lead>每格：在该回收折扣与延迟下，仍能按时付息并在法定到期日前还本的最大优先级规模，占基准预期回收的比例。'
-            f'颜色以已发行优先级 ({_fmt(a.get("senior_share_of_expected_recovery"), "pct")}) 为中点：'
-            '绿色格仍可足额偿付，红色格不足。◇ 为评级压力，× 为已发行优先级的盈亏平衡点。'
-            '<span class=en> Each cell: the largest senior that still pays interest every period and its principal '
-            'by legal maturity when every collection is cut by the haircut (row) and pushed back by the delay '
-            '(column), as a share of base-case expected recovery. Colours centre on the issued senior: green cells '
-            'it survives, red cells it does not. Diamonds mark the rating stresses, crosses the issued senior\'s '
-            'break-even haircut (no delay) and delay (no haircut).</span></p>',
-            _figure(_stress_fig(deal), "fig-stress", 620),
-            '<h3>评级压力 <span class=en>Rating stresses</span></h3>',
-            _html_table(deal.stresses, columns_for(deal.stresses),
-                        row_class=lambda r: "binding" if r.get("rating") == st.senior_rating else ""),
-        ])))
-        tcols = columns_for(tr)
-        sections.append(("tranches", "证券分层 Tranches", "".join([
-            '<h2>证券分层 <span class=en>Tranches</span></h2>',
-            '<p class=lead>覆盖倍数 = 基准预期回收 / 优先级规模。<span class=en> Coverage = base-case expected '
-            'recovery / tranche size (senior and mezzanine). Sizes in CNY (元).</span></p>',
-            _html_table(tr, tcols),
-            '<h3>风险自留 <span class=en>Risk retention</span></h3>',
-            (_html_table(deal.retention, columns_for(deal.retention)) if len(deal.retention)
-             else '<p class=note>无 None</p>'),
-            '<h3>基准情景现金流 <span class=en>Base-case cash flows (CNY)</span></h3>',
-            '<details><summary>展开 <span class=en>Show table</span></summary>'
-            + _html_table(deal.cashflows, columns_for(deal.cashflows)) + '</details>',
-        ])))
-    elif inputs.analytics:
-        sections.append(("tranches", "证券分层 Tranches", (
-            '<h2>证券分层 <span class=en>Tranches</span></h2><p class=note>仅有摘要指标(见核心指标)。'
-            '<span class=en> Only the deal headline is available (see Headline numbers).</span></p>')))
-    else:
-        sections.append(("tranches", "证券分层 Tranches", (
-            '<h2>证券分层 <span class=en>Tranches</span></h2><p class=note>未进行证券分层。'
-            '<span class=en> No deal was sized for this run.</span></p>')))
-
-    # limits -----------------------------------------------------------------------------------------------------
+        rating = st.senior_rating
+        context["deal"] = {
+            "frequency": _FREQUENCY[st.payment_frequency],
+            "legal_years": f"{st.legal_maturity_years:g}",
+            "issued_share": _fmt(deal.analytics.get("senior_share_of_expected_recovery"), "pct"),
+            "cash_fig": figure(_cash_fig(deal, sc.as_of), "fig-cash", 440),
+            "uses_fig": figure(_uses_fig(deal), "fig-uses", 520),
+            "stress_fig": figure(_stress_fig(deal), "fig-stress", 620),
+            "stresses": table(deal.stresses, columns_for(deal.stresses),
+                              row_class=lambda r: "binding" if r.get("rating") == rating else ""),
+            "tranches": table(deal.tranches, columns_for(deal.tranches)),
+            "retention": table(deal.retention, columns_for(deal.retention)),
+            "cashflows": table(deal.cashflows, columns_for(deal.cashflows)),
+        }
+        nav += [("cashflows", "回收与摊还 Collections vs amortisation"), ("stresses", "压力测试 Stresses")]
+    nav += [("tranches", "证券分层 Tranches"), ("limits", "限额 Limits")]
     lim = binding_first(inputs.limits)
-    lcols = columns_for(lim, [c for c in ["binding", "name", "limit", "value", "slack", "shadow_price",
-                                           "npv_per_step", "family", "key"] if c in lim])
-    sections.append(("limits", "限额 Limits", "".join([
-        '<h2>限额 <span class=en>Limits</span></h2>',
-        '<p class=lead>约束的限额在前(高亮)，按每步放松可增加的净现值排序。<span class=en> Binding limits first '
-        '(highlighted), then by NPV gained per step of relaxation (from the LP shadow price).</span></p>',
-        _html_table(lim, lcols, row_class=lambda r: "binding" if r.get("binding") else "") if len(lim)
-        else '<p class=note>无 None</p>',
-    ])))
-
+    lcols = columns_for(lim, ["binding", "name", "limit", "value", "slack", "shadow_price", "npv_per_step", "family",
+                              "key"], LIMIT_LABELS)
+    context["limits"] = table(lim, lcols, row_class=lambda r: "binding" if r.get("binding") else "")
+    context["allocation"] = None
     if inputs.allocation is not None:
         alloc = inputs.allocation
+        acols = columns_for(alloc, labels=ALLOCATION_LABELS)
         fig = _allocation_fig(alloc)
-        sections.append(("allocation", "分配 Allocation", "".join([
-            '<h2>成员分配 <span class=en>Allocation by AMC</span></h2>',
-            _figure(fig, "fig-allocation", 400) if fig is not None else "",
-            _html_table(alloc, columns_for(alloc)),
-        ])))
-
-    nav = "".join(f'<a href="#{sid}">{_E(label)}</a>' for sid, label, _ in sections)
-    body = "\n".join(f'<section id="{sid}">{content}</section>' for sid, _, content in sections)
-    title = f"资产池证券化报告 Pooling report — {sc.name}"
-    amcs = ", ".join(a.label for a in sc.amcs)
-    meta = (f"情景 Scenario <b>{_E(sc.name)}</b> · 基准日 As of <b>{_E(sc.as_of.isoformat())}</b> · "
-            f"求解状态 Status <b>{_E(str(s.get('status', '')))}</b> · 成员 AMCs: {_E(amcs)}")
-    footer = (f"由 amc-pooling 生成 Generated by amc-pooling · 输入哈希 inputs_sha256 "
-              f"{_E(str(s.get('inputs_sha256', '')))} · 金额单位：元，图表为亿元 Amounts in CNY; charts in 亿元 "
-              "(CNY 100 mn)")
-    return (
-        '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_E(title)}</title>\n<style>{CSS}</style>\n"
-        f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>\n</head>\n<body>\n'
-        f"<header><h1>资产池证券化报告 <span style=\"font-weight:400\">Consortium pooling report</span></h1>"
-        f'<div class="meta">{meta}</div><nav>{nav}</nav></header>\n<main>\n{body}\n</main>\n'
-        f"<footer>{footer}</footer>\n</body>\n</html>\n"
+        context["allocation"] = {"fig": figure(fig, "fig-allocation", 400) if fig is not None else None,
+                                 "table": table(numeric_frame(alloc, acols), acols)}
+        nav.append(("allocation", "分配 Allocation"))
+    return render(
+        "report.html",
+        title=f"资产池证券化报告 Pooling report — {sc.name}",
+        heading_zh="资产池证券化报告", heading_en="Consortium pooling report", nav=nav,
+        scenario=sc.name, as_of=sc.as_of.isoformat(), status=str(s.get("status", "")),
+        amcs=", ".join(a.label for a in sc.amcs), inputs_sha256=str(s.get("inputs_sha256", "")), **context,
     )

@@ -18,6 +18,7 @@ scenario's ``as_of``).
 from __future__ import annotations
 
 import datetime as dt
+import html
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,101 +27,46 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import plotly.offline
 import xlsxwriter
 
 from pooling.io import write_atomic
-from pooling.report.deal import (
-    _E,
-    CSS,
-    HEADERS,
-    Col,
-    _card,
-    _figure,
-    _fmt,
-    _formats,
-    _html_table,
-    _infer,
-    _Sheet,
-)
+from pooling.report.columns import NUMERIC_KINDS, Col, format_value
+from pooling.report.page import Card, figure, render, table, write_page
+from pooling.report.workbook import Sheet, formats
 from pooling.study.engine import STORE_NAME, load_results
+from pooling.vocab import column_label, with_unit
 
 __all__ = ["TORNADO_METRICS", "StudyTables", "amc_outcomes", "sensitivities", "study_tables", "write_study_report"]
+
+#: Text that goes into a plotly figure is escaped once for plotly's HTML-like text renderer.
+_E = html.escape
 
 #: metrics the tornado charts are drawn for
 TORNADO_METRICS = ("pool_npv", "senior_size")
 
-#: bilingual labels of the study metrics (the rest are inferred from the name)
-METRIC_LABELS: dict[str, tuple[str, str, str]] = {
-    "objective_value": ("目标函数值", "Objective value", "cny"),
-    "mip_gap": ("最优性差距", "MIP gap", "gap"),
-    "pool_gbv": ("入池未偿本息(元)", "Pool GBV (CNY)", "cny"),
-    "pool_npv": ("资产池净现值(元)", "Pool npv (CNY)", "cny"),
-    "pool_expected_recovery": ("预期回收(元)", "Expected recovery (CNY)", "cny"),
-    "pool_n_assets": ("入池笔数", "Assets in pool", "int"),
-    "recovery_rate": ("回收率", "Recovery rate", "pct"),
-    "wa_months": ("加权回收月数", "WA months to recovery", "months"),
-    "senior_size": ("优先级规模(元)", "Senior size (CNY)", "cny"),
-    "senior_share_of_gbv": ("优先级/未偿本息", "Senior / GBV", "pct"),
-    "senior_share_of_expected_recovery": ("优先级/预期回收", "Senior / expected recovery", "pct"),
-    "senior_coverage": ("优先级覆盖倍数", "Senior coverage", "x"),
-    "senior_break_even_haircut": ("盈亏平衡折扣", "Break-even haircut", "pct"),
-    "sub_irr": ("次级收益率", "Sub IRR", "pct"),
-    "solve_seconds": ("求解时间(秒)", "Solve seconds", "sec"),
-    "run_id": ("运行编号", "Run id", "text"),
-    "scenario": ("情景", "Scenario", "text"),
-    "status": ("状态", "Status", "text"),
-    "error": ("错误", "Error", "text"),
-    "detail": ("说明", "Detail", "text"),
-    "factor": ("因素", "Factor", "text"),
-    "kind": ("类型", "Kind", "text"),
-    "parameter": ("参数", "Parameter", "text"),
-    "reference": ("参照值", "Reference value", "text"),
-    "low_value": ("低端取值", "Value at low end", "text"),
-    "high_value": ("高端取值", "Value at high end", "text"),
-    "runs": ("运行数", "Runs", "int"),
-    "metric_reference": ("参照指标", "Metric at reference", "cny"),
-    "metric_low": ("低端指标", "Metric, low end", "cny"),
-    "metric_high": ("高端指标", "Metric, high end", "cny"),
-    "delta_low": ("低端变动", "Change, low end", "cny"),
-    "delta_high": ("高端变动", "Change, high end", "cny"),
-    "swing": ("波动幅度", "Swing (high − low)", "cny"),
-    "amc": ("资产管理公司", "AMC", "text"),
-}
 
-
-def _label(name: str, frame: pd.DataFrame | None = None) -> tuple[str, str, str]:
-    if name in METRIC_LABELS:
-        return METRIC_LABELS[name]
-    if name in HEADERS:
-        return HEADERS[name]
-    for prefix, (zh, en, kind) in {"delta_pool_npv": ("净现值变动(元)", "Δ pool npv vs base (CNY)", "cny"),
-                                   "delta_senior_size": ("优先级变动(元)", "Δ senior size vs base (CNY)", "cny"),
-                                   "npv_": ("入池净现值(元) ", "Pool npv (CNY) ", "cny"),
-                                   "share_": ("入池占比 ", "Share of pool ", "pct"),
-                                   "dnpv_": ("净现值变动(元) ", "Δ npv vs base (CNY) ", "cny")}.items():
-        if name.startswith(prefix):
-            rest = name[len(prefix):]
-            return (zh + rest if rest else zh.strip(), en + rest if rest else en.strip(), kind)
-    return _infer(name, None if frame is None or name not in frame else frame[name])
+def _col(name: str, kind: str | None = None) -> Col:
+    zh, en, default = column_label(name)
+    kind = kind or default
+    return Col(name, *with_unit(zh, en, kind), kind)
 
 
 def _cols(frame: pd.DataFrame, names: Iterable[str], kinds: dict[str, str] | None = None,
           parameters: Iterable[str] = ()) -> list[Col]:
+    """Report columns: labels from :data:`pooling.vocab.COLUMN_LABELS`; a study parameter is headed 参数 and its
+    dotted path, shown as written; a numeric label on a text column shows the text."""
     out = []
     params = set(parameters)
     for n in names:
         if n not in frame.columns:
             continue
-        if n in params:  # a study parameter: headed by its dotted path, shown as written
-            out.append(Col(n, "", n, "g" if pd.api.types.is_numeric_dtype(frame[n]) else "text"))
+        if n in params:
+            out.append(Col(n, "参数", n, "g" if pd.api.types.is_numeric_dtype(frame[n]) else "text"))
             continue
-        zh, en, kind = _label(n, frame)
-        if n in (kinds or {}):
-            kind = kinds[n]  # type: ignore[index]
-        elif not pd.api.types.is_numeric_dtype(frame[n]):
+        kind = (kinds or {}).get(n) or column_label(n)[2]
+        if kind in NUMERIC_KINDS and not pd.api.types.is_numeric_dtype(frame[n]):
             kind = "text"
-        out.append(Col(n, zh, en, kind))
+        out.append(_col(n, kind))
     return out
 
 
@@ -308,17 +254,17 @@ def study_tables(store: str | Path) -> StudyTables:
 # --------------------------------------------------------------------------------------------------------------
 
 def _tornado_fig(table: pd.DataFrame, metric: str) -> go.Figure:
-    zh, en, _ = _label(metric)
+    zh, en, _ = column_label(metric)
     t = table.iloc[::-1]  # plotly draws the first category at the bottom
-    labels = [f if k == "scenario" else f"{f} ({lo} … {hi})"
+    labels = [_E(f if k == "scenario" else f"{f} ({lo} … {hi})")
               for f, k, lo, hi in zip(t["factor"], t["kind"], t["low_value"], t["high_value"], strict=True)]
     fig = go.Figure()
     fig.add_bar(y=labels, x=t["delta_low"] / 1e8, orientation="h", name="低端 low end", marker_color="#c0392b",
-                customdata=np.stack([t["low_value"], t["metric_low"] / 1e8], axis=1),
+                customdata=np.stack([[_E(str(v)) for v in t["low_value"]], t["metric_low"] / 1e8], axis=1),
                 hovertemplate="%{y}<br>取值 value %{customdata[0]}<br>Δ %{x:,.2f} 亿元 → %{customdata[1]:,.2f}"
                               "<extra></extra>")
     fig.add_bar(y=labels, x=t["delta_high"] / 1e8, orientation="h", name="高端 high end", marker_color="#2c5d9e",
-                customdata=np.stack([t["high_value"], t["metric_high"] / 1e8], axis=1),
+                customdata=np.stack([[_E(str(v)) for v in t["high_value"]], t["metric_high"] / 1e8], axis=1),
                 hovertemplate="%{y}<br>取值 value %{customdata[0]}<br>Δ %{x:,.2f} 亿元 → %{customdata[1]:,.2f}"
                               "<extra></extra>")
     fig.update_layout(barmode="overlay", bargap=0.35,
@@ -337,19 +283,20 @@ def _grid_fig(st: StudyTables, metric: str) -> go.Figure | None:
     if not len(grid):
         return None
     p, q = st.sweep
-    xs = list(dict.fromkeys(_show(v) for v in grid[q]))
-    ys = list(dict.fromkeys(_show(v) for v in grid[p]))
+    xs = list(dict.fromkeys(_E(_show(v)) for v in grid[q]))
+    ys = list(dict.fromkeys(_E(_show(v)) for v in grid[p]))
     z = np.full((len(ys), len(xs)), np.nan)
     for _, r in grid.iterrows():
         v = r[metric]
         if v is not None and math.isfinite(float(v)):
-            z[ys.index(_show(r[p])), xs.index(_show(r[q]))] = float(v) / 1e8
-    zh, en, _ = _label(metric)
+            z[ys.index(_E(_show(r[p]))), xs.index(_E(_show(r[q])))] = float(v) / 1e8
+    zh, en, _ = column_label(metric)
     text = [[("" if math.isnan(v) else f"{v:,.2f}") for v in row] for row in z]
     fig = go.Figure(go.Heatmap(z=z, x=xs, y=ys, text=text, texttemplate="%{text}", colorscale="Blues",
                                colorbar={"title": "亿元"}, hovertemplate=f"{_E(q)} %{{x}}<br>{_E(p)} %{{y}}<br>"
                                "%{z:,.2f} 亿元<extra></extra>"))
-    fig.update_layout(title={"text": f"{zh} <span style='color:#5f6b7a'>{en}</span>", "font": {"size": 14}},
+    fig.update_layout(title={"text": f"{zh}(亿元) <span style='color:#5f6b7a'>{en} (CNY 100 mn)</span>",
+                             "font": {"size": 14}},
                       xaxis={"title": _E(q), "type": "category"}, yaxis={"title": _E(p), "type": "category"},
                       margin={"l": 80, "r": 30, "t": 70, "b": 60})
     return fig
@@ -364,7 +311,8 @@ def _amc_fig(st: StudyTables) -> go.Figure | None:
     z = pivot.to_numpy(dtype=float) / 1e8
     text = [[("" if math.isnan(v) else f"{v:+,.2f}") for v in row] for row in z]
     span = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
-    fig = go.Figure(go.Heatmap(z=z, x=[str(c) for c in pivot.columns], y=[str(i) for i in pivot.index], text=text,
+    fig = go.Figure(go.Heatmap(z=z, x=[_E(str(c)) for c in pivot.columns], y=[_E(str(i)) for i in pivot.index],
+                               text=text,
                                texttemplate="%{text}", colorscale="RdBu", zmid=0, zmin=-span or -1, zmax=span or 1,
                                colorbar={"title": "亿元"},
                                hovertemplate="%{y}<br>%{x}: Δ %{z:+,.2f} 亿元<extra></extra>"))
@@ -391,8 +339,7 @@ def write_study_report(store: str | Path, out_dir: str | Path | None = None,
         raw = st.runs.attrs.get("as_of")
         as_of = dt.date.fromisoformat(raw) if raw else dt.date(2000, 1, 1)
     xlsx = write_atomic(out / "study.xlsx", lambda tmp: _build_xlsx(tmp, st, as_of))
-    text = render_study_html(st)
-    page = write_atomic(out / "study.html", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    page = write_page(out / "study.html", render_study_html(st))
     return [xlsx, page]
 
 
@@ -400,30 +347,30 @@ def _build_xlsx(path: Path, st: StudyTables, as_of: dt.date) -> None:
     wb = xlsxwriter.Workbook(str(path))
     wb.set_properties({"title": f"情景研究 Scenario study — {st.name}", "subject": "amc-pooling",
                        "author": "amc-pooling", "created": dt.datetime(as_of.year, as_of.month, as_of.day)})
-    fmt = _formats(wb)
+    fmt = formats(wb)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(st.counts().items()))
     subtitle = f"研究 Study: {st.name} · {len(st.runs)} 次运行 runs ({counts})"
 
-    sh = _Sheet(wb, "情景 Scenarios", fmt)
+    sh = Sheet(wb, "情景 Scenarios", fmt)
     sh.title(f"情景研究 Scenario study — {st.name}", subtitle)
     cols = _cols(st.grid, st.scenario_columns, parameters=st.parameters)
     sh.table(st.grid, cols)
     sh.ws.freeze_panes(3, 1)
     sh.finish()
 
-    sh = _Sheet(wb, "敏感性 Sensitivity", fmt)
+    sh = Sheet(wb, "敏感性 Sensitivity", fmt)
     sh.title("敏感性(龙卷风图) Sensitivity (tornado)",
              "每个因素相对参照的变动：情景相对基准，扫描参数相对网格参照点。Change of the metric per factor: a named "
              "scenario against base, a swept parameter along the grid from its reference point.")
     chart_row = 2
-    for metric, table in st.tornado.items():
-        zh, en, _ = _label(metric)
-        tcols = _cols(table, table.columns, kinds={"runs": "int"})
+    for metric, tornado in st.tornado.items():
+        zh, en, _ = column_label(metric)
+        tcols = _cols(tornado, tornado.columns, kinds={"runs": "int"})
         sh.skip()
         sh.section(f"{zh} {en}", len(tcols))
         sh.header(tcols)
-        first, last = sh.table(table, tcols, header=False)
-        if len(table):
+        first, last = sh.table(tornado, tcols, header=False)
+        if len(tornado):
             chart = wb.add_chart({"type": "bar"})
             fcol = [c.name for c in tcols].index("factor")
             for name, colname, color in (("低端 low end", "delta_low", "#C0392B"),
@@ -432,139 +379,93 @@ def _build_xlsx(path: Path, st: StudyTables, as_of: dt.date) -> None:
                 chart.add_series({"name": name, "categories": [sh.ws.name, first, fcol, last, fcol],
                                   "values": [sh.ws.name, first, j, last, j], "fill": {"color": color},
                                   "overlap": 100, "gap": 60})
-            chart.set_title({"name": f"{zh} {en}", "name_font": {"size": 11}})
+            chart.set_title({"name": f"{zh} {en} (CNY)", "name_font": {"size": 11}})
             chart.set_x_axis({"num_format": "#,##0", "name": "Δ CNY"})
             chart.set_y_axis({"reverse": True})
             chart.set_legend({"position": "bottom"})
-            chart.set_size({"width": 640, "height": 60 + 34 * len(table)})
+            chart.set_size({"width": 640, "height": 60 + 34 * len(tornado)})
             sh.ws.insert_chart(chart_row, len(tcols) + 1, chart)
-            chart_row += max(last - chart_row + 4, 4 + 2 * len(table))
+            chart_row += max(last - chart_row + 4, 4 + 2 * len(tornado))
     sh.finish()
 
-    sh = _Sheet(wb, "成员 AMCs", fmt)
+    sh = Sheet(wb, "成员 AMCs", fmt)
     sh.title("各成员结果 Outcomes by AMC",
              "入池净现值(该成员提供、入选资产的净现值)与占比，及相对基准的变动。npv of each AMC's assets in the "
              "pool, its share of the pool and the change against base.")
     a = st.amcs
-    acols = [Col("scenario", *METRIC_LABELS["scenario"][:2], "text"), Col("amc", *METRIC_LABELS["amc"][:2], "text"),
-             Col("npv", "入池净现值(元)", "Pool npv (CNY)", "cny"), Col("share", "入池占比", "Share of pool", "pct"),
-             Col("npv_change", "净现值变动(元)", "Δ npv vs base (CNY)", "cny"), Col("run_id", "运行编号", "Run id", "text")]
+    acols = [_col(c) for c in ("scenario", "amc", "npv", "share", "npv_change", "run_id")]
     sh.table(a, acols)
     sh.ws.freeze_panes(3, 2)
     sh.finish()
 
     failed = st.runs[st.runs["status"] == "failed"]
     if len(failed):
-        sh = _Sheet(wb, "失败 Failed", fmt)
+        sh = Sheet(wb, "失败 Failed", fmt)
         sh.title("失败的运行 Failed runs", "pooling study … --retry-failed 重新运行 runs them again")
         sh.table(failed, _cols(failed, ["scenario", "run_id", "error", "detail"]))
         sh.finish()
     wb.close()
 
 
-def _tornado_note(table: pd.DataFrame) -> str:
-    if not len(table):
-        return ('<p class=note>没有可比较的运行(需要基准与至少一个情景或扫描参数)。<span class=en> Nothing to '
-                'compare: the tornado needs the base run and at least one named scenario or swept parameter '
-                'with results.</span></p>')
+def _tornado_reference(table: pd.DataFrame) -> str:
     refs = table[table["kind"] == "sweep"]
-    if not len(refs):
-        return ""
-    items = "; ".join(f"{_E(p)} = {_E(r)}" for p, r in zip(refs["parameter"], refs["reference"], strict=True))
-    return f'<p class=note>扫描参照点 Grid reference point: {items}</p>'
+    return "; ".join(f"{p} = {r}" for p, r in zip(refs["parameter"], refs["reference"], strict=True))
 
 
-def render_study_html(st: StudyTables) -> str:
-    """The whole study report as one HTML string (plotly.js included)."""
-    sections: list[tuple[str, str, str]] = []
+def _money_yi(x: float) -> str:
+    return f"{x / 1e8:,.2f} 亿元"
+
+
+def _cards(st: StudyTables) -> list[Card]:
+    """Headline cards. A card's label names the metric without a unit; its value carries its unit (亿元 for
+    money, % for shares), as do the range and the swing below it."""
     counts = st.counts()
-    cards = [_card("运行", "Runs", f"{len(st.runs)}",
-                   " · ".join(f"{k} {v}" for k, v in sorted(counts.items())),
-                   "warn" if counts.get("failed") else "accent")]
+    cards = [Card("运行", "Runs", f"{len(st.runs)}", " · ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+                  "warn" if counts.get("failed") else "accent")]
     if st.base is not None:
         for m in ("pool_npv", "senior_size", "senior_share_of_expected_recovery", "sub_irr"):
             if m in st.runs and st.base[m] is not None and math.isfinite(float(st.base[m])):
-                zh, en, kind = _label(m)
+                zh, en, kind = column_label(m)
                 vals = pd.to_numeric(st.runs[m], errors="coerce").dropna()
                 if kind == "cny":
-                    shown = f"{float(st.base[m]) / 1e8:,.2f} 亿元"
+                    shown = _money_yi(float(st.base[m]))
                     rng = f"范围 range {vals.min() / 1e8:,.2f} – {vals.max() / 1e8:,.2f} 亿元"
                 else:
-                    shown = _fmt(st.base[m], kind)
-                    rng = f"范围 range {_fmt(vals.min(), kind)} – {_fmt(vals.max(), kind)}"
-                cards.append(_card(f"基准 {zh}", f"base {en}", shown, rng))
-    for metric, table in st.tornado.items():
-        if len(table):
-            top = table.iloc[0]
-            zh, en, _ = _label(metric)
-            cards.append(_card(f"{zh}最敏感因素", f"widest swing of {en}", str(top["factor"]),
-                               f"{top['delta_low'] / 1e8:+,.2f} / {top['delta_high'] / 1e8:+,.2f} 亿元"))
-    sections.append(("headline", "概览 Overview", '<h2>概览 <span class=en>Overview</span></h2>'
-                     + f'<div class="cards">{"".join(cards)}</div>'))
+                    shown = format_value(st.base[m], kind)
+                    rng = f"范围 range {format_value(vals.min(), kind)} – {format_value(vals.max(), kind)}"
+                cards.append(Card(f"基准{zh}", f"base {en}", shown, rng))
+    for metric, t in st.tornado.items():
+        if len(t):
+            top = t.iloc[0]
+            zh, en, _ = column_label(metric)
+            cards.append(Card(f"{zh}最敏感因素", f"widest swing of {en}", str(top["factor"]),
+                              f"变动 change {top['delta_low'] / 1e8:+,.2f} / {top['delta_high'] / 1e8:+,.2f} 亿元"))
+    return cards
 
-    parts = ['<h2>敏感性 <span class=en>Sensitivity (tornado)</span></h2>',
-             '<p class=lead>每个因素使指标变动多少：命名情景相对基准运行；扫描参数沿网格变动，其他扫描参数固定在参照点'
-             '(与基准相同的网格点)。按波动幅度排序。<span class=en> How far each factor moves the metric: a named '
-             'scenario against the base run; a swept parameter along the grid with the other swept parameters held '
-             'at the reference point (the grid point equal to base). Widest swing at the top; hover for the values '
-             'at either end.</span></p>']
-    parts.append('<div class="grid2">')
-    for i, (metric, table) in enumerate(st.tornado.items()):
-        parts.append("<div>" + (_figure(_tornado_fig(table, metric), f"fig-tornado-{i}",
-                                        max(260, 110 + 42 * len(table))) if len(table) else _tornado_note(table))
-                     + "</div>")
-    parts.append("</div>")
+
+def render_study_html(st: StudyTables) -> str:
+    """The whole study report as one HTML string (plotly.js included), from the ``study.html`` template."""
+    tornado = []
+    for i, (metric, t) in enumerate(st.tornado.items()):
+        zh, en, _ = column_label(metric)
+        fig = figure(_tornado_fig(t, metric), f"fig-tornado-{i}", max(260, 110 + 42 * len(t))) if len(t) else None
+        tornado.append({"zh": zh, "en": en, "fig": fig,
+                        "table": table(t, _cols(t, t.columns, kinds={"runs": "int"}))})
     first = next(iter(st.tornado.values()), None)
-    if first is not None and len(first):
-        parts.append(_tornado_note(first))
-    for metric, table in st.tornado.items():
-        zh, en, _ = _label(metric)
-        parts.append(f"<details><summary>{_E(zh)} <span class=en>{_E(en)}</span></summary>"
-                     + _html_table(table, _cols(table, table.columns, kinds={"runs": "int"})) + "</details>")
-    heat = [(m, _grid_fig(st, m)) for m in TORNADO_METRICS]
-    heat = [(m, f) for m, f in heat if f is not None]
-    if heat:
-        parts.append('<h3>扫描网格 <span class=en>The sweep grid</span></h3><div class="grid2">')
-        for i, (_, fig) in enumerate(heat):
-            parts.append("<div>" + _figure(fig, f"fig-grid-{i}", 380) + "</div>")
-        parts.append("</div>")
-    sections.append(("sensitivity", "敏感性 Sensitivity", "".join(parts)))
-
+    grids = [f for f in (_grid_fig(st, m) for m in TORNADO_METRICS) if f is not None]
     fig = _amc_fig(st)
-    a = st.amcs
-    acols = [Col("scenario", "情景", "Scenario", "text"), Col("amc", "资产管理公司", "AMC", "text"),
-             Col("npv", "入池净现值(元)", "Pool npv (CNY)", "cny"), Col("share", "入池占比", "Share of pool", "pct"),
-             Col("npv_change", "净现值变动(元)", "Δ npv vs base (CNY)", "cny")]
-    sections.append(("amcs", "各成员 AMCs", "".join([
-        '<h2>各成员结果 <span class=en>Outcomes by AMC</span></h2>',
-        '<p class=lead>每个情景下各成员入选资产的净现值相对基准的变动(亿元)。<span class=en> Change against base of the '
-        'npv of each AMC\'s assets in the selected pool, in 亿元 (CNY 100 mn); red: less, blue: more. A withdrawn '
-        'AMC shows its whole base-case contribution as a loss.</span></p>',
-        _figure(fig, "fig-amcs", max(260, 90 + 30 * len(st.runs))) if fig is not None else "",
-        "<details><summary>明细 <span class=en>Table</span></summary>" + _html_table(a, acols) + "</details>",
-    ])))
-
+    acols = [_col(c) for c in ("scenario", "amc", "npv", "share", "npv_change")]
     gcols = _cols(st.grid, st.scenario_columns, parameters=st.parameters)
-    sections.append(("scenarios", "情景 Scenarios", "".join([
-        '<h2>情景 <span class=en>Scenarios</span></h2>',
-        '<p class=lead>每次运行的参数与核心指标；Δ 为相对基准运行的变动。<span class=en> Every run with its '
-        'parameters and headline metrics; Δ is the change against the base run.</span></p>',
-        _html_table(st.grid, gcols, row_class=lambda r: "binding" if r.get("status") == "failed" else ""),
-    ])))
-
-    nav = "".join(f'<a href="#{sid}">{_E(label)}</a>' for sid, label, _ in sections)
-    body = "\n".join(f'<section id="{sid}">{content}</section>' for sid, _, content in sections)
-    title = f"情景研究 Scenario study — {st.name}"
-    desc = st.runs.attrs.get("description") or ""
-    meta = (f"研究 Study <b>{_E(st.name)}</b> · {len(st.runs)} 次运行 runs"
-            + (f" · {_E(desc)}" if desc else ""))
-    return (
-        '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_E(title)}</title>\n<style>{CSS}</style>\n"
-        f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>\n</head>\n<body>\n'
-        f"<header><h1>情景研究 <span style=\"font-weight:400\">Scenario study</span></h1>"
-        f'<div class="meta">{meta}</div><nav>{nav}</nav></header>\n<main>\n{body}\n</main>\n'
-        "<footer>由 amc-pooling 生成 Generated by amc-pooling · 金额单位：元，图表为亿元 Amounts in CNY; charts in 亿元 "
-        "(CNY 100 mn)</footer>\n</body>\n</html>\n"
+    return render(
+        "study.html",
+        title=f"情景研究 Scenario study — {st.name}", heading_zh="情景研究", heading_en="Scenario study",
+        nav=[("headline", "概览 Overview"), ("sensitivity", "敏感性 Sensitivity"), ("amcs", "各成员 AMCs"),
+             ("scenarios", "情景 Scenarios")],
+        study=st.name, n_runs=len(st.runs), description=st.runs.attrs.get("description") or "",
+        headline=_cards(st), tornado=tornado,
+        reference=_tornado_reference(first) if first is not None and len(first) else "",
+        grids=[figure(f, f"fig-grid-{i}", 380) for i, f in enumerate(grids)],
+        amc_fig=figure(fig, "fig-amcs", max(260, 90 + 30 * len(st.runs))) if fig is not None else None,
+        amc_table=table(st.amcs, acols),
+        scenarios=table(st.grid, gcols, row_class=lambda r: "binding" if r.get("status") == "failed" else ""),
     )

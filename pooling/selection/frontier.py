@@ -27,12 +27,11 @@ limit, its other limits untouched); only ``pool.limits.max_hhi[dimension]`` (or 
    ``infeasible`` (and NaN values), never raised.
 
 The tangent cuts that impose an HHI bound inside the MILP are described in docs/formulation.md; docs/frontier.md
-explains how to read the table and the chart.
+explains how to read the table and the chart, which :mod:`pooling.report.frontier` draws.
 """
 
 from __future__ import annotations
 
-import html as _html
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -56,7 +55,7 @@ from pooling.selection.model import (
 from pooling.tapes.describe import hhi as _hhi
 from solvers import Backend, Options, Problem, Status, get_backend
 
-__all__ = ["FRONTIER_COLUMNS", "MEASURES", "frontier", "frontier_chart", "min_hhi_bound", "write_frontier"]
+__all__ = ["FRONTIER_COLUMNS", "MEASURES", "frontier", "min_hhi_bound", "write_frontier"]
 
 MEASURES = ("hhi", "effective_number")
 
@@ -66,23 +65,6 @@ FRONTIER_COLUMNS = [
     "gbv", "n_assets", "status", "mip_gap", "npv_loss", "npv_loss_pct", "unconstrained", "hhi_rounds", "seconds",
     "note",
 ]
-
-#: Statuses whose pool meets its bound (``hhi_not_converged``: the cut loop stopped with the bound still broken).
-_OK = {"optimal", "feasible", "time_limit", "interrupted"}
-
-DIMENSION_LABELS: dict[str, tuple[str, str]] = {
-    "amc": ("资产管理公司", "AMC"),
-    "province": ("省份", "province"),
-    "industry": ("行业", "industry"),
-    "collateral_type": ("担保/抵押物类型", "collateral type"),
-    "asset_type": ("资产类型", "asset type"),
-    "legal_status": ("司法状态", "legal status"),
-    "obligor_group": ("债务人集团", "obligor group"),
-}
-MEASURE_LABELS: dict[str, tuple[str, str]] = {
-    "hhi": ("赫芬达尔指数", "HHI"),
-    "effective_number": ("有效数量", "effective number"),
-}
 
 
 # ------------------------------------------------------------------------------------------------- helpers
@@ -369,110 +351,9 @@ def frontier(
 
 
 # ------------------------------------------------------------------------------------------------- outputs
-def _fmt(value: object, spec: str) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)) or value is pd.NA:
-        return "–"
-    return format(value, spec)
-
-
-def frontier_chart(table: pd.DataFrame, dimension: str, measure: str, title: str) -> str:
-    """One self-contained HTML page (plotly.js embedded, no CDN: works offline): pool npv (CNY m) against the
-    measure, the unconstrained pool highlighted, hover text with bound, gbv, n_assets and gap; the points as a
-    table below the chart."""
-    import plotly.graph_objects as go
-    import plotly.io as pio
-
-    dim_zh, dim_en = DIMENSION_LABELS.get(dimension, (dimension, dimension))
-    m_zh, m_en = MEASURE_LABELS.get(measure, (measure, measure))
-    x_col = "hhi" if measure == "hhi" else "effective_number"
-    b_col = "bound_hhi" if measure == "hhi" else "bound_effective_number"
-    ok = table["status"].isin(list(_OK)) & table["npv"].notna()
-    x_fmt = ".4f" if measure == "hhi" else ".2f"
-    b_label = "上限 max" if measure == "hhi" else "下限 min"
-
-    def hover(t: pd.DataFrame) -> list[str]:
-        out = []
-        for r in t.itertuples(index=False):
-            out.append(
-                f"{m_zh} {m_en}: {_fmt(getattr(r, x_col), x_fmt)} ({b_label} {_fmt(getattr(r, b_col), x_fmt)})<br>"
-                f"净现值 npv: CNY {_fmt(r.npv / 1e6, ',.1f')} m (损失 loss {_fmt(r.npv_loss_pct, '.2f')}%)<br>"
-                f"未偿本息 gbv: CNY {_fmt(r.gbv / 1e6, ',.1f')} m · 资产数 assets: {_fmt(r.n_assets, ',')}<br>"
-                f"间隙 gap: {_fmt(r.mip_gap, '.2e')} · 状态 status: {r.status}"
-            )
-        return out
-
-    fig = go.Figure()
-    pts = table[ok].sort_values(x_col)
-    fig.add_trace(go.Scatter(
-        x=pts[x_col], y=pts["npv"] / 1e6, mode="lines+markers", name="前沿 frontier",
-        line={"color": "#2c5d9e", "width": 2}, marker={"size": 8, "color": "#2c5d9e"},
-        text=hover(pts), hovertemplate="%{text}<extra></extra>",
-    ))
-    free = table[ok & table["unconstrained"].astype(bool)]
-    if len(free):
-        fig.add_trace(go.Scatter(
-            x=free[x_col], y=free["npv"] / 1e6, mode="markers", name="无分散约束 unconstrained (scenario as is)",
-            marker={"size": 16, "symbol": "star", "color": "#c0392b", "line": {"width": 1, "color": "#26323f"}},
-            text=hover(free), hovertemplate="%{text}<extra></extra>",
-        ))
-    loose = table[table["status"].eq("hhi_not_converged") & table["npv"].notna()]
-    if len(loose):
-        fig.add_trace(go.Scatter(
-            x=loose[x_col], y=loose["npv"] / 1e6, mode="markers", name="未收敛 bound not met (HHI cuts not converged)",
-            marker={"size": 9, "symbol": "x", "color": "#7f7f7f"}, text=hover(loose),
-            hovertemplate="%{text}<extra></extra>",
-        ))
-    lb = table.attrs.get("hhi_lower_bound")
-    if lb:
-        x_lb = lb if measure == "hhi" else 1.0 / lb
-        fig.add_vline(x=x_lb, line={"dash": "dot", "color": "#7f7f7f"},
-                      annotation_text="线性松弛极限 LP limit", annotation_position="bottom right")
-    fig.update_layout(
-        title={"text": _html.escape(title)},
-        xaxis_title=f"{m_zh}（{dim_zh}）{m_en} ({dim_en})" + (" — 越小越分散 lower is more diversified"
-                                                            if measure == "hhi" else " — 越大越分散 higher is more diversified"),
-        yaxis_title="组合净现值 pool npv (CNY m)",
-        template="plotly_white", height=520, hovermode="closest",
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
-        font={"family": '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif', "size": 12},
-    )
-    fig.update_yaxes(tickformat=",.0f")
-    div = pio.to_html(fig, include_plotlyjs=True, full_html=False, div_id="frontier", config={"displaylogo": False})
-
-    head = ["#", f"{b_label} bound ({m_en})", "HHI", "有效数量 N eff", "净现值 npv (CNY m)", "损失 loss %",
-            "未偿本息 gbv (CNY m)", "资产数 assets", "间隙 gap", "状态 status"]
-    body = []
-    for r in table.itertuples(index=False):
-        cells = [str(r.point) + (" ★" if r.unconstrained else ""), _fmt(getattr(r, b_col), x_fmt), _fmt(r.hhi, ".4f"),
-                 _fmt(r.effective_number, ".2f"), _fmt(r.npv / 1e6, ",.1f"), _fmt(r.npv_loss_pct, ".2f"),
-                 _fmt(r.gbv / 1e6, ",.1f"), _fmt(r.n_assets, ","), _fmt(r.mip_gap, ".1e"), _html.escape(str(r.status))]
-        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    a = table.attrs
-    facts = []
-    for key, label in (("hhi_free", "无约束组合 unconstrained pool"), ("hhi_min", "最分散可达 most diversified (LP)"),
-                       ("hhi_lower_bound", "认证极限 certified limit")):
-        h = a.get(key)
-        if h is not None and h > 0:
-            facts.append(f"{label}: HHI {_fmt(h, '.4f')} · N {_fmt(1.0 / h, '.2f')}")
-    return (
-        '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{_html.escape(title)}</title>\n"
-        "<style>body{font-family:-apple-system,\"Segoe UI\",\"PingFang SC\",\"Microsoft YaHei\",sans-serif;"
-        "margin:24px;color:#26323f}table{border-collapse:collapse;font-size:13px}"
-        "td,th{border-bottom:1px solid #dde3ea;padding:4px 10px;text-align:right}th{background:#f3f5f8}"
-        ".note{color:#5b6b7c;font-size:13px}</style>\n</head>\n<body>\n"
-        f"<h1>{_html.escape(title)}</h1>\n"
-        f'<p class="note">分散化前沿：在{dim_zh}维度的{m_zh}约束逐步收紧时的最优组合净现值；★ 为情景原有最优组合。'
-        f"<br>Diversification frontier: the best pool npv as the bound on {dim_en} {m_en} tightens; "
-        "★ is the scenario's own optimum. Each point is a full pool selection under every other limit.</p>\n"
-        f'<p class="note">{" · ".join(facts)}</p>\n'
-        f"{div}\n<table><thead><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr></thead>"
-        f"<tbody>{''.join(body)}</tbody></table>\n</body>\n</html>\n"
-    )
-
-
 def write_frontier(out_dir: Path, table: pd.DataFrame, html: str) -> list[Path]:
-    """Write frontier.csv and frontier.html into ``out_dir`` atomically; return their paths."""
+    """Write frontier.csv and frontier.html (the page :func:`pooling.report.frontier.frontier_chart` renders) into
+    ``out_dir`` atomically; return their paths."""
     out_dir = Path(out_dir)
     csv_path = write_csv(table, out_dir / "frontier.csv")
     html_path = write_atomic(out_dir / "frontier.html", lambda tmp: tmp.write_text(html, encoding="utf-8"))

@@ -16,16 +16,9 @@ import pandas as pd
 
 from pooling.graph import circle_table, group_table
 from pooling.io import write_csv, write_json
+from pooling.vocab import CONCENTRATION_DIMENSIONS, DIMENSIONS
 
-#: Stratification dimensions: name used in files and limits → asset column.
-DIMENSIONS: dict[str, str] = {
-    "amc": "amc_id",
-    "province": "province",
-    "industry": "industry",
-    "collateral_type": "collateral_type",
-    "asset_type": "asset_type",
-    "legal_status": "legal_status",
-}
+__all__ = ["DIMENSIONS", "Description", "concentration", "describe", "hhi", "stratify"]
 
 
 def stratify(assets: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -64,7 +57,7 @@ def concentration(assets: pd.DataFrame) -> pd.DataFrame:
     """Per dimension (plus obligor group): values, largest value and share, HHI, effective number."""
     rows = []
     total = float(assets["gbv"].sum())
-    for name, column in {**DIMENSIONS, "obligor_group": "group_id"}.items():
+    for name, column in CONCENTRATION_DIMENSIONS.items():
         gbv = assets.groupby(column, observed=True)["gbv"].sum().sort_values(ascending=False, kind="stable")
         shares = gbv / total if total > 0 else gbv * 0.0
         h = hhi(shares)
