@@ -4,11 +4,14 @@ README.md and docs/commands.md are what the commands print today (docs/samples.p
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
+import sys
 import types
 import typing
 from pathlib import Path
 
+import pytest
 from pydantic import BaseModel
 
 from pooling.scenario import Scenario
@@ -149,3 +152,39 @@ def test_docstring_examples_run() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- samples
+
+
+def _samples_module() -> types.ModuleType:
+    """docs/samples.py (a script, not part of the package), imported once."""
+    if "docs_samples" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("docs_samples", ROOT / "docs" / "samples.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["docs_samples"] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules["docs_samples"]
+
+
+def test_every_sample_has_one_block() -> None:
+    samples = _samples_module()
+    found = [name for path in samples.FILES for name in samples.blocks(path.read_text(encoding="utf-8"))]
+    assert sorted(found) == sorted(s.name for s in samples.SAMPLES), "each sample is shown exactly once"
+
+
+def test_normalise_masks_timings_and_scratch_paths(tmp_path: Path) -> None:
+    samples = _samples_module()
+    a = f"solved in 0.6s, 3 run(s) in 12.5 s, 0:00:04 eta; wrote {tmp_path}/out/demo"
+    b = "solved in 1.2s, 3 run(s) in 9.0 s, 0:01:10 eta; wrote out/demo"
+    assert samples.normalise(a, tmp_path) == samples.normalise(b)
+    assert samples.normalise("npv CNY 4,518.0m, gap 4.98e-05") != samples.normalise("npv CNY 4,518.1m, gap 4.98e-05")
+
+
+@pytest.mark.slow
+def test_command_samples_are_current() -> None:
+    """Every sample but the frontier (minutes; `python docs/samples.py --only frontier` rewrites it) is run again
+    — about 25 s on 2 cores: the demo's validate, describe, optimize, run, size and consortium — and compared with
+    its block, timings and scratch paths aside."""
+    samples = _samples_module()
+    names = [s.name for s in samples.SAMPLES if s.name not in samples.SLOW]
+    diffs = samples.stale(samples.run_samples(names))
+    assert not diffs, ("command samples are stale; regenerate them with `python docs/samples.py` "
+                       "(docs/commands.md, Keeping the samples current):\n" + "\n\n".join(diffs))

@@ -31,6 +31,7 @@ from pooling.study.engine import (
     default_workers,
     load_study,
     run_study,
+    show_value,
 )
 
 out = Console(width=None if sys.stdout.isatty() else 140)
@@ -66,11 +67,11 @@ def study(
         t = Table(title=f"study {s.name}: {len(s.runs)} run(s) on {s.base_path}")
         t.add_column("#", justify="right")
         t.add_column("run_id", no_wrap=True)
-        t.add_column("scenario", overflow="fold", min_width=24)
-        for c in s.parameters:
-            t.add_column(c, overflow="fold")
+        t.add_column("scenario", overflow="fold")
+        t.add_column("overrides of the base scenario", overflow="fold")
         for r in s.runs:
-            t.add_row(str(r.position), r.run_id, escape(r.name), *(escape(str(r.values[p])) for p in s.parameters))
+            changes = "\n".join(f"{k} = {show_value(v)}" for k, v in r.overrides.items()) or "—"
+            t.add_row(str(r.position), r.run_id, escape(r.name), escape(changes))
         out.print(t)
         return
     n = workers or default_workers()

@@ -357,7 +357,7 @@ def _config_of(scenario: Scenario) -> dict[str, Any]:
     return config
 
 
-def _short(paths: list[str]) -> dict[str, str]:
+def short_labels(paths: list[str]) -> dict[str, str]:
     """Short labels for swept paths: the last two keys (one for a two-key path); full paths if they clash."""
     def cut(p: str) -> str:
         parts = p.split(".")
@@ -367,7 +367,8 @@ def _short(paths: list[str]) -> dict[str, str]:
     return short if len(set(short.values())) == len(short) else {p: p for p in paths}
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A parameter value as run names and tables show it: text as is, anything else as compact JSON."""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -394,11 +395,11 @@ def _plan(spec: StudyFile) -> list[tuple[str, dict[str, Any], str]]:
     plan += [(name, dict(ov), f"scenarios.{name}") for name, ov in spec.scenarios.items()]
     if spec.sweep:
         paths = list(spec.sweep)
-        short = _short(paths)
+        short = short_labels(paths)
         for on in spec.sweep_on:
             own = {} if on == "base" else dict(spec.scenarios[on])
             for point in itertools.product(*(spec.sweep[p] for p in paths)):
-                label = ", ".join(f"{short[p]}={_show(v)}" for p, v in zip(paths, point, strict=True))
+                label = ", ".join(f"{short[p]}={show_value(v)}" for p, v in zip(paths, point, strict=True))
                 plan.append((f"{on}: {label}", {**own, **dict(zip(paths, point, strict=True))}, "sweep"))
     return plan
 
@@ -678,7 +679,7 @@ def _ordered_metrics(metrics: list[str], amcs: list[str]) -> list[str]:
 
 
 def _cell(value: Any) -> Any:
-    return value if value is None or isinstance(value, str | int | float | bool) else _show(value)
+    return value if value is None or isinstance(value, str | int | float | bool) else show_value(value)
 
 
 def load_results(store_path: str | Path, all_runs: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
