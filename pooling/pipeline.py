@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pandas as pd
 
@@ -42,13 +42,21 @@ class Prepared:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def input_files(scenario: Scenario) -> dict[str, Path]:
+    """Every input file of the scenario (tapes, then links) keyed by its path as written in the scenario, with
+    ``/`` separators: the keys of :func:`inputs_digest` and of a study's run ids (the same on every OS)."""
+    written = [a.tape for a in scenario.amcs] + ([scenario.links] if scenario.links else [])
+    return {PurePath(w).as_posix(): p for w, p in zip(written, scenario.input_paths(), strict=True)}
+
+
 def inputs_digest(scenario: Scenario) -> str:
     """Hash of every input file's bytes plus the resolved scenario (DESIGN §3.3 ``inputs_sha256``).
 
-    Files are keyed by their path as written in the scenario, so moving a scenario folder keeps its hash.
+    Files are keyed by their path as written in the scenario (:func:`input_files`), so moving a scenario folder
+    keeps its hash.
     """
-    written = [str(a.tape) for a in scenario.amcs] + ([str(scenario.links)] if scenario.links else [])
-    digests = dict(zip(written, sha256_files(scenario.input_paths()), strict=True))
+    files = input_files(scenario)
+    digests = dict(zip(files, sha256_files(files.values()), strict=True))
     resolved = scenario.model_dump_json(exclude={"base_dir"}).encode()
     digests["<scenario>"] = hashlib.sha256(resolved).hexdigest()
     return combined_sha256(digests)

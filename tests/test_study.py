@@ -211,6 +211,34 @@ def test_failed_run_is_recorded_and_retried_on_request(base: Path, tmp_path: Pat
     assert runs["status"].tolist() == ["optimal"] * 3 and runs["run_id"].is_unique
 
 
+def test_retry_hint_counts_earlier_failed_runs(base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pooling study` run again after a failure skips the failed run, but its hint still counts it."""
+    import pooling.pipeline
+    from pooling.cli.main import app
+
+    real = pooling.pipeline.run_pipeline
+
+    def flaky(scenario):
+        if scenario.structure.senior_coupon > 0.03:
+            raise RuntimeError("boom")
+        return real(scenario)
+
+    path = write_study(tmp_path, base, {"hike": {"structure.senior_coupon": 0.04}})
+    monkeypatch.setattr(pooling.pipeline, "run_pipeline", flaky)
+    args = ["study", str(path), "--out", str(tmp_path / "out")]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "1 run(s) failed" in first.output and "--retry-failed" in first.output
+    again = CliRunner().invoke(app, args)  # nothing runs now; the failed run stands in the store
+    assert again.exit_code == 0, again.output
+    assert "0 run(s) now" in again.output
+    assert "1 run(s) failed (earlier)" in again.output and "--retry-failed" in again.output
+    monkeypatch.setattr(pooling.pipeline, "run_pipeline", real)
+    fixed = CliRunner().invoke(app, [*args, "--retry-failed"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "1 run(s) now (optimal 1)" in fixed.output and "run(s) failed" not in fixed.output
+
+
 def test_tables_regenerate_from_the_store(serial: Path, tmp_path: Path) -> None:
     write_tables(serial / "study.sqlite", tmp_path)
     for name in ("runs.csv", "results.csv"):
@@ -311,14 +339,49 @@ def test_a_run_that_kills_its_worker_process_is_the_only_one_failed(base: Path, 
     assert "worker process died" in runs["error"][1]
 
 
+def test_retry_pool_is_shut_down_on_ctrl_c(base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the runs of a broken pool are retried one at a time: every pool is shut down, none left
+    running (its management thread would hold the interpreter's exit until the run finished)."""
+    import concurrent.futures as cf
+
+    pools: list = []
+
+    class Tracked(cf.ProcessPoolExecutor):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            self.closed = False
+            pools.append(self)
+
+        def shutdown(self, *args: object, **kwargs: object) -> None:
+            self.closed = True
+            super().shutdown(*args, **kwargs)
+
+    monkeypatch.setattr(st.cf, "ProcessPoolExecutor", Tracked)
+    path = write_study(tmp_path, base, {"hike": {"structure.senior_coupon": 0.04}}, {"levers.coupon_shift": [0.0]})
+    s = load_study(path)
+
+    def record(run: object, outcome: dict) -> None:
+        if len(pools) >= 2:  # the one-process retry pool exists: the user presses Ctrl-C
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        st._run_processes(list(s.runs), s, record, workers=2, fn=crash_on_hike)
+    assert len(pools) >= 2 and all(p.closed for p in pools)
+
+
 def test_cli_dry_run_and_usage_errors(demo_study: Path, tmp_path: Path) -> None:
-    app = typer.Typer()
-    app.command()(study_command)
-    r = CliRunner().invoke(app, [str(demo_study), "--out", str(tmp_path / "o"), "--dry-run"])
+    from pooling.cli.main import app
+
+    r = CliRunner().invoke(app, ["study", str(demo_study), "--out", str(tmp_path / "o"), "--dry-run"])
     assert r.exit_code == 0, r.output
     assert "9 run(s)" in r.output and "zj_withdraws" in r.output and not (tmp_path / "o").exists()
-    assert CliRunner().invoke(app, [str(demo_study), "--executor", "gpu"]).exit_code == 2
-    assert CliRunner().invoke(app, [str(demo_study), "--scheduler", "tcp://x:8786"]).exit_code == 2
+    for args, reason in ((["--executor", "threads"], "--executor must be one of serial, process, dask, not 'threads'"),
+                         (["--scheduler", "tcp://x:8786"], "--scheduler tcp://x:8786 needs --executor dask")):
+        r = CliRunner().invoke(app, ["study", str(demo_study), "--out", str(tmp_path / "o"), *args])
+        assert r.exit_code == 2, r.output
+        lines = r.output.strip().splitlines()
+        assert lines == [f"error: {reason}"]  # one line: the reason, no traceback, no "internal error"
+    assert not (tmp_path / "o").exists()
 
 
 # ---------------------------------------------------------------------------------------------- study report

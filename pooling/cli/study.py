@@ -24,7 +24,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from pooling.study.engine import EXECUTORS, StudyProgress, default_workers, load_study, run_study
+from pooling.study.engine import (
+    EXECUTORS,
+    StudyProgress,
+    check_executor,
+    default_workers,
+    load_study,
+    run_study,
+    show_value,
+)
 
 out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
@@ -40,7 +48,7 @@ def study(
     study_file: Annotated[Path, typer.Argument(help="Study YAML file (base scenario, named scenarios, sweep grid).",
                                                show_default=False)],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for study.sqlite, runs.csv and results.csv.")] = Path("out"),
-    executor: Annotated[str, typer.Option(help="serial | process | dask.")] = "serial",
+    executor: Annotated[str, typer.Option(help=" | ".join(EXECUTORS) + ".")] = "serial",
     scheduler: Annotated[str | None, typer.Option(
         help="Dask scheduler address (default: $DASK_SCHEDULER_ADDRESS, else a local cluster).")] = None,
     workers: Annotated[int | None, typer.Option(
@@ -53,21 +61,17 @@ def study(
 
     Example: ``pooling study scenarios/studies/demo_grid.yaml --out out/demo-grid --executor process``
     """
-    executor = executor.lower()
-    if executor not in EXECUTORS:
-        raise typer.BadParameter(f"must be one of {', '.join(EXECUTORS)}, not {executor!r}", param_hint="--executor")
-    if scheduler and executor != "dask":
-        raise typer.BadParameter("needs --executor dask", param_hint="--scheduler")
+    executor = check_executor(executor, scheduler)  # exit 2 with the reason, before the study is read
     s = load_study(study_file)
     if dry_run:
         t = Table(title=f"study {s.name}: {len(s.runs)} run(s) on {s.base_path}")
         t.add_column("#", justify="right")
         t.add_column("run_id", no_wrap=True)
-        t.add_column("scenario", overflow="fold", min_width=24)
-        for c in s.parameters:
-            t.add_column(c, overflow="fold")
+        t.add_column("scenario", overflow="fold")
+        t.add_column("overrides of the base scenario", overflow="fold")
         for r in s.runs:
-            t.add_row(str(r.position), r.run_id, escape(r.name), *(escape(str(r.values[p])) for p in s.parameters))
+            changes = "\n".join(f"{k} = {show_value(v)}" for k, v in r.overrides.items()) or "—"
+            t.add_row(str(r.position), r.run_id, escape(r.name), escape(changes))
         out.print(t)
         return
     n = workers or default_workers()
@@ -96,8 +100,12 @@ def study(
             raise typer.Exit(130) from None
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items())) or "nothing new"
     out.print(f"{summary.ran} run(s) now ({statuses}), {summary.skipped} already done, in {summary.seconds:.1f} s")
-    if summary.failed:
-        out.print(f"[yellow]{summary.failed} run(s) failed[/]: see the error column of runs.csv (--retry-failed runs them again)")
+    if summary.failed_in_store:
+        earlier = summary.failed_in_store - summary.failed
+        which = f" ({summary.failed} now, {earlier} earlier)" if earlier and summary.failed else (
+            " (earlier)" if earlier else "")
+        out.print(f"[yellow]{summary.failed_in_store} run(s) failed{which}[/]: see the error column of runs.csv "
+                  "(--retry-failed runs them again)")
     out.print(f"wrote {summary.runs_csv} and {summary.results_csv} (store: {summary.store})")
     if summary.report:
         out.print(f"report: {' and '.join(str(p) for p in summary.report)}")

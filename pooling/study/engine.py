@@ -67,7 +67,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pooling.errors import InputError, PoolingError, ScenarioError, ValidationFailed
 from pooling.io import sha256_files, write_csv
-from pooling.scenario import Scenario, parse_scenario, read_yaml
+from pooling.scenario import Scenario, _format_errors, parse_scenario, read_yaml
 
 STORE_NAME = "study.sqlite"
 SCHEMA_VERSION = 1
@@ -168,6 +168,29 @@ class Study:
         """What a worker needs: the run id, the resolved scenario and the path its relative paths resolve
         against — never asset frames (workers read tapes themselves, once each, via load_tapes_cached)."""
         return run.run_id, run.config, str(self.base_path)
+
+
+class StudyUsageError(PoolingError, ValueError):
+    """An executor option that cannot work (unknown executor, a scheduler without Dask, Dask not installed).
+    Exit code 2, as a usage error."""
+
+    exit_code = 2
+
+
+def check_executor(executor: str, scheduler: str | None = None) -> str:
+    """The executor name (lower case) if it can run here; otherwise :class:`StudyUsageError` saying why.
+
+    The one check of the executor options: ``pooling study`` calls it before reading the study, and
+    :func:`run_study` and :func:`dask_client` for callers of the API.
+    """
+    name = executor.lower()
+    if name not in EXECUTORS:
+        raise StudyUsageError(f"--executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
+    if scheduler and name != "dask":
+        raise StudyUsageError(f"--scheduler {scheduler} needs --executor dask")
+    if name == "dask" and importlib.util.find_spec("distributed") is None:
+        raise StudyUsageError('--executor dask needs Dask: pip install ".[dask]" (or "amc-pooling[dask]")')
+    return name
 
 
 class StudyAborted(PoolingError):
@@ -316,9 +339,11 @@ def _package_version() -> str:
 
 def run_id_of(config: dict[str, Any], scenario: Scenario) -> str:
     """Deterministic id of a resolved run: hash of its canonical JSON, its input files' hashes (keyed by the path
-    as written, like :func:`pooling.pipeline.inputs_digest`, but cached per file) and the package version."""
-    written = [str(a.tape) for a in scenario.amcs] + ([str(scenario.links)] if scenario.links else [])
-    files = {PurePath(w).as_posix(): _file_digest(p) for w, p in zip(written, scenario.input_paths(), strict=True)}
+    as written, :func:`pooling.pipeline.input_files`, as in ``inputs_sha256``; cached per file) and the package
+    version."""
+    from pooling.pipeline import input_files
+
+    files = {written: _file_digest(p) for written, p in input_files(scenario).items()}
     doc = {"scenario": config, "inputs": files, "pooling": _package_version(), "study_schema": SCHEMA_VERSION}
     return hashlib.sha256(_canonical(doc).encode()).hexdigest()[:16]
 
@@ -332,7 +357,7 @@ def _config_of(scenario: Scenario) -> dict[str, Any]:
     return config
 
 
-def _short(paths: list[str]) -> dict[str, str]:
+def short_labels(paths: list[str]) -> dict[str, str]:
     """Short labels for swept paths: the last two keys (one for a two-key path); full paths if they clash."""
     def cut(p: str) -> str:
         parts = p.split(".")
@@ -342,25 +367,26 @@ def _short(paths: list[str]) -> dict[str, str]:
     return short if len(set(short.values())) == len(short) else {p: p for p in paths}
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A parameter value as run names and tables show it: text as is, anything else as compact JSON."""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _study_problems(err: ValidationError) -> list[tuple[str, str, str]]:
-    problems = []
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"] if p != "[key]") or "(top level)"
+    """(key, value, problem) rows as the scenario file's (:func:`pooling.scenario._format_errors`), with the study
+    file's own wording for an unknown key, a bad run name and a bad dotted path."""
+
+    def wording(e: dict[str, Any]) -> str | None:
         if e["type"] == "extra_forbidden":
-            problem = "unknown key; expected name, description, base, common, scenarios, sweep, sweep_on"
-        elif e["type"] == "string_pattern_mismatch" and e["loc"][0] == "scenarios":
-            problem = "a scenario name may not contain ':', '=' or ',', nor start or end with a space"
-        elif e["type"] == "string_pattern_mismatch":
-            problem = "a dotted path is keys joined by dots, e.g. pool.limits.max_province_share"
-        else:
-            problem = e["msg"]
-        value = e.get("input")
-        problems.append((key, (repr(value) if not isinstance(value, dict) else "a mapping")[:80], problem))
-    return problems
+            return f"unknown key; expected {', '.join(StudyFile.model_fields)}"
+        if e["type"] == "string_pattern_mismatch" and e["loc"][0] == "scenarios":
+            return "a scenario name may not contain ':', '=' or ',', nor start or end with a space"
+        if e["type"] == "string_pattern_mismatch":
+            return "a dotted path is keys joined by dots, e.g. pool.limits.max_province_share"
+        return None
+
+    return [(key, value, wording(e) or problem)
+            for (key, value, problem), e in zip(_format_errors(err), err.errors(), strict=True)]
 
 
 def _plan(spec: StudyFile) -> list[tuple[str, dict[str, Any], str]]:
@@ -369,11 +395,11 @@ def _plan(spec: StudyFile) -> list[tuple[str, dict[str, Any], str]]:
     plan += [(name, dict(ov), f"scenarios.{name}") for name, ov in spec.scenarios.items()]
     if spec.sweep:
         paths = list(spec.sweep)
-        short = _short(paths)
+        short = short_labels(paths)
         for on in spec.sweep_on:
             own = {} if on == "base" else dict(spec.scenarios[on])
             for point in itertools.product(*(spec.sweep[p] for p in paths)):
-                label = ", ".join(f"{short[p]}={_show(v)}" for p, v in zip(paths, point, strict=True))
+                label = ", ".join(f"{short[p]}={show_value(v)}" for p, v in zip(paths, point, strict=True))
                 plan.append((f"{on}: {label}", {**own, **dict(zip(paths, point, strict=True))}, "sweep"))
     return plan
 
@@ -653,7 +679,7 @@ def _ordered_metrics(metrics: list[str], amcs: list[str]) -> list[str]:
 
 
 def _cell(value: Any) -> Any:
-    return value if value is None or isinstance(value, str | int | float | bool) else _show(value)
+    return value if value is None or isinstance(value, str | int | float | bool) else show_value(value)
 
 
 def load_results(store_path: str | Path, all_runs: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -752,8 +778,13 @@ class StudySummary:
     seconds: float = 0.0
     interrupted: bool = False
 
+    #: runs of the study that stand failed in the store after this invocation: this invocation's failures plus
+    #: earlier failed runs it skipped (``--retry-failed`` runs them all again)
+    failed_in_store: int = 0
+
     @property
     def failed(self) -> int:
+        """Runs that failed in this invocation."""
         return self.statuses.get("failed", 0)
 
 
@@ -812,16 +843,20 @@ def _run_processes(todo: list[Run], study: Study, record: Callable[[Run, dict[st
                 inflight.clear()
                 ex.shutdown(wait=True, cancel_futures=True)
                 alone = pool(1)
-                for run in sorted(broken, key=lambda r: r.position):
-                    try:
-                        outcome = alone.submit(fn, study.task(run)).result()
-                    except cf.process.BrokenProcessPool as e:
-                        outcome = _failed(run, f"the worker process died while running this run ({e})")
-                        alone.shutdown(wait=True)
-                        alone = pool(1)
-                    except Exception as e:
-                        outcome = _failed(run, _describe(e))
-                    record(run, outcome)
+                try:
+                    for run in sorted(broken, key=lambda r: r.position):
+                        try:
+                            outcome = alone.submit(fn, study.task(run)).result()
+                        except cf.process.BrokenProcessPool as e:
+                            outcome = _failed(run, f"the worker process died while running this run ({e})")
+                            alone.shutdown(wait=True)
+                            alone = pool(1)
+                        except Exception as e:
+                            outcome = _failed(run, _describe(e))
+                        record(run, outcome)
+                except BaseException:  # Ctrl-C (or a failing record) mid-retry: do not wait for the run
+                    alone.shutdown(wait=False, cancel_futures=True)
+                    raise
                 alone.shutdown(wait=True)
                 ex = pool(workers)
     finally:
@@ -839,11 +874,10 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[tuple[Any, list
     """A Dask client: to ``scheduler`` (or ``DASK_SCHEDULER_ADDRESS``), else to a LocalCluster of ``workers``
     single-threaded worker processes started without the nanny's MALLOC_TRIM_THRESHOLD_ (see
     :data:`DASK_MALLOC_KEY`). Yields (client, notes)."""
-    try:
-        import dask
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise InputError("--executor dask needs Dask: pip install \".[dask]\" (or \"amc-pooling[dask]\")") from None
+    check_executor("dask", scheduler)
+    import dask
+    from distributed import Client, LocalCluster
+
     notes: list[str] = []
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     cluster = None
@@ -935,13 +969,7 @@ def run_study(
     value lands in ``StudySummary.report``.
     Interrupted (Ctrl-C): the finished runs stay recorded, the tables are written, KeyboardInterrupt re-raised.
     """
-    if executor not in EXECUTORS:
-        raise InputError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
-    if executor == "dask":
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            raise InputError("--executor dask needs Dask: pip install \".[dask]\" (or \"amc-pooling[dask]\")") from None
+    executor = check_executor(executor, scheduler)  # type: ignore[assignment]
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     store = ResultStore(out_dir / STORE_NAME)
@@ -952,11 +980,11 @@ def run_study(
         if notes is not None:
             notes(text)
 
+    state = StudyProgress(total=len(study.runs))
     try:
         store.set_plan(study)
         done = store.finished()
         in_plan = {r.run_id for r in study.runs}
-        state = StudyProgress(total=len(study.runs))
         todo: list[Run] = []
         for run in study.runs:
             status = done.get(run.run_id)
@@ -1013,5 +1041,6 @@ def run_study(
         except Exception:
             if not propagating:  # never hide the error that stopped the study behind this one
                 raise
+        summary.failed_in_store = state.failed
         summary.seconds = time.perf_counter() - t0
     return summary
