@@ -376,6 +376,7 @@ COLUMN_LABELS: dict[str, tuple[str, str, str]] = {
     # cash flows
     "period": ("期数", "Period", "int"),
     "date": ("兑付日", "Payment date", "date"),
+    "event": ("事件", "Event (payment, or the clean-up sale after legal maturity)", "text"),
     "collections": ("回收款", "Collections", "cny"),
     "reserve_draw": ("储备提取", "Reserve draw", "cny"),
     "reserve_deposit": ("储备补足", "Reserve deposit", "cny"),
@@ -524,6 +525,9 @@ def column_label(column: str) -> tuple[str, str, str]:
     if column.endswith("_balance"):
         name = column[: -len("_balance")]
         return (f"{TRANCHE_ZH.get(name, name)}余额", f"{name[:1].upper()}{name[1:]} balance", "cny")
+    if column.endswith("_cash"):  # all a tranche's holders receive in the period (interest, principal, residual)
+        name = column[: -len("_cash")]
+        return (f"{TRANCHE_ZH.get(name, name)}所得现金", f"{name[:1].upper()}{name[1:]} cash received", "cny")
     for prefix, (zh, en, kind) in PREFIXED_LABELS.items():
         if column.startswith(prefix) and len(column) > len(prefix):
             rest = column[len(prefix):]
