@@ -426,3 +426,14 @@ def test_frontier_command(tmp_path: Path) -> None:
     assert (ok["npv"].diff().dropna() <= 1e-6 * ok["npv"].abs().max()).all()
     html = (tmp_path / "out" / "frontier.html").read_text(encoding="utf-8")
     assert "plotly" in html.lower() and 'src="http' not in html
+
+
+def test_unreadable_inputs_are_not_internal_errors(tmp_path: Path) -> None:
+    """A folder given as the scenario file, a pool.csv without its key columns: exit 1 with the reason."""
+    r = runner.invoke(app, ["validate", str(tmp_path)])
+    assert r.exit_code == 1, r.output
+    assert "internal error" not in r.output
+    (tmp_path / "pool.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    r = runner.invoke(app, ["size", str(tmp_path), "--scenario", str(DEMO), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1, r.output
+    assert "amc_id and asset_id" in r.output and "internal error" not in r.output
