@@ -377,7 +377,7 @@ def tiny_consortium(clean_scenario: Path) -> Path:
     return clean_scenario
 
 
-@pytest.mark.parametrize("command", ["validate", "describe", "optimize", "run", "consortium"])
+@pytest.mark.parametrize("command", ["validate", "describe", "optimize", "run", "consortium", "frontier"])
 def test_help_lists_exactly_the_files_the_command_writes(command: str, tiny_consortium: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     r = runner.invoke(app, [command, str(tiny_consortium), "--out", str(out)])
