@@ -387,7 +387,7 @@ def test_help_lists_exactly_the_files_the_command_writes(command: str, tiny_cons
 
 def test_size_help_lists_what_size_writes(tiny_consortium: Path, tmp_path: Path) -> None:
     """Into a fresh folder, size writes its data files; into a run's folder, the reports as well."""
-    from pooling.cli.main import REPORT_FILES
+    from pooling.outputs import REPORT_FILES
 
     listed = _help_files("size")
     run_dir = tmp_path / "run"
