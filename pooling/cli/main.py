@@ -26,7 +26,7 @@ from pooling.errors import PROBLEM_COLUMNS, InputError, PoolingError, ScenarioEr
 from pooling.io import write_csv
 from pooling.outputs import FRONTIER_FILES, REPORT_FILES, VALIDATE_FILES, check_written
 from pooling.outputs import files_written as pipeline_files
-from pooling.scenario import Dimension, Solver
+from pooling.scenario import Dimension, Solver, with_overrides
 
 
 def _choices(field: str) -> tuple[str, ...]:
@@ -36,7 +36,6 @@ def _choices(field: str) -> tuple[str, ...]:
 
 BACKENDS = _choices("backend")
 STRATEGIES = _choices("strategy")
-DIMENSIONS: tuple[str, ...] = typing.get_args(Dimension)
 MEASURES = ("hhi", "effective_number")
 TAPE_FORMATS = ("csv", "parquet")
 
@@ -82,13 +81,12 @@ def _help(*paragraphs: str) -> str:
 
 
 def _override(scenario, changes: dict[str, Any]):
-    """The scenario with command-line overrides applied and validated (a problem is a usage error, exit 2)."""
-    from pooling.scenario import with_overrides
-
+    """The scenario with command-line overrides applied and validated (a problem is a usage error, exit 2, with
+    one line naming the key and the reason)."""
     try:
         return with_overrides(scenario, changes, "(command-line options)")
     except ScenarioError as e:
-        raise click.UsageError(str(e)) from None
+        raise click.UsageError("; ".join(f"{key}: {problem} (got {value})" for key, value, problem in e.problems)) from None
 
 
 @app.callback()
