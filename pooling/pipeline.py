@@ -22,6 +22,15 @@ from pooling.consortium.servicing import ServicingPlan, plan_servicing, with_upl
 from pooling.errors import Infeasible, InputError, NoIncumbent
 from pooling.graph import build_groups
 from pooling.io import combined_sha256, sha256_files, write_csv, write_json
+from pooling.outputs import (
+    CONSORTIUM_FILES,
+    DEAL_FILES,
+    SELECTION_FILES,
+    SERVICING_FILES,
+    SUMMARY_FILES,
+    check_written,
+    files_written,
+)
 from pooling.scenario import Scenario, with_overrides
 from pooling.selection.model import Selection, select_pool
 from pooling.selection.results import limits_frame, pool_frame, summary
@@ -326,53 +335,44 @@ def run_pipeline(scenario: Scenario, out_dir: Path | None = None) -> dict:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Files: each writer declares what it writes and returns the paths it wrote
+# Files: each writer returns the paths it wrote, named as pooling.outputs declares
 # --------------------------------------------------------------------------------------------------------------
 
-#: pool.csv, limits.csv: the selection (DESIGN §3.3); summary.json is written by :func:`write_summary`
-SELECTION_FILES = ("pool.csv", "limits.csv")
-SUMMARY_FILES = ("summary.json",)
-#: :func:`pooling.tranching.deal.write_deal`'s files, in its order (checked against what it returns)
-DEAL_FILES = ("tranches.csv", "cashflows.csv", "stresses.csv", "stress_grid.csv", "retention.csv")
-CONSORTIUM_FILES = ("allocation.csv", "coalitions.csv", "core.csv", "withdrawals.csv")
-SERVICING_FILES = ("servicers.csv",)
-
-
 def write_selection_files(out_dir: Path, result: RunResult) -> list[Path]:
-    """pool.csv and limits.csv of a selected pool (:data:`SELECTION_FILES`)."""
-    assert result.selection is not None
+    """pool.csv and limits.csv of a selected pool (:data:`~pooling.outputs.SELECTION_FILES`)."""
+    if result.selection is None:
+        raise ValueError("a given pool has no selection files")
     out_dir = Path(out_dir)
-    return [write_csv(pool_frame(result.prepared.assets, result.selection), out_dir / "pool.csv", float_format="%.2f"),
-            write_csv(limits_frame(result.selection), out_dir / "limits.csv")]
+    pool_csv, limits_csv = SELECTION_FILES
+    return [write_csv(pool_frame(result.prepared.assets, result.selection), out_dir / pool_csv, float_format="%.2f"),
+            write_csv(limits_frame(result.selection), out_dir / limits_csv)]
 
 
 def write_deal_files(out_dir: Path, deal: Deal) -> list[Path]:
-    """:data:`DEAL_FILES`, written by the tranching layer's own writer."""
-    paths = [Path(p) for p in write_deal(out_dir, deal)]
-    if tuple(p.name for p in paths) != DEAL_FILES:  # the declaration must follow the writer
-        raise RuntimeError(f"write_deal wrote {[p.name for p in paths]}, DEAL_FILES declares {list(DEAL_FILES)}")
-    return paths
+    """:data:`~pooling.outputs.DEAL_FILES`, written by the tranching layer's own writer."""
+    return check_written([Path(p) for p in write_deal(out_dir, deal)], DEAL_FILES, "write_deal")
 
 
 def write_consortium_files(out_dir: Path, game: ConsortiumResult) -> list[Path]:
-    """:data:`CONSORTIUM_FILES` (core.csv and withdrawals.csv are written with their header when empty)."""
+    """:data:`~pooling.outputs.CONSORTIUM_FILES` (core.csv and withdrawals.csv: their header when empty)."""
     out_dir = Path(out_dir)
+    allocation_csv, coalitions_csv, core_csv, withdrawals_csv = CONSORTIUM_FILES
     core = game.core if len(game.core.columns) else pd.DataFrame(columns=["rule", "in_core", "max_excess", "worst_coalition"])
     withdrawals = game.withdrawals if len(game.withdrawals.columns) else pd.DataFrame(columns=["withdrawing", "grand_value", "delta_grand_value"])
-    return [write_csv(game.allocation, out_dir / "allocation.csv"), write_csv(game.coalitions, out_dir / "coalitions.csv"),
-            write_csv(core, out_dir / "core.csv"), write_csv(withdrawals, out_dir / "withdrawals.csv")]
+    return [write_csv(game.allocation, out_dir / allocation_csv), write_csv(game.coalitions, out_dir / coalitions_csv),
+            write_csv(core, out_dir / core_csv), write_csv(withdrawals, out_dir / withdrawals_csv)]
 
 
 def write_servicing_files(out_dir: Path, plan: ServicingPlan) -> list[Path]:
-    """:data:`SERVICING_FILES`: the plan's assignment rows."""
-    return [write_csv(plan.assignments, Path(out_dir) / "servicers.csv")]
+    """:data:`~pooling.outputs.SERVICING_FILES`: the plan's assignment rows."""
+    return [write_csv(plan.assignments, Path(out_dir) / SERVICING_FILES[0])]
 
 
 def write_summary(out_dir: Path, result: RunResult) -> list[Path]:
     """summary.json. For a given pool written into a folder that already holds a run's summary.json (``pooling
     size`` into a run folder), that summary keeps its selection fields and takes this run's ``structure`` and
     ``servicing``, with ``resized`` saying so; summary.json never disagrees with tranches.csv."""
-    path = Path(out_dir) / "summary.json"
+    path = Path(out_dir) / SUMMARY_FILES[0]
     data = result.summary
     if result.selection is None and path.is_file():
         try:
@@ -386,20 +386,9 @@ def write_summary(out_dir: Path, result: RunResult) -> list[Path]:
     return [write_json(data, path)]
 
 
-def files_written(*, selection: bool = False, summary: bool = True, deal: bool = False, consortium: bool = False,
-                  servicing: bool = False) -> tuple[str, ...]:
-    """The data files :func:`write_run` writes for a run of this shape, in its order (reports are the CLI's).
-
-    >>> files_written(selection=True)
-    ('pool.csv', 'limits.csv', 'summary.json')
-    """
-    return ((SELECTION_FILES if selection else ()) + (SUMMARY_FILES if summary else ()) + (DEAL_FILES if deal else ())
-            + (CONSORTIUM_FILES if consortium else ()) + (SERVICING_FILES if servicing else ()))
-
-
 def write_run(out_dir: Path, result: RunResult) -> list[Path]:
     """Write every data file of a run (atomically, one by one) and return their paths, in
-    :func:`files_written` order. The servicing plan is written when the run made one."""
+    :func:`~pooling.outputs.files_written` order. The servicing plan is written when the run made one."""
     out_dir = Path(out_dir)
     paths: list[Path] = []
     if result.selection is not None:
@@ -411,7 +400,9 @@ def write_run(out_dir: Path, result: RunResult) -> list[Path]:
         paths += write_consortium_files(out_dir, result.consortium)
     if result.servicing is not None:
         paths += write_servicing_files(out_dir, result.servicing)
-    return paths
+    shape = {"selection": result.selection is not None, "deal": result.deal is not None,
+             "consortium": result.consortium is not None, "servicing": result.servicing is not None}
+    return check_written(paths, files_written(**shape), "write_run")
 
 
 def failure_summary(error: Infeasible | NoIncumbent, prepared: Prepared) -> dict:

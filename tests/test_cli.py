@@ -377,7 +377,7 @@ def tiny_consortium(clean_scenario: Path) -> Path:
     return clean_scenario
 
 
-@pytest.mark.parametrize("command", ["validate", "describe", "optimize", "run", "consortium"])
+@pytest.mark.parametrize("command", ["validate", "describe", "optimize", "run", "consortium", "frontier"])
 def test_help_lists_exactly_the_files_the_command_writes(command: str, tiny_consortium: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     r = runner.invoke(app, [command, str(tiny_consortium), "--out", str(out)])
@@ -387,7 +387,7 @@ def test_help_lists_exactly_the_files_the_command_writes(command: str, tiny_cons
 
 def test_size_help_lists_what_size_writes(tiny_consortium: Path, tmp_path: Path) -> None:
     """Into a fresh folder, size writes its data files; into a run's folder, the reports as well."""
-    from pooling.cli.main import REPORT_FILES
+    from pooling.outputs import REPORT_FILES
 
     listed = _help_files("size")
     run_dir = tmp_path / "run"
@@ -426,3 +426,14 @@ def test_frontier_command(tmp_path: Path) -> None:
     assert (ok["npv"].diff().dropna() <= 1e-6 * ok["npv"].abs().max()).all()
     html = (tmp_path / "out" / "frontier.html").read_text(encoding="utf-8")
     assert "plotly" in html.lower() and 'src="http' not in html
+
+
+def test_unreadable_inputs_are_not_internal_errors(tmp_path: Path) -> None:
+    """A folder given as the scenario file, a pool.csv without its key columns: exit 1 with the reason."""
+    r = runner.invoke(app, ["validate", str(tmp_path)])
+    assert r.exit_code == 1, r.output
+    assert "internal error" not in r.output
+    (tmp_path / "pool.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    r = runner.invoke(app, ["size", str(tmp_path), "--scenario", str(DEMO), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1, r.output
+    assert "amc_id and asset_id" in r.output and "internal error" not in r.output

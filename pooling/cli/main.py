@@ -24,14 +24,9 @@ from rich.table import Table
 
 from pooling.errors import PROBLEM_COLUMNS, InputError, PoolingError, ScenarioError, ValidationFailed
 from pooling.io import write_csv
-from pooling.pipeline import files_written as pipeline_files
-from pooling.scenario import Dimension, Solver
-
-#: the report writer's files (:func:`pooling.report.deal.write_reports`; checked against what it returns)
-REPORT_FILES = ("report.xlsx", "report.html")
-#: :func:`pooling.selection.frontier.write_frontier`'s files (checked against what it returns)
-FRONTIER_FILES = ("frontier.csv", "frontier.html")
-VALIDATE_FILES = ("validation.csv",)
+from pooling.outputs import FRONTIER_FILES, REPORT_FILES, VALIDATE_FILES, check_written
+from pooling.outputs import files_written as pipeline_files
+from pooling.scenario import Dimension, Solver, with_overrides
 
 
 def _choices(field: str) -> tuple[str, ...]:
@@ -41,7 +36,6 @@ def _choices(field: str) -> tuple[str, ...]:
 
 BACKENDS = _choices("backend")
 STRATEGIES = _choices("strategy")
-DIMENSIONS: tuple[str, ...] = typing.get_args(Dimension)
 MEASURES = ("hhi", "effective_number")
 TAPE_FORMATS = ("csv", "parquet")
 
@@ -87,13 +81,12 @@ def _help(*paragraphs: str) -> str:
 
 
 def _override(scenario, changes: dict[str, Any]):
-    """The scenario with command-line overrides applied and validated (a problem is a usage error, exit 2)."""
-    from pooling.scenario import with_overrides
-
+    """The scenario with command-line overrides applied and validated (a problem is a usage error, exit 2, with
+    one line naming the key and the reason)."""
     try:
         return with_overrides(scenario, changes, "(command-line options)")
     except ScenarioError as e:
-        raise click.UsageError(str(e)) from None
+        raise click.UsageError("; ".join(f"{key}: {problem} (got {value})" for key, value, problem in e.problems)) from None
 
 
 @app.callback()
@@ -496,9 +489,7 @@ def _reports(result, out_dir: Path, summary: dict, allocation: pd.DataFrame | No
     paths = [Path(p) for p in write_reports(out_dir, ReportInputs(
         scenario=result.scenario, contributed=result.prepared.assets, pool=result.pool, summary=summary,
         limits=limits, deal=result.deal, allocation=allocation))]
-    if tuple(p.name for p in paths) != REPORT_FILES:  # the declaration must follow the writer
-        raise RuntimeError(f"write_reports wrote {[p.name for p in paths]}, REPORT_FILES declares {list(REPORT_FILES)}")
-    return paths
+    return check_written(paths, REPORT_FILES, "write_reports")
 
 
 def _pct(x: float) -> str:
@@ -573,9 +564,7 @@ def frontier(
         table = run_frontier(prepared.assets, s, dimension, points, measure,
                              on_point=lambda done, total: status.update(f"frontier: {done}/{total} points"))
     html = frontier_chart(table, dimension, measure, f"{s.name}: npv vs {dimension} diversification")
-    paths = [Path(p) for p in write_frontier(out_dir, table, html)]
-    if tuple(p.name for p in paths) != FRONTIER_FILES:  # the declaration must follow the writer
-        raise RuntimeError(f"write_frontier wrote {[p.name for p in paths]}, FRONTIER_FILES declares {list(FRONTIER_FILES)}")
+    paths = check_written([Path(p) for p in write_frontier(out_dir, table, html)], FRONTIER_FILES, "write_frontier")
     t = Table(title=f"npv vs {dimension} {measure}", title_justify="left")
     for c in ("bound", "achieved", "npv (CNY m)", "npv loss", "status"):
         t.add_column(c, justify="left" if c == "status" else "right")

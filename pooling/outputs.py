@@ -1,0 +1,45 @@
+"""The names of the files each writer writes (DESIGN §3.3), in one light module.
+
+The writers return the paths they wrote and check them against these names; the CLI builds each command's
+``--help`` from them, without importing the heavy layers, and a test checks that each command writes exactly
+what its help lists.
+"""
+
+from __future__ import annotations
+
+#: the selection (:func:`pooling.pipeline.write_selection_files`)
+SELECTION_FILES = ("pool.csv", "limits.csv")
+#: :func:`pooling.pipeline.write_summary`
+SUMMARY_FILES = ("summary.json",)
+#: :func:`pooling.tranching.deal.write_deal`, in its order
+DEAL_FILES = ("tranches.csv", "cashflows.csv", "stresses.csv", "stress_grid.csv", "retention.csv")
+#: :func:`pooling.pipeline.write_consortium_files`
+CONSORTIUM_FILES = ("allocation.csv", "coalitions.csv", "core.csv", "withdrawals.csv")
+#: :func:`pooling.pipeline.write_servicing_files`
+SERVICING_FILES = ("servicers.csv",)
+#: :func:`pooling.report.deal.write_reports`, in its order
+REPORT_FILES = ("report.xlsx", "report.html")
+#: :func:`pooling.selection.frontier.write_frontier`, in its order
+FRONTIER_FILES = ("frontier.csv", "frontier.html")
+#: ``pooling validate``
+VALIDATE_FILES = ("validation.csv",)
+
+
+def files_written(*, selection: bool = False, summary: bool = True, deal: bool = False, consortium: bool = False,
+                  servicing: bool = False) -> tuple[str, ...]:
+    """The data files :func:`pooling.pipeline.write_run` writes for a run of this shape, in its order.
+
+    >>> files_written(selection=True)
+    ('pool.csv', 'limits.csv', 'summary.json')
+    """
+    return ((SELECTION_FILES if selection else ()) + (SUMMARY_FILES if summary else ()) + (DEAL_FILES if deal else ())
+            + (CONSORTIUM_FILES if consortium else ()) + (SERVICING_FILES if servicing else ()))
+
+
+def check_written(paths: list, declared: tuple[str, ...], writer: str) -> list:
+    """``paths`` unchanged when their names are ``declared`` (in order); otherwise a RuntimeError: a writer and its
+    declaration have drifted apart, which is a bug, not a user error."""
+    names = tuple(getattr(p, "name", str(p)) for p in paths)
+    if names != declared:
+        raise RuntimeError(f"{writer} wrote {list(names)} but declares {list(declared)}")
+    return paths
