@@ -400,20 +400,33 @@ def size_senior(
 
 
 def size_mezz(
-    stressed: np.ndarray, senior: np.ndarray, terms: Terms, size_unit: float = 1.0, plan: np.ndarray | None = None
+    stressed: np.ndarray,
+    senior: np.ndarray,
+    terms: Terms,
+    size_unit: float = 1.0,
+    plan: np.ndarray | None = None,
+    senior_stressed: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Largest mezzanine behind a fixed senior that passes its own stress (ultimate interest and principal by the
-    legal maturity). Its interest ranks below senior principal (China) or is subordinated by the trigger under
-    stress (GACS), so it does not change the senior's own test. ``plan``: base-case collections for the GACS
-    trigger."""
+    """Largest mezzanine (a multiple of ``size_unit``, searched as in :func:`size_senior`) behind a fixed senior
+    that passes its own stress ``stressed`` (ultimate interest and principal by the legal maturity) while the
+    senior still passes — under ``stressed`` and, when given, under the senior's own stress ``senior_stressed``
+    (S, P). China: mezzanine interest ranks below senior principal, so it cannot break the senior. GACS: class B
+    interest ranks ahead of class A principal until the trigger subordinates it, so it can. ``plan``: base-case
+    collections for the GACS trigger."""
     C = np.atleast_2d(stressed)
     S = C.shape[0]
     senior = np.broadcast_to(np.asarray(senior, dtype=float), (S,))
+    C_sen = None if senior_stressed is None else np.atleast_2d(senior_stressed)
 
     def test(sizes: np.ndarray) -> np.ndarray:
         reps = len(sizes) // S
-        f = waterfall(np.repeat(C, reps, axis=0), np.repeat(senior, reps), sizes, 0.0, terms, plan=plan)
-        return passes(f, "mezz", terms.legal_periods) & passes(f, "senior", terms.legal_periods)
+        sen = np.repeat(senior, reps)
+        f = waterfall(np.repeat(C, reps, axis=0), sen, sizes, 0.0, terms, plan=plan)
+        ok = passes(f, "mezz", terms.legal_periods) & passes(f, "senior", terms.legal_periods)
+        if C_sen is not None:
+            g = waterfall(np.repeat(C_sen, reps, axis=0), sen, sizes, 0.0, terms, plan=plan)
+            ok &= passes(g, "senior", terms.legal_periods)
+        return ok
 
     # mezzanine principal comes from what the collections and the senior's released reserve leave after the senior
     cap = np.maximum(C.sum(axis=1) + terms.cash_reserve_share * senior - senior, 0.0)
