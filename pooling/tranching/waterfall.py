@@ -25,6 +25,10 @@ Waterfall (China convention), per period, in order of priority:
 
 Cash is conserved every period: :math:`C_p + \text{reserve\_draw}_p = \sum \text{pay}_p + \text{reserve\_deposit}_p`.
 
+Clean-up sale: what is still expected after the legal maturity L is sold at L for
+:math:`V = \sum_{m>L}^{H} c_m (1+r)^{-(m-L)/12}` (:func:`cleanup_value`) and distributed by the same waterfall as
+one more column on the same date, with no time elapsed (``waterfall(..., cleanup=V)``).
+
 A tranche *passes* its rating stress when, under the stressed collections, every period's interest is paid in
 full and its principal is repaid by the legal maturity. The senior size is the largest multiple of ``size_unit``
 that passes. The test is *not* monotone in the size: a larger senior owes more interest and principal from the same
@@ -288,11 +292,11 @@ def _largest_passing(test, cap: np.ndarray, unit: float, scan: int | None = None
 
     The result x passes and x + u fails (or x is the cap). It is the largest passing size unless a passing interval
     narrower than the scan step cap / n lies above x, wholly between two failing grid points (the scan's
-    resolution: 1/256 of the cap for up to 256 scenarios, never coarser than 1/128).
+    resolution: 1/1,024 of the cap for up to 16 scenarios, never coarser than 1/128).
     """
     S = len(cap)
-    scan = scan or max(128, min(256, 65536 // max(S, 1)))
-    section = section or max(8, min(64, 16384 // max(S, 1)))
+    scan = scan or max(128, min(1024, 16384 // max(S, 1)))
+    section = section or max(8, min(1024, 16384 // max(S, 1)))
     top = np.floor(np.maximum(cap, 0.0) / unit)  # sizes are n · unit, n = 0..top
     rows = np.arange(S)
     # 1. scan
@@ -471,8 +475,7 @@ def stress_monthly(curves: pd.DataFrame, stress: Stress) -> np.ndarray:
     Each type is cut by its haircut (``collateral_haircut`` or the global one) and the whole curve is delayed by
     ``delay_months`` (collections pushed past the end of the array are lost).
     """
+    keep = np.array([1.0 - stress.collateral_haircut.get(str(col), stress.haircut) for col in curves.columns])
     out = np.zeros(len(curves) + stress.delay_months)
-    for col in curves.columns:
-        h = stress.collateral_haircut.get(str(col), stress.haircut)
-        out[stress.delay_months:] += (1.0 - h) * curves[col].to_numpy(dtype=float)
+    out[stress.delay_months:] = curves.to_numpy(dtype=float) @ keep
     return out[: len(curves)]
