@@ -135,12 +135,12 @@ def size_deal(pool: pd.DataFrame, scenario: Scenario) -> Deal:
         return monthly_to_periods(stress_monthly(curves, stress), pm, n_legal)[0]
 
     unit = st.size_unit
-    senior_stress = stresses[st.senior_rating]
-    senior = float(size_senior(stressed(senior_stress)[None, :], terms, unit)[0])
+    senior_stressed = stressed(stresses[st.senior_rating])[None, :]
+    senior = float(size_senior(senior_stressed, terms, unit)[0])
     mezz = 0.0
     if st.mezzanine:
         mezz = float(size_mezz(stressed(stresses[st.mezzanine.rating])[None, :], np.array([senior]), terms, unit,
-                               plan=base)[0])
+                               plan=base, senior_stressed=senior_stressed)[0])
     rated = senior + mezz
     sub = float(np.ceil(rated * st.sub_share_of_notes / (1.0 - st.sub_share_of_notes) / unit) * unit)
     case = run_base_case(base_monthly, senior, mezz, sub, terms, scenario)
