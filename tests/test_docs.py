@@ -1,5 +1,5 @@
 """Docs that cannot drift: every scenario key is documented in docs/scenario.md, and the command samples in
-README.md and docs/commands.md are what the commands print today (docs/samples.py writes them)."""
+README.md, docs/commands.md and docs/scenario.md are what the commands print today (docs/samples.py writes them)."""
 
 from __future__ import annotations
 
