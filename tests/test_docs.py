@@ -70,7 +70,12 @@ def documented_keys(text: str) -> set[str]:
     a section in backticks (``### `pool.limits` ``; ``### Top level``), several keys separated by commas."""
     keys: set[str] = set()
     section: str | None = None
+    fenced = False
     for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        if fenced or line.startswith("```"):
+            continue
         if line.startswith("#"):
             m = _HEADING.match(line)
             section = None if m is None else (m["path"] or "")
@@ -121,8 +126,11 @@ def test_schema_walk_reaches_nested_models() -> None:
     assert {"structure.servicer_base_fee", "pool.limits.max_hhi", "amcs[].max_share", "valuation.model.speed",
             "structure.stresses.<name>.haircut", "consortium.servicers[].fee_rate", "pool.size.min"} <= paths
     assert "base_dir" not in paths
-    doc = "### `pool.limits`\n| limit | bounds |\n|---|---|\n| max_hhi, `min_effective_number` | x |\n## Other\n| a | b |\n"
-    assert documented_keys(doc) == {"pool.limits", "pool.limits.max_hhi", "pool.limits.min_effective_number"}
+    doc = ("### `pool.limits`\n| limit | bounds |\n|---|---|\n| max_hhi, `min_effective_number` | x |\n"
+           "```yaml\n# a comment in a code block\n| not_a_row | x |\n```\n| max_top10_group_share | y |\n"
+           "## Other\n| a | b |\n")
+    assert documented_keys(doc) == {"pool.limits", "pool.limits.max_hhi", "pool.limits.min_effective_number",
+                                    "pool.limits.max_top10_group_share"}
 
 
 # ---------------------------------------------------------------------------------------------- doctests
