@@ -15,28 +15,10 @@ import pytest
 from pydantic import BaseModel
 
 from pooling.scenario import Scenario
+from pooling.study.engine import _is_model, _unwrap  # the study's walk of the same schema
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO_DOC = ROOT / "docs" / "scenario.md"
-
-
-def _unwrap(tp: typing.Any) -> typing.Any:
-    """Strip Annotated and Optional; a union of several types stays as it is."""
-    while True:
-        origin = typing.get_origin(tp)
-        if origin is typing.Annotated:
-            tp = typing.get_args(tp)[0]
-        elif origin in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(tp) if a is not type(None)]
-            if len(args) != 1:
-                return tp
-            tp = args[0]
-        else:
-            return tp
-
-
-def _is_model(tp: typing.Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
 def schema_keys(model: type[BaseModel] = Scenario, section: str = "") -> list[tuple[str, str, typing.Any]]:
