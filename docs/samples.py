@@ -1,4 +1,4 @@
-"""Write the command samples in README.md and docs/commands.md from the commands themselves.
+"""Write the command samples in README.md, docs/commands.md and docs/scenario.md from the commands themselves.
 
     python docs/samples.py            # rerun every sample and rewrite the blocks (the frontier takes minutes)
     python docs/samples.py --check    # exit 1 and show a diff if a block is stale (timings aside)
@@ -37,7 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the Markdown files that hold sample blocks
-FILES = (ROOT / "README.md", ROOT / "docs" / "commands.md")
+FILES = (ROOT / "README.md", ROOT / "docs" / "commands.md", ROOT / "docs" / "scenario.md")
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,22 @@ class Sample:
     args: tuple[str, ...]
     #: keep the first ``head`` lines of the output (then a line saying how many were left out); None: all
     head: int | None = None
+    #: the exit code the sample shows (an error message is a sample too)
+    exit_code: int = 0
+    #: (name, text) of files written into the scratch folder before the command runs
+    files: tuple[tuple[str, str], ...] = ()
 
+
+#: a scenario with a misspelt limit and an unknown solver: docs/scenario.md shows how it is reported
+_MISSPELT = """name: s
+as_of: 2026-06-30
+amcs: [{id: NAT, kind: national, tape: scenarios/demo/data/nat.csv}]
+pool: {limits: {max_provence_share: 0.2}}
+solver: {backend: cplex}
+"""
 
 SAMPLES: tuple[Sample, ...] = (
+    Sample("scenario-error", ("validate", "s.yaml", "--out", "out/s"), exit_code=1, files=(("s.yaml", _MISSPELT),)),
     Sample("validate", ("validate", "scenarios/demo/scenario.yaml", "--out", "out/demo")),
     Sample("describe", ("describe", "scenarios/demo/scenario.yaml", "--out", "out/describe"), head=40),
     Sample("optimize", ("optimize", "scenarios/demo/scenario.yaml", "--out", "out/demo")),
@@ -110,15 +123,18 @@ def run_samples(names: Iterable[str] | None = None) -> dict[str, str]:
         for sample in SAMPLES:
             if sample.name not in wanted:
                 continue
+            for name, text in sample.files:
+                (folder / name).write_text(text, encoding="utf-8")
             result = CliRunner().invoke(app, list(sample.args), env={"NO_COLOR": "1"})
-            if result.exit_code != 0:
+            if result.exit_code != sample.exit_code:
                 raise RuntimeError(f"sample {sample.name!r}: `pooling {' '.join(sample.args)}` exited "
-                                   f"{result.exit_code}:\n{result.output}") from result.exception
+                                   f"{result.exit_code}, not {sample.exit_code}:\n{result.output}") from result.exception
             text = result.output.replace(f"{folder}/", "").replace(f"{ROOT}/", "")
             lines = [line.rstrip() for line in text.splitlines()]
             if sample.head is not None and len(lines) > sample.head:
                 lines = [*lines[:sample.head], f"… ({len(lines) - sample.head} more lines)"]
-            bodies[sample.name] = "```console\n$ pooling " + " ".join(sample.args) + "\n" + "\n".join(lines) + "\n```\n"
+            shown = "\n".join(lines) + (f"\n(exit code {sample.exit_code})" if sample.exit_code else "")
+            bodies[sample.name] = "```console\n$ pooling " + " ".join(sample.args) + "\n" + shown + "\n```\n"
     return bodies
 
 

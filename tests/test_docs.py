@@ -1,5 +1,5 @@
 """Docs that cannot drift: every scenario key is documented in docs/scenario.md, and the command samples in
-README.md and docs/commands.md are what the commands print today (docs/samples.py writes them)."""
+README.md, docs/commands.md and docs/scenario.md are what the commands print today (docs/samples.py writes them)."""
 
 from __future__ import annotations
 
@@ -15,28 +15,10 @@ import pytest
 from pydantic import BaseModel
 
 from pooling.scenario import Scenario
+from pooling.study.engine import _is_model, _unwrap  # the study's walk of the same schema
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO_DOC = ROOT / "docs" / "scenario.md"
-
-
-def _unwrap(tp: typing.Any) -> typing.Any:
-    """Strip Annotated and Optional; a union of several types stays as it is."""
-    while True:
-        origin = typing.get_origin(tp)
-        if origin is typing.Annotated:
-            tp = typing.get_args(tp)[0]
-        elif origin in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(tp) if a is not type(None)]
-            if len(args) != 1:
-                return tp
-            tp = args[0]
-        else:
-            return tp
-
-
-def _is_model(tp: typing.Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
 def schema_keys(model: type[BaseModel] = Scenario, section: str = "") -> list[tuple[str, str, typing.Any]]:
@@ -70,7 +52,12 @@ def documented_keys(text: str) -> set[str]:
     a section in backticks (``### `pool.limits` ``; ``### Top level``), several keys separated by commas."""
     keys: set[str] = set()
     section: str | None = None
+    fenced = False
     for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        if fenced or line.startswith("```"):
+            continue
         if line.startswith("#"):
             m = _HEADING.match(line)
             section = None if m is None else (m["path"] or "")
@@ -121,8 +108,11 @@ def test_schema_walk_reaches_nested_models() -> None:
     assert {"structure.servicer_base_fee", "pool.limits.max_hhi", "amcs[].max_share", "valuation.model.speed",
             "structure.stresses.<name>.haircut", "consortium.servicers[].fee_rate", "pool.size.min"} <= paths
     assert "base_dir" not in paths
-    doc = "### `pool.limits`\n| limit | bounds |\n|---|---|\n| max_hhi, `min_effective_number` | x |\n## Other\n| a | b |\n"
-    assert documented_keys(doc) == {"pool.limits", "pool.limits.max_hhi", "pool.limits.min_effective_number"}
+    doc = ("### `pool.limits`\n| limit | bounds |\n|---|---|\n| max_hhi, `min_effective_number` | x |\n"
+           "```yaml\n# a comment in a code block\n| not_a_row | x |\n```\n| max_top10_group_share | y |\n"
+           "## Other\n| a | b |\n")
+    assert documented_keys(doc) == {"pool.limits", "pool.limits.max_hhi", "pool.limits.min_effective_number",
+                                    "pool.limits.max_top10_group_share"}
 
 
 # ---------------------------------------------------------------------------------------------- doctests

@@ -357,7 +357,7 @@ def _config_of(scenario: Scenario) -> dict[str, Any]:
     return config
 
 
-def short_labels(paths: list[str]) -> dict[str, str]:
+def _short(paths: list[str]) -> dict[str, str]:
     """Short labels for swept paths: the last two keys (one for a two-key path); full paths if they clash."""
     def cut(p: str) -> str:
         parts = p.split(".")
@@ -395,7 +395,7 @@ def _plan(spec: StudyFile) -> list[tuple[str, dict[str, Any], str]]:
     plan += [(name, dict(ov), f"scenarios.{name}") for name, ov in spec.scenarios.items()]
     if spec.sweep:
         paths = list(spec.sweep)
-        short = short_labels(paths)
+        short = _short(paths)
         for on in spec.sweep_on:
             own = {} if on == "base" else dict(spec.scenarios[on])
             for point in itertools.product(*(spec.sweep[p] for p in paths)):
