@@ -27,6 +27,12 @@ class InputError(PoolingError, ValueError):
     exit_code = 1
 
 
+class UsageError(PoolingError, ValueError):
+    """A command was called in a way that cannot work (an option value, a missing extra). Exit code 2."""
+
+    exit_code = 2
+
+
 class ValidationFailed(InputError):
     """One or more tapes or link files have problems; ``problems`` lists each (file, row, column, value, problem)."""
 

@@ -65,7 +65,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pooling.errors import InputError, PoolingError, ScenarioError, ValidationFailed
+from pooling.errors import InputError, PoolingError, ScenarioError, UsageError, ValidationFailed
 from pooling.io import sha256_files, write_csv
 from pooling.scenario import Scenario, _format_errors, parse_scenario, read_yaml
 
@@ -170,11 +170,8 @@ class Study:
         return run.run_id, run.config, str(self.base_path)
 
 
-class StudyUsageError(PoolingError, ValueError):
-    """An executor option that cannot work (unknown executor, a scheduler without Dask, Dask not installed).
-    Exit code 2, as a usage error."""
-
-    exit_code = 2
+class StudyUsageError(UsageError):
+    """An executor option that cannot work (unknown executor, a scheduler without Dask, Dask not installed)."""
 
 
 def check_executor(executor: str, scheduler: str | None = None) -> str:
