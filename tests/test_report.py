@@ -397,9 +397,9 @@ def test_allocation_headers_are_the_allocation_columns(full_book):
     assert "沙普利值(元)\nShapley value (CNY)" in heads and "按未偿本息分配(元)\nAllocation by GBV (CNY)" in heads
 
 
-def test_xlsx_numbers_are_numbers(inputs, full_book):
-    """Every cell with a number format holds a number; no text cell outside a text column reads as a number."""
-    wb = _workbook(full_book)
+def _numbers_checked(wb: openpyxl.Workbook) -> int:
+    """Every cell with a number format holds a number; no text cell outside a text column reads as a number.
+    Returns how many numbers were seen."""
     numeric_formats = {"#,##0", "0.0%", "0.00%", "0.0000%", "0.0", "0", "0.00", "0.0000", "0.000000", "0.000",
                        '0.00"×"'}
     checked = 0
@@ -412,7 +412,12 @@ def test_xlsx_numbers_are_numbers(inputs, full_book):
                 elif isinstance(cell.value, str) and cell.number_format != "@":
                     with pytest.raises(ValueError):
                         float(cell.value.replace(",", ""))
-    assert checked > 1000
+    return checked
+
+
+def test_xlsx_numbers_are_numbers(inputs, full_book):
+    wb = _workbook(full_book)
+    assert _numbers_checked(wb) > 1000
     ws = wb[SHEETS["limits"]]
     r, c = _find(ws, "NPV per step of relaxation")
     values = [ws.cell(i, c).value for i in range(r + 1, ws.max_row + 1)]
@@ -527,6 +532,7 @@ def test_study_xlsx_numbers_and_headers(tmp_path):
     for sheet, cell in cells:
         zh, _, en = cell.value.partition("\n")
         assert CJK.search(zh) and en, (sheet, cell.value)
+    assert _numbers_checked(wb) > 20
     ws = wb["情景 Scenarios"]
     r, c = _find(ws, "Pool npv (CNY)")
     assert ws.cell(r + 1, c).value == pytest.approx(4.5e9) and ws.cell(r + 1, c).number_format == "#,##0"

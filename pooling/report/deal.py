@@ -499,10 +499,6 @@ C_CONTRIBUTED, C_SELECTED, C_CAP = "#b8c4d6", "#2c5d9e", "#c0392b"
 _E = html.escape
 
 
-def _fmt(value: Any, kind: str) -> str:
-    return format_value(value, kind)
-
-
 def _composition_fig(table: pd.DataFrame, dimension: str, cap_share: float | None, pool_gbv: float,
                      scenario: Scenario, top: int | None = None) -> go.Figure:
     t = table if top is None else table.head(top)
@@ -675,14 +671,14 @@ def _cards(inputs: ReportInputs) -> list[Card]:
         Card("入池率", "Selected of contributed", f"{gbv / gbv_c:.1%}" if gbv_c else "–",
              f"提供 contributed {_money_yi(gbv_c)} · {int(contributed.get('n_assets', len(inputs.contributed))):,} 笔 assets"),
         Card("预期回收", "Expected recovery", _money_yi(float(er)) if _finite(er) else "–",
-             f"回收率 recovery rate {_fmt(pool.get('recovery_rate'), 'pct')} · "
-             f"加权回收 WA {_fmt(pool.get('wa_months_to_recovery'), 'months')} 月 months"),
+             f"回收率 recovery rate {format_value(pool.get('recovery_rate'), 'pct')} · "
+             f"加权回收 WA {format_value(pool.get('wa_months_to_recovery'), 'months')} 月 months"),
         Card("净现值", "NPV", _money_yi(float(pool["npv"])) if _finite(pool.get("npv")) else "–",
              f"目标 objective {s.get('objective', '')}"),
-        Card("最大集团占比", "Largest obligor group", _fmt(conc.get("largest_group_share"), "pct2"),
-             f"前十集团 top-10 groups {_fmt(conc.get('top10_group_share'), 'pct')} · "
-             f"省份有效数 effective provinces {_fmt(conc.get('effective_number', {}).get('province'), 'f2')}"),
-        Card("求解", "Solve", status or "–", f"间隙 gap {_fmt(s.get('mip_gap'), 'gap')} · {s.get('strategy', '')}",
+        Card("最大集团占比", "Largest obligor group", format_value(conc.get("largest_group_share"), "pct2"),
+             f"前十集团 top-10 groups {format_value(conc.get('top10_group_share'), 'pct')} · "
+             f"省份有效数 effective provinces {format_value(conc.get('effective_number', {}).get('province'), 'f2')}"),
+        Card("求解", "Solve", status or "–", f"间隙 gap {format_value(s.get('mip_gap'), 'gap')} · {s.get('strategy', '')}",
              "good" if status == "optimal" else "warn"),
     ]
     a = inputs.analytics
@@ -697,16 +693,16 @@ def _cards(inputs: ReportInputs) -> list[Card]:
         senior = a.get("senior_size")
         cards += [
             Card("优先级规模", "Senior size", _money_yi(float(senior)) if _finite(senior) else "–",
-                 f"占预期回收 of ER {_fmt(a.get('senior_share_of_expected_recovery'), 'pct')} · "
-                 f"占未偿本息 of GBV {_fmt(a.get('senior_share_of_gbv'), 'pct')}", "accent"),
-            Card("优先级覆盖倍数", "Senior coverage", _fmt(a.get("senior_coverage"), "x"),
+                 f"占预期回收 of ER {format_value(a.get('senior_share_of_expected_recovery'), 'pct')} · "
+                 f"占未偿本息 of GBV {format_value(a.get('senior_share_of_gbv'), 'pct')}", "accent"),
+            Card("优先级覆盖倍数", "Senior coverage", format_value(a.get("senior_coverage"), "x"),
                  stress or "预期回收 / 优先级 expected recovery / senior"),
             Card("盈亏平衡", "Break-even",
-                 f"{_fmt(a.get('senior_break_even_haircut'), 'pct')} · "
-                 f"{_fmt(a.get('senior_break_even_delay_months'), 'months0')} 月",
+                 f"{format_value(a.get('senior_break_even_haircut'), 'pct')} · "
+                 f"{format_value(a.get('senior_break_even_delay_months'), 'months0')} 月",
                  "回收折扣 haircut · 延迟 delay (月 months), 已发行优先级 issued senior"),
-            Card("次级收益率", "Sub IRR", _fmt(a.get("sub_irr"), "pct"),
-                 f"优先级加权平均期限 senior WAL {_fmt(a.get('senior_wal_years'), 'years')} 年 years"),
+            Card("次级收益率", "Sub IRR", format_value(a.get("sub_irr"), "pct"),
+                 f"优先级加权平均期限 senior WAL {format_value(a.get('senior_wal_years'), 'years')} 年 years"),
         ]
     return cards
 
@@ -748,7 +744,7 @@ def render_html(inputs: ReportInputs) -> str:
         context["deal"] = {
             "frequency": _FREQUENCY[st.payment_frequency],
             "legal_years": f"{st.legal_maturity_years:g}",
-            "issued_share": _fmt(deal.analytics.get("senior_share_of_expected_recovery"), "pct"),
+            "issued_share": format_value(deal.analytics.get("senior_share_of_expected_recovery"), "pct"),
             "cash_fig": figure(_cash_fig(deal, sc.as_of), "fig-cash", 440),
             "uses_fig": figure(_uses_fig(deal), "fig-uses", 520),
             "stress_fig": figure(_stress_fig(deal), "fig-stress", 620),

@@ -93,7 +93,8 @@ def frontier_chart(table_: pd.DataFrame, dimension: str, measure: str, title: st
         if h is not None and h > 0:
             facts.append(f"{zh} {en}: HHI {format_value(h, 'num')} · N {format_value(1.0 / h, 'f2')}")
     rows = t.assign(point=[f"{p} ★" if u else str(p) for p, u in zip(t["point"], t["unconstrained"], strict=True)])
-    cols = columns_for(rows, TABLE_COLUMNS, {"point": ("序号", "Point", "text")})
+    other_bound = "bound_effective_number" if measure == "hhi" else "bound_hhi"  # the swept bound is enough
+    cols = columns_for(rows, [c for c in TABLE_COLUMNS if c != other_bound], {"point": ("序号", "Point", "text")})
     cols = [c if c.name != b_col else Col(c.name, f"{c.zh}(约束)", f"{c.en} (swept)", c.kind) for c in cols]
     return render(
         "frontier.html",

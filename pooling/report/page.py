@@ -126,7 +126,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.globals.update(plotly_config=markupsafe.Markup(CONFIG), font=FONT)
+    env.globals.update(plotly_config=markupsafe.Markup(CONFIG))
     return env
 
 
