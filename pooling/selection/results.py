@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pooling import vocab
 from pooling.io import write_csv, write_json
 from pooling.scenario import Scenario
 from pooling.selection.model import HELPER_FAMILIES, Selection
@@ -22,8 +23,7 @@ POOL_COLUMNS = [
     # beyond the contract: what a reader needs to recheck every limit from this file alone
     "circle_id", "asset_type", "legal_status", "principal", "valuation_source",
 ]
-SHARE_DIMENSIONS = {"amc": "amc_id", "province": "province", "industry": "industry", "collateral_type": "collateral_type",
-                    "asset_type": "asset_type", "legal_status": "legal_status"}
+SHARE_DIMENSIONS = vocab.DIMENSIONS  # summary.json's shares: one per stratification dimension
 
 
 def pool_frame(assets: pd.DataFrame, selection: Selection) -> pd.DataFrame:
