@@ -67,7 +67,7 @@ ROW_COLUMNS = ["family", "key", "name", "limit", "value", "step"]
 TOP10_CANDIDATES = 2000
 
 #: Row families that define helper columns rather than state a limit (never "binding", never relaxed).
-HELPER_FAMILIES = ("total", "top10_excess", "hhi_exposure")
+HELPER_FAMILIES = ("total", "top10_excess", "top10_lift", "hhi_exposure")
 
 #: Share-cap dimensions: limit key → (asset column, family name, what one value of it is called).
 CAP_DIMENSIONS: dict[str, tuple[str, str, str]] = {
@@ -339,7 +339,35 @@ class _Builder:
             np.full(len(groups), np.inf), meta,
             extra=[(r, u_cols, np.ones(len(groups))), (r, np.full(len(groups), self.top10_col_t), np.ones(len(groups)))],
         )
+        self._top10_lift(groups)
         self.top10 = self._top10_tuple()
+
+    def _top10_lift(self, groups: np.ndarray) -> None:
+        """``top10_lift``: u_g − Σ_{i∈g} (g_i − t̄)⁺ x_i ≥ 0 for the groups among ``groups`` with an asset larger than
+        t̄ = β T̄ / k (T̄ = the size column's upper bound).
+
+        Valid for every whole-asset pool: the top-10 row gives k t ≤ β T ≤ k t̄, so u_g ≥ E_g − t ≥ E_g − t̄, and
+        for the chosen assets above t̄, Σ (g_i − t̄) ≤ E_g − t̄ (one t̄ subtracted per asset, at least one asset).
+        Implied by nothing in the LP: there a large asset taken by a fraction can sit under t at no u_g cost.
+        On a 500-asset consortium with lumpy corporate groups it moved the LP bound from 20% to 11% above the
+        optimum (and let the MILP prove it)."""
+        beta = self.limits.max_top10_group_share
+        t_bar = beta * self.extra_upper[0] / TOP_K
+        above = np.maximum(self.g - t_bar, 0.0)
+        in_groups = np.zeros(len(self.top10_u), dtype=bool)
+        in_groups[groups] = True
+        big = (above > 0) & in_groups[self.top10_codes]
+        if not big.any():
+            return
+        lifted = np.unique(self.top10_codes[big])
+        row_of_group = np.full(len(self.top10_u), -1, dtype=np.int64)
+        row_of_group[lifted] = np.arange(len(lifted))
+        n = len(lifted)
+        meta = pd.DataFrame({"family": "top10_lift", "key": self.top10_groups[lifted],
+                             "name": "top-10 helper: u_g ≥ Σ (g_i − β T_max / 10)⁺ x_i",
+                             "limit": "pool.limits.max_top10_group_share", "value": beta, "step": np.nan})
+        self.add_asset_rows(np.where(big, row_of_group[self.top10_codes], -1), -above, n, np.zeros(n),
+                            np.full(n, np.inf), meta, extra=[(np.arange(n), self.top10_u[lifted], np.ones(n))])
 
     def _top10_tuple(self) -> tuple[int, np.ndarray, np.ndarray]:
         modelled = np.flatnonzero(self.top10_u >= 0)
