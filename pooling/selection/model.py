@@ -983,6 +983,7 @@ class _Run:
         self.deadline = time.perf_counter() + scenario.solver.time_limit_s
         self.strategy = "milp"  # what the solves use: milp or lp_round (set by choose_strategy)
         self.exact_stage = False  # auto: the whole MILP after lp_round when its gap is too wide and the MILP is cheap
+        self.exact_budget = scenario.solver.polish_time_limit_s  # seconds left for the exact stage, over all tries
         self.choice: dict = {}  # the measurements the strategy was chosen by
         self.solve_seconds = 0.0
         self.hhi_rounds = self.lp_rounds = self.tighten_rounds = self.exact_tries = self.top10_rounds = 0
@@ -1059,7 +1060,7 @@ def _choose_strategy(run: _Run, strategy: str) -> None:
     n_frac = int(((x > 1e-6) & (x < 1 - 1e-6)).sum())
     cheap = lp.seconds <= EXACT_LP_SECONDS and run.model.n_units < run.solver.large_pool_units
     run.exact_stage = cheap
-    run.choice = {"lp_seconds": round(lp.seconds, 4), "lp_fractional": n_frac, "exact_stage": cheap}
+    run.choice = {"lp_seconds": round(lp.seconds, 4), "lp_fractional": n_frac, "exact_stage_allowed": cheap}
 
 
 def _solve_once(run: _Run) -> tuple[Result, Result | None]:
@@ -1067,10 +1068,14 @@ def _solve_once(run: _Run) -> tuple[Result, Result | None]:
     if run.strategy == "lp_round":
         have_pool = run.incumbent is not None or run.last is not None
         polish = run.solver.polish_time_limit_s
+        fallback = polish if have_pool else None
+        if run.exact_stage:  # a whole MILP run because no repair found a pool is the exact stage, on its budget
+            fallback = max(min(fallback or math.inf, run.exact_budget), 1.0)
         result, lp = _solve_lp_round(run.problem, run.model, run.backend, run.opts(), run.on_progress,
-                                     repair_time_limit=polish, fallback_time_limit=polish if have_pool else None,
-                                     lp=run.first_lp)
+                                     repair_time_limit=polish, fallback_time_limit=fallback, lp=run.first_lp)
         run.first_lp = None
+        if run.exact_stage and "n_fractional" not in result.info:  # the whole MILP ran
+            run.exact_budget -= result.seconds
     else:
         result, lp = _solve_milp(run.problem, run.backend, run.opts(), run.on_progress)
     run.solve_seconds += result.seconds
@@ -1160,12 +1165,13 @@ def _exact_stage(run: _Run, result: Result, x: np.ndarray, lp: Result | None) ->
     if not run.exact_stage or run.exact_tries >= 2 or _gap(run, x) <= run.options.mip_rel_gap:
         return False
     run.exact_tries += 1
-    budget = min(run.deadline - time.perf_counter(), run.solver.polish_time_limit_s)
+    budget = min(run.deadline - time.perf_counter(), run.exact_budget)
     if budget < 1.0:
         return False
     run.progress(f"the whole MILP to the requested gap (up to {budget:.0f} s)", result.objective, result.mip_gap)
     milp = run.backend.solve(run.problem, run.opts(budget), start=result.x, on_progress=run.on_progress)
     run.solve_seconds += milp.seconds
+    run.exact_budget -= milp.seconds
     run.note_bound(milp)
     if milp.x is None:
         return False
