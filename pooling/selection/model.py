@@ -38,6 +38,11 @@ quadratic terms (HiGHS has no MIQP). The cuts are first converged on the LP rela
 sparse rows), so the integer solves start from a tight outer approximation; a polished integer pool that breaks
 the limit falls back to the last pool that met it.
 
+:func:`select_pool` runs four named steps over one explicit state (:class:`_Run`): converge the HHI cuts on the
+LP relaxation, choose the strategy by measured cost (``auto``: lp_round, then the whole MILP to the requested gap
+when the LP solved in at most :data:`EXACT_LP_SECONDS`), solve-check-tighten until the exact 0/1 pool meets every
+limit, and finish (gap against the best bound valid for the scenario's own problem, status, shadow prices).
+
 A share cap on a value whose *whole* contributed gbv is at most :math:`\alpha\cdot` ``size.min`` can never bind and
 is dropped; so is every cap with :math:`\alpha \ge 1`.
 """
