@@ -83,6 +83,7 @@ class HighsBackend(Backend):
         h.setOptionValue("output_flag", bool(options.verbose))
         h.setOptionValue("log_to_console", bool(options.verbose))
         h.setOptionValue("mip_rel_gap", float(options.mip_rel_gap))
+        h.setOptionValue("mip_abs_gap", float(options.mip_abs_gap))
         h.setOptionValue("time_limit", float(options.time_limit_s))
         h.setOptionValue("threads", int(options.threads))
         h.setOptionValue("primal_feasibility_tolerance", float(options.primal_feasibility_tolerance))

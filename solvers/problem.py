@@ -101,6 +101,9 @@ class Options:
     """Backend-neutral solve options."""
 
     mip_rel_gap: float = 1e-4
+    #: absolute gap at which a MILP may stop (objective units); 0: only ``mip_rel_gap`` decides (HiGHS's own
+    #: default is 1e-6). Solvers still prune by their feasibility tolerances, so callers recompute the gap.
+    mip_abs_gap: float = 0.0
     time_limit_s: float = 600.0
     threads: int = 1
     verbose: bool = False

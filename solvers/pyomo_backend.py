@@ -78,7 +78,7 @@ class PyomoBackend(Backend):
         if self.solver.endswith("highs"):
             opt.config.time_limit = options.time_limit_s
             opt.config.mip_gap = options.mip_rel_gap
-            opt.highs_options.update({"threads": options.threads})
+            opt.highs_options.update({"threads": options.threads, "mip_abs_gap": options.mip_abs_gap})
         else:  # best effort for other solvers' common option names
             for key, value in (("mipgap", options.mip_rel_gap), ("timelimit", options.time_limit_s)):
                 # some solver plugins reject unknown options at set time

@@ -114,9 +114,10 @@ def coalition_value(assets: pd.DataFrame, scenario: Scenario, members: Coalition
     gamma = float(sub["gbv"].sum() / assets["gbv"].sum())
     sc = coalition_scenario(scenario, members, gamma)
     try:
-        # lp_round: a certified gap (recorded) without the warm-started MILP polish, which can take minutes on
-        # a coalition whose LP is loose; values feed 2^n coalitions, so each must be quick
-        sel = select_pool(sub, sc, strategy="lp_round", diagnose=False, hhi_seed=hhi_seed)
+        # the scenario's strategy, chosen by measured cost as for any pool (docs/formulation.md): small coalitions
+        # are solved to the requested gap, large ones by lp_round with a certified gap; each solve is capped at
+        # consortium.coalition_time_limit_s
+        sel = select_pool(sub, sc, diagnose=False, hhi_seed=hhi_seed)
     except Infeasible:
         return CoalitionValue(members, 0.0, "infeasible", seconds=time.perf_counter() - t0)
     except NoIncumbent:
