@@ -21,7 +21,7 @@ _STATUS = {
     highspy.HighsModelStatus.kUnbounded: Status.UNBOUNDED,
     highspy.HighsModelStatus.kTimeLimit: Status.TIME_LIMIT,
     highspy.HighsModelStatus.kIterationLimit: Status.TIME_LIMIT,
-    highspy.HighsModelStatus.kSolutionLimit: Status.TIME_LIMIT,
+    highspy.HighsModelStatus.kSolutionLimit: Status.FEASIBLE,  # a node / solution limit: a work limit, not time
     highspy.HighsModelStatus.kInterrupt: Status.INTERRUPTED,
     highspy.HighsModelStatus.kHighsInterrupt: Status.INTERRUPTED,
     highspy.HighsModelStatus.kObjectiveBound: Status.TIME_LIMIT,
@@ -86,6 +86,8 @@ class HighsBackend(Backend):
         h.setOptionValue("mip_abs_gap", float(options.mip_abs_gap))
         h.setOptionValue("time_limit", float(options.time_limit_s))
         h.setOptionValue("threads", int(options.threads))
+        if options.mip_max_nodes is not None:
+            h.setOptionValue("mip_max_nodes", int(options.mip_max_nodes))
         h.setOptionValue("primal_feasibility_tolerance", float(options.primal_feasibility_tolerance))
         h.setOptionValue("mip_feasibility_tolerance", float(options.mip_feasibility_tolerance))
         return h
@@ -129,6 +131,8 @@ class HighsBackend(Backend):
         has_x = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
         x = np.asarray(sol.col_value, dtype=float) if has_x else None
         result = Result(status=status, x=x, seconds=seconds, message=h.modelStatusToString(model_status))
+        if model_status == highspy.HighsModelStatus.kSolutionLimit:
+            result.info["work_limit"] = True  # stopped by a node limit: deterministic, unlike a time limit
         if x is not None:
             result.objective = float(info.objective_function_value)
         if problem.is_mip:

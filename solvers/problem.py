@@ -105,6 +105,9 @@ class Options:
     #: default is 1e-6). Solvers still prune by their feasibility tolerances, so callers recompute the gap.
     mip_abs_gap: float = 0.0
     time_limit_s: float = 600.0
+    #: deterministic work limit of a MILP: branch-and-bound nodes (None: no limit). Unlike a time limit, a solve
+    #: stopped by it gives the same answer on any machine at any load.
+    mip_max_nodes: int | None = None
     threads: int = 1
     verbose: bool = False
     primal_feasibility_tolerance: float = 1e-7

@@ -79,6 +79,8 @@ class PyomoBackend(Backend):
             opt.config.time_limit = options.time_limit_s
             opt.config.mip_gap = options.mip_rel_gap
             opt.highs_options.update({"threads": options.threads, "mip_abs_gap": options.mip_abs_gap})
+            if options.mip_max_nodes is not None:
+                opt.highs_options["mip_max_nodes"] = int(options.mip_max_nodes)
         else:  # best effort for other solvers' common option names
             for key, value in (("mipgap", options.mip_rel_gap), ("timelimit", options.time_limit_s)):
                 # some solver plugins reject unknown options at set time

@@ -179,3 +179,21 @@ def test_no_hhi_cut_row_twice() -> None:
     sel = select_pool(assets, scenario, hhi_seed=seed)
     limits = sel.limits
     assert not limits.duplicated(["family", "key", "name"]).any()
+
+
+def test_the_exact_stage_stops_by_work_not_time(synth_500: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole-MILP stage on synth 500/3 cannot prove 1e-6 in its node budget. It stops by a node count (the
+    same on any machine at any load), not by the clock, so two runs give the same pool, gap, bound and status."""
+    import pooling.selection.model as selection_model
+
+    monkeypatch.setattr(selection_model, "EXACT_MAX_NODES", 300)
+    sc = load_scenario(synth_500)
+    scenario = sc.model_copy(update={"solver": sc.solver.model_copy(update={
+        "mip_rel_gap": 1e-6, "time_limit_s": 300.0, "polish_time_limit_s": 120.0})})
+    prepared = prepare(scenario)
+    first = select_pool(prepared.assets, prepared.scenario)
+    second = select_pool(prepared.assets, prepared.scenario)
+    assert first.info.get("exact_stage") == "node_limit"
+    assert np.array_equal(first.selected, second.selected)
+    assert (first.status, first.mip_gap, first.bound) == (second.status, second.mip_gap, second.bound)
+    assert first.status == "feasible" and first.mip_gap > 1e-6

@@ -982,6 +982,9 @@ def _converge_hhi_lp(model: SelectionModel, builder: _Builder, objective: np.nda
 #: solved in at most this many seconds: branch and bound re-solves that LP at every node, so its measured time is
 #: the price of exactness (docs/formulation.md, "Choosing the strategy").
 EXACT_LP_SECONDS = 1.0
+#: branch-and-bound nodes the exact stage may use: a deterministic work limit (a run stopped by it ends at the same
+#: pool on any machine, at any load); the time limit is only a safety net whose result is not used
+EXACT_MAX_NODES = 2_000
 
 
 class _Run:
@@ -1012,6 +1015,7 @@ class _Run:
         self.deadline = time.perf_counter() + scenario.solver.time_limit_s
         self.strategy = "milp"  # what the solves use: milp or lp_round (set by choose_strategy)
         self.exact_stage = False  # auto: the whole MILP after lp_round when its gap is too wide and the MILP is cheap
+        self.exact_timed_out = False  # that stage ran out of time: its pool and bound were not used
         self.exact_budget = scenario.solver.polish_time_limit_s  # seconds left for the exact stage, over all tries
         self.choice: dict = {}  # the measurements the strategy was chosen by
         self.solve_seconds = 0.0
@@ -1198,18 +1202,23 @@ def _exact_stage(run: _Run, result: Result, x: np.ndarray, lp: Result | None) ->
     if budget < 1.0:
         return False
     run.progress(f"the whole MILP to the requested gap (up to {budget:.0f} s)", result.objective, result.mip_gap)
-    milp = run.backend.solve(run.problem, run.opts(budget), start=result.x, on_progress=run.on_progress)
+    milp = run.backend.solve(run.problem, run.opts(budget, mip_max_nodes=EXACT_MAX_NODES), start=result.x,
+                             on_progress=run.on_progress)
     run.solve_seconds += milp.seconds
     run.exact_budget -= milp.seconds
-    run.note_bound(milp)
-    if milp.x is None:
+    finished = milp.status is Status.OPTIMAL or milp.info.get("work_limit", False)
+    if not finished or milp.x is None:
+        # stopped by its time limit: where it stopped depends on the machine and its load, so neither its pool nor
+        # its bound is used — the lp_round pool and its certified gap stand, the same on every run
+        run.exact_timed_out = True
         return False
+    run.note_bound(milp)
     xm = exact_point(run.model, milp.x)
     broken = run.margins.tighten(run.problem, run.model, xm)
     hv = _hhi_violations(run.model, run.units(xm), run.hhi_tolerance)
     tm = _top10_missing(run.model, run.units(xm), run.builder)
     if not broken and not hv and not len(tm):
-        milp.info["exact_stage"] = "time_limit" if milp.status is Status.TIME_LIMIT else "done"
+        milp.info["exact_stage"] = "node_limit" if milp.info.get("work_limit") else "done"
         _keep(run, milp, xm, lp)
         return False
     # the MILP's pool breaks a limit on the exact 0/1 pool (tolerance, or the HHI between its cuts): keep the
@@ -1271,6 +1280,8 @@ def _finish(run: _Run, result: Result, x: np.ndarray, lp: Result | None) -> Sele
             "hhi_lp_rounds": run.lp_rounds,
             "top10_groups_modelled": len(model.top10[1]) if model.top10 is not None else 0,
             "top10_rounds": run.top10_rounds, **run.choice, **result.info}
+    if run.exact_timed_out:
+        info["exact_stage"] = "time_limit (not used)"
     return Selection(
         status=status,
         selected=selected,
