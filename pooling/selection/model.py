@@ -84,16 +84,8 @@ CAP_DIMENSIONS: dict[str, tuple[str, str, str]] = {
     "max_obligor_group_share": ("group_id", "group_cap", "obligor group"),
     "max_guarantee_circle_share": ("circle_id", "circle_cap", "guarantee circle"),
 }
-#: HHI / effective-number dimensions → asset column.
-HHI_DIMENSIONS: dict[str, str] = {
-    "province": "province",
-    "industry": "industry",
-    "collateral_type": "collateral_type",
-    "asset_type": "asset_type",
-    "legal_status": "legal_status",
-    "amc": "amc_id",
-    "obligor_group": "group_id",
-}
+#: HHI / effective-number dimensions → asset column: the vocabulary's concentration dimensions.
+HHI_DIMENSIONS: dict[str, str] = vocab.CONCENTRATION_DIMENSIONS
 TOP_K = 10
 
 
