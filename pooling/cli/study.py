@@ -38,6 +38,14 @@ out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working folder when it lies below it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _write_report(store: Path, out_dir: Path, runs) -> list[Path]:
     from pooling.report.study import StudyTables, write_study_report
 
@@ -64,7 +72,7 @@ def study(
     executor = check_executor(executor, scheduler)  # exit 2 with the reason, before the study is read
     s = load_study(study_file)
     if dry_run:
-        t = Table(title=f"study {s.name}: {len(s.runs)} run(s) on {s.base_path}")
+        t = Table(title=f"study {s.name}: {len(s.runs)} run(s) on {_shown(s.base_path)}")
         t.add_column("#", justify="right")
         t.add_column("run_id", no_wrap=True)
         t.add_column("scenario", overflow="fold")
