@@ -72,7 +72,9 @@ def study(
     executor = check_executor(executor, scheduler)  # exit 2 with the reason, before the study is read
     s = load_study(study_file)
     if dry_run:
-        t = Table(title=f"study {s.name}: {len(s.runs)} run(s) on {_shown(s.base_path)}")
+        # the path on a line of its own: a centred title would move with the length of the folder it lives in
+        out.print(f"study {escape(s.name)}: {len(s.runs)} run(s) on {escape(_shown(s.base_path))}")
+        t = Table()
         t.add_column("#", justify="right")
         t.add_column("run_id", no_wrap=True)
         t.add_column("scenario", overflow="fold")
