@@ -51,7 +51,7 @@ out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 _state = {"debug": False}
 
-ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
+ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", metavar="SCENARIO", show_default=False)]
 
 
 def _folder(value: Path | None) -> Path | None:
@@ -418,7 +418,7 @@ def _read_pool_keys(path: Path) -> pd.DataFrame:
     "Example: pooling size out/demo --scenario scenarios/demo/scenario.yaml"))
 @handles_errors
 def size(
-    pool_dir: Annotated[Path, typer.Argument(help="Folder with a pool.csv written by `pooling optimize` or `run`.",
+    pool_dir: Annotated[Path, typer.Argument(metavar="POOL_DIR", help="Folder with a pool.csv written by `pooling optimize` or `run`.",
                                              show_default=False, exists=True, file_okay=False)],
     scenario: Annotated[Path, typer.Option("--scenario", help="The scenario the pool was selected under.", show_default=False)],
     out_dir: Annotated[Path | None, typer.Option("--out", callback=_folder, help="Output folder (default: POOL_DIR).")] = None,
@@ -598,7 +598,7 @@ def _date_option(value: str) -> str:
     "Example: pooling synth out/bench --assets 100000 --amcs 8 --format parquet"))
 @handles_errors
 def synth(
-    out_dir: Annotated[Path, typer.Argument(help="Folder for the scenario, tapes and links.", show_default=False,
+    out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder for the scenario, tapes and links.", show_default=False,
                                             callback=_folder)],
     assets: Annotated[int, typer.Option(help="Number of assets over all AMCs.", min=10)] = 20_000,
     amcs: Annotated[str, typer.Option(callback=_amcs_option,

@@ -53,7 +53,7 @@ def _write_report(store: Path, out_dir: Path, runs) -> list[Path]:
 
 
 def study(
-    study_file: Annotated[Path, typer.Argument(help="Study YAML file (base scenario, named scenarios, sweep grid).",
+    study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="Study YAML file (base scenario, named scenarios, sweep grid).",
                                                show_default=False)],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for study.sqlite, runs.csv and results.csv.")] = Path("out"),
     executor: Annotated[str, typer.Option(help=" | ".join(EXECUTORS) + ".")] = "serial",
