@@ -341,15 +341,15 @@ def test_solver_without_a_pool_exits_4(clean_scenario: Path, tmp_path: Path, mon
 
 def test_command_line_overrides_are_validated_as_usage_errors() -> None:
     """Overrides go through the scenario model (model_copy would not validate): a bad one is a usage error."""
-    import click
-
     from pooling.cli.main import _override
+    from pooling.errors import UsageError
 
     s = load_scenario(DEMO)
     assert _override(s, {"solver.time_limit_s": 5.0, "solver.backend": None}).solver.time_limit_s == 5.0
-    with pytest.raises(click.UsageError, match=r"solver\.time_limit_s"):
+    with pytest.raises(UsageError, match=r"solver\.time_limit_s") as refused:
         _override(s, {"solver.time_limit_s": -5.0})
-    with pytest.raises(click.UsageError, match=r"consortium\.workers"):
+    assert refused.value.exit_code == 2
+    with pytest.raises(UsageError, match=r"consortium\.workers"):
         _override(s, {"consortium.workers": 0})
 
 

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import click
 import numpy as np
 import pandas as pd
 import typer
@@ -22,7 +21,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pooling.errors import PROBLEM_COLUMNS, InputError, PoolingError, ScenarioError, ValidationFailed
+from pooling.errors import (
+    PROBLEM_COLUMNS,
+    InputError,
+    PoolingError,
+    ScenarioError,
+    UsageError,
+    ValidationFailed,
+)
 from pooling.io import write_csv
 from pooling.outputs import FRONTIER_FILES, REPORT_FILES, VALIDATE_FILES, check_written
 from pooling.outputs import files_written as pipeline_files
@@ -86,7 +92,7 @@ def _override(scenario, changes: dict[str, Any]):
     try:
         return with_overrides(scenario, changes, "(command-line options)")
     except ScenarioError as e:
-        raise click.UsageError("; ".join(f"{key}: {problem} (got {value})" for key, value, problem in e.problems)) from None
+        raise UsageError("; ".join(f"{key}: {problem} (got {value})" for key, value, problem in e.problems)) from None
 
 
 @app.callback()
@@ -111,7 +117,7 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if _state["debug"]:
                 raise
             _fail(e)
-        except (typer.Exit, typer.Abort, click.UsageError, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except OSError as e:  # a file the user named cannot be read or written: their mistake, not ours
             if _state["debug"]:
