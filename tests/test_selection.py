@@ -216,3 +216,29 @@ def test_top10_lazy_groups_are_added_when_needed(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(selection, "TOP10_CANDIDATES", 2)
     rounds = [select_pool(*_top10_case(seed)).info["top10_rounds"] for seed in range(8)]
     assert sum(r > 0 for r in rounds) >= 4, rounds  # the lazy path is exercised, not only the up-front rows
+
+
+def test_back_offs_are_applied_once_however_many_rounds() -> None:
+    """The back-offs are running totals: after a second round the row bounds are the built bounds minus the
+    totals, not the earlier back-offs twice (which would tighten a limit for nothing)."""
+    from pooling.selection.model import _back_off, _Run
+    from solvers.problem import Result, Status
+
+    assets = small_pool(3, n=12)
+    scenario = scenario_for(assets, 3, limits={"max_province_share": 0.5})
+    run = _Run(assets, scenario, None, None, 1e-4, 5, False, None)
+    built_upper = run.problem.row_upper.copy()
+    row = int(np.flatnonzero(run.problem.rows["family"].to_numpy() == "province_cap")[0])
+    A = run.problem.A
+    members = A[row].indices[A[row].indices < run.model.n_units]
+    a_T = A[row, run.model.col_T]
+    for excess in (1e-3, 0.0):  # the first pool breaks the row by 1e-3, the second meets it
+        x = np.zeros(run.problem.n_cols)
+        x[members] = 1.0
+        # activity = Σ a_i x_i + a_T·T = the row's current bound + excess
+        x[run.model.col_T] = (run.problem.row_upper[row] + excess - float(A[row, members].sum())) / a_T
+        _back_off(run, Result(status=Status.OPTIMAL, x=x.copy()), x)
+    expected = built_upper.copy()
+    for i, d in run.margins.upper.items():
+        expected[i] -= d
+    np.testing.assert_allclose(run.problem.row_upper, expected)

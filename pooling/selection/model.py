@@ -1129,8 +1129,7 @@ def _back_off(run: _Run, result: Result, x: np.ndarray) -> bool:
     if run.tighten_rounds >= 3 or not run.margins.tighten(run.problem, run.model, x):
         return False
     run.tighten_rounds += 1
-    run.problem = run.margins.apply(run.problem, run.model)
-    run.model = dataclasses.replace(run.model, problem=run.problem)
+    run.rebuild()  # the back-offs are running totals: applied to the problem as built, never on top of earlier ones
     run.progress("backing off limits the solver tolerance let slip", result.objective)
     return True
 
