@@ -1102,7 +1102,8 @@ def _solve_once(run: _Run) -> tuple[Result, Result | None]:
         if run.exact_stage and "n_fractional" not in result.info:  # the whole MILP ran
             run.exact_budget -= result.seconds
     else:
-        result, lp = _solve_milp(run.problem, run.backend, run.opts(), run.on_progress)
+        result, _ = _solve_milp(run.problem, run.backend, run.opts(), run.on_progress)
+        lp, run.first_lp = run.first_lp, None  # the LP of this model, if the HHI phase solved it: no second solve
     run.solve_seconds += result.seconds
     run.note_bound(result)
     return result, lp
