@@ -307,7 +307,8 @@ def test_bad_option_values_are_usage_errors(args: list[str], tmp_path: Path) -> 
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("command", ["validate", "describe", "optimize", "run", "consortium", "frontier", "size", "synth"])
+@pytest.mark.parametrize("command", ["validate", "describe", "optimize", "run", "consortium", "frontier", "size", "synth",
+                                     "study"])
 def test_out_that_is_a_file_is_a_usage_error(command: str, tmp_path: Path) -> None:
     target = tmp_path / "taken.txt"
     target.write_text("not a folder", encoding="utf-8")
@@ -315,6 +316,8 @@ def test_out_that_is_a_file_is_a_usage_error(command: str, tmp_path: Path) -> No
         args = ["synth", str(target)]
     elif command == "size":
         args = ["size", str(tmp_path), "--scenario", str(DEMO), "--out", str(target)]
+    elif command == "study":
+        args = ["study", str(DEMO.parents[1] / "studies" / "demo_grid.yaml"), "--out", str(target)]
     else:
         args = [command, str(DEMO), "--out", str(target)]
     r = runner.invoke(app, args)

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pooling.cli.options import output_folder
 from pooling.errors import (
     PROBLEM_COLUMNS,
     InputError,
@@ -60,14 +61,7 @@ _state = {"debug": False}
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", metavar="SCENARIO", show_default=False)]
 
 
-def _folder(value: Path | None) -> Path | None:
-    """An output folder: new or existing, never an existing file (a usage error, exit 2)."""
-    if value is not None and value.exists() and not value.is_dir():
-        raise typer.BadParameter(f"{value} is an existing file; give a folder")
-    return value
-
-
-OutDir = Annotated[Path, typer.Option("--out", callback=_folder, help="Output folder.")]
+OutDir = Annotated[Path, typer.Option("--out", callback=output_folder, help="Output folder.")]
 StrategyOpt = Annotated[Literal[STRATEGIES] | None, typer.Option(help="Override solver.strategy.")]
 
 
@@ -241,7 +235,7 @@ def _describe_files() -> tuple[str, ...]:
 @handles_errors
 def describe(
     scenario: ScenarioArg,
-    out_dir: Annotated[Path | None, typer.Option("--out", callback=_folder, help="Also write the tables here.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", callback=output_folder, help="Also write the tables here.")] = None,
 ) -> None:
     from pooling.tapes.describe import describe as run_describe
 
@@ -427,7 +421,7 @@ def size(
     pool_dir: Annotated[Path, typer.Argument(metavar="POOL_DIR", help="Folder with a pool.csv written by `pooling optimize` or `run`.",
                                              show_default=False, exists=True, file_okay=False)],
     scenario: Annotated[Path, typer.Option("--scenario", help="The scenario the pool was selected under.", show_default=False)],
-    out_dir: Annotated[Path | None, typer.Option("--out", callback=_folder, help="Output folder (default: POOL_DIR).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", callback=output_folder, help="Output folder (default: POOL_DIR).")] = None,
 ) -> None:
     from pooling.pipeline import write_run
 
@@ -605,7 +599,7 @@ def _date_option(value: str) -> str:
 @handles_errors
 def synth(
     out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder for the scenario, tapes and links.", show_default=False,
-                                            callback=_folder)],
+                                            callback=output_folder)],
     assets: Annotated[int, typer.Option(help="Number of assets over all AMCs.", min=10)] = 20_000,
     amcs: Annotated[str, typer.Option(callback=_amcs_option,
                                       help="'demo' (1 national + 3 local AMCs, mixed formats) or a number of AMCs ≥ 2.")] = "demo",

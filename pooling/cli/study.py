@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from pooling.cli.options import output_folder
 from pooling.study.engine import (
     EXECUTORS,
     StudyProgress,
@@ -55,7 +56,8 @@ def _write_report(store: Path, out_dir: Path, runs) -> list[Path]:
 def study(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="Study YAML file (base scenario, named scenarios, sweep grid).",
                                                show_default=False)],
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for study.sqlite, runs.csv and results.csv.")] = Path("out"),
+    out_dir: Annotated[Path, typer.Option("--out", callback=output_folder,
+                                          help="Folder for study.sqlite, runs.csv and results.csv.")] = Path("out"),
     executor: Annotated[str, typer.Option(help=" | ".join(EXECUTORS) + ".")] = "serial",
     scheduler: Annotated[str | None, typer.Option(
         help="Dask scheduler address (default: $DASK_SCHEDULER_ADDRESS, else a local cluster).")] = None,
