@@ -277,12 +277,16 @@ def describe(
         out.print(f"wrote {len(paths)} files to {out_dir}")
 
 
-def _run(s, prepared, out_dir: Path, **stages) -> Any:
-    """:func:`pooling.pipeline.run_scenario` with live status lines; a failed selection writes its summary.json."""
+def _run(prepared, out_dir: Path, **stages) -> Any:
+    """:func:`pooling.pipeline.run_scenario` with live status lines; a failed selection writes its summary.json.
+
+    Counts and scales come from ``prepared.scenario``: the scenario with its levers applied (a withdrawn AMC gone).
+    """
     from pooling.errors import OptimizationError
     from pooling.io import write_json
     from pooling.pipeline import failure_summary, run_scenario
 
+    s = prepared.scenario
     scale = float(s.pool.size.max or prepared.assets["gbv"].sum())
     n = len(s.amcs)
     total = 2**n - 1 if n <= (s.consortium.exact_shapley_max if s.consortium else 12) else None
@@ -354,7 +358,7 @@ def optimize(
     s = _override(_load(scenario), {"solver.backend": backend, "solver.time_limit_s": time_limit,
                                     "solver.strategy": strategy})
     prepared = _prepare_or_report(s, out_dir)
-    result = _run(s, prepared, out_dir, size=False)
+    result = _run(prepared, out_dir, size=False)
     _print_summary(result.summary)
     _wrote(write_run(out_dir, result), out_dir)
 
@@ -429,7 +433,7 @@ def size(
     out_dir = out_dir or pool_dir
     keys = _read_pool_keys(pool_dir / "pool.csv")
     prepared = _prepare_or_report(s, out_dir)
-    result = _run(s, prepared, out_dir, pool=keys)
+    result = _run(prepared, out_dir, pool=keys)
     paths = write_run(out_dir, result)
     _print_deal(result)
     if any((out_dir / name).exists() for name in REPORT_FILES):
@@ -466,7 +470,7 @@ def run(
 
     s = _override(_load(scenario), {"solver.strategy": strategy})
     prepared = _prepare_or_report(s, out_dir)
-    result = _run(s, prepared, out_dir, consortium=prepared.scenario.consortium is not None)
+    result = _run(prepared, out_dir, consortium=prepared.scenario.consortium is not None)
     _print_summary(result.summary)
     if result.consortium is not None:
         _print_consortium(result.consortium)
@@ -534,7 +538,7 @@ def consortium(
     s = _load(scenario)
     s = _override(s, {"consortium": {} if s.consortium is None else None, "consortium.workers": workers})
     prepared = _prepare_or_report(s, out_dir)
-    result = _run(s, prepared, out_dir, size=False, consortium=True)
+    result = _run(prepared, out_dir, size=False, consortium=True)
     _print_consortium(result.consortium)
     _print_servicing(result)
     _wrote(write_run(out_dir, result), out_dir)
