@@ -177,8 +177,8 @@ class RunResult:
                    "pool_expected_recovery": p["expected_recovery"], "pool_n_assets": p["n_assets"],
                    "recovery_rate": p["recovery_rate"], "wa_months": p["wa_months_to_recovery"],
                    "solve_seconds": data.get("solve_seconds")}
-        if self.deal is not None and self.fee is not None:
-            a = analytics_json(self.deal)
+        if self.deal is not None:  # a sized deal always has its fee, and summary.json its analytics
+            a = data["structure"]
             metrics |= {k: a[k] for k in ("senior_size", "senior_share_of_gbv", "senior_share_of_expected_recovery",
                                            "senior_coverage", "senior_break_even_haircut", "sub_irr")}
             metrics["servicer_base_fee"] = self.fee.rate
@@ -319,18 +319,16 @@ METRICS = (
 )
 
 
-def run_pipeline(scenario: Scenario, out_dir: Path | None = None) -> dict:
+def run_pipeline(scenario: Scenario) -> dict:
     """One study run: :func:`run_scenario` (select and size), its metrics as a flat dict (``share_<amc>``,
     ``npv_<amc>`` per AMC, ``servicer_base_fee``); an infeasible or stopped selection is a status, not an error.
-    With ``out_dir`` the run's files are written there too."""
+    Nothing is written (``write_run`` writes a run's files)."""
     try:
         result = run_scenario(scenario)
     except Infeasible as e:
         return {"status": "infeasible", "conflicting_limits": "; ".join(e.conflicts)}
     except NoIncumbent as e:
         return {"status": "no_incumbent", "error": str(e)}
-    if out_dir is not None:
-        write_run(out_dir, result)
     return result.metrics()
 
 
