@@ -33,7 +33,7 @@ from pooling.outputs import (
 )
 from pooling.scenario import Scenario, with_overrides
 from pooling.selection.model import Selection, select_pool
-from pooling.selection.results import limits_frame, pool_frame, summary
+from pooling.selection.results import limits_frame, pool_frame, pool_measures, summary
 from pooling.tapes.load import Tapes, load_tapes
 from pooling.tranching.deal import Deal, analytics_json, size_deal, write_deal
 from pooling.valuation.levers import after_valuation, before_valuation, effective_scenario, lever_parameters
@@ -211,21 +211,11 @@ def pool_of(assets: pd.DataFrame, keys: pd.DataFrame, where: str = "the pool") -
     return assets.loc[merged["index"].astype(int).to_numpy()]
 
 
-def _given_pool_summary(pool: pd.DataFrame, scenario: Scenario, inputs_sha256: str) -> dict:
-    """summary.json for a pool that was given, not selected: totals and shares, no solver fields."""
-    gbv = float(pool["gbv"].sum())
-    er = float(pool["expected_recovery"].sum())
-    shares = (pool.groupby("amc_id", sort=True)["gbv"].sum() / gbv) if gbv > 0 else pd.Series(dtype=float)
-    return {
-        "scenario": scenario.name, "status": "given_pool", "objective": None, "objective_value": None,
-        "mip_gap": None, "solve_seconds": None,
-        "pool": {"gbv": gbv, "expected_recovery": er, "npv": float(pool["npv"].sum()), "n_assets": len(pool),
-                 "n_obligor_groups": int(pool["group_id"].nunique()) if "group_id" in pool else None,
-                 "recovery_rate": er / gbv if gbv > 0 else 0.0,
-                 "wa_months_to_recovery": float((pool["gbv"] * pool["expected_months"]).sum() / gbv) if gbv > 0 else 0.0},
-        "shares": {"amc": {str(k): float(v) for k, v in shares.items()}},
-        "inputs_sha256": inputs_sha256,
-    }
+def _given_pool_summary(pool: pd.DataFrame, scenario: Scenario, inputs_sha256: str, contributed: pd.DataFrame) -> dict:
+    """summary.json for a pool that was given, not selected: the pool's measures as for a selected one, no solver
+    fields."""
+    return {"scenario": scenario.name, "status": "given_pool", "objective": None, "objective_value": None,
+            "mip_gap": None, "solve_seconds": None, **pool_measures(pool, contributed), "inputs_sha256": inputs_sha256}
 
 
 def run_scenario(
@@ -281,7 +271,7 @@ def run_scenario(
         data = summary(pool_frame(assets, selection), selection, s, prepared.inputs_sha256, assets)
     else:
         chosen = pool_of(assets, pool)
-        data = _given_pool_summary(chosen, s, prepared.inputs_sha256)
+        data = _given_pool_summary(chosen, s, prepared.inputs_sha256, assets)
 
     wants_plan = s.structure.servicer_base_fee == "plan"
     plan = None

@@ -440,3 +440,15 @@ def test_unreadable_inputs_are_not_internal_errors(tmp_path: Path) -> None:
     r = runner.invoke(app, ["size", str(tmp_path), "--scenario", str(DEMO), "--out", str(tmp_path / "o")])
     assert r.exit_code == 1, r.output
     assert "amc_id and asset_id" in r.output and "internal error" not in r.output
+
+
+def test_size_into_a_new_folder_describes_the_pool_as_the_run_did(full_run: Path, tmp_path: Path) -> None:
+    """summary.json of a given pool carries the DESIGN §3.3 pool measures (totals, shares by every dimension,
+    concentration), the same as the run that selected it."""
+    r = runner.invoke(app, ["size", str(full_run), "--scenario", str(DEMO), "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    sized = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    ran = json.loads((full_run / "summary.json").read_text(encoding="utf-8"))
+    assert sized["status"] == "given_pool"
+    for key in ("pool", "shares", "concentration", "contributed"):
+        assert sized[key] == ran[key], key

@@ -43,27 +43,12 @@ def _shares(pool: pd.DataFrame, column: str) -> dict[str, float]:
     return {str(k): round(float(v), 10) for k, v in s.items() if v > 0}
 
 
-def summary(pool: pd.DataFrame, selection: Selection, scenario: Scenario, inputs_sha256: str,
-            contributed: pd.DataFrame) -> dict:
-    """summary.json content: status, objective, gap, timings, pool totals, shares, concentration, limits."""
+def pool_measures(pool: pd.DataFrame, contributed: pd.DataFrame) -> dict:
+    """summary.json's description of a pool, however it was chosen: what was contributed, the pool's totals,
+    its shares by dimension (fractions of pool gbv) and its concentration (DESIGN §3.3)."""
     gbv = float(pool["gbv"].sum())
     conc = concentration(pool) if len(pool) else pd.DataFrame()
-    limits = selection.limits
-    binding = limits[(limits["slack"].abs() <= 1e-7) & ~limits["family"].isin(HELPER_FAMILIES)]
-    priced = limits[~limits["family"].isin(HELPER_FAMILIES)].sort_values("npv_per_step", ascending=False, na_position="last")
     return {
-        "scenario": scenario.name,
-        "status": selection.status,
-        "objective": scenario.pool.objective,
-        "objective_value": selection.objective_value,
-        "bound": selection.bound,
-        "mip_gap": selection.mip_gap,
-        "strategy": selection.strategy,
-        "solve_seconds": round(selection.solve_seconds, 3),
-        "build_seconds": round(selection.build_seconds, 3),
-        "hhi_refinement_rounds": selection.hhi_rounds,
-        "model": {k: v for k, v in selection.info.items() if k != "lp_bound"},
-        "lp_relaxation_bound": selection.info.get("lp_bound"),
         "contributed": {"gbv": float(contributed["gbv"].sum()), "n_assets": len(contributed),
                         "npv": float(contributed["npv"].sum())},
         "pool": {
@@ -84,6 +69,29 @@ def summary(pool: pd.DataFrame, selection: Selection, scenario: Scenario, inputs
             "hhi": {d: float(conc.loc[d, "hhi"]) for d in conc.index},
             "effective_number": {d: float(conc.loc[d, "effective_number"]) for d in conc.index},
         },
+    }
+
+
+def summary(pool: pd.DataFrame, selection: Selection, scenario: Scenario, inputs_sha256: str,
+            contributed: pd.DataFrame) -> dict:
+    """summary.json content: status, objective, gap, timings, pool totals, shares, concentration, limits."""
+    limits = selection.limits
+    binding = limits[(limits["slack"].abs() <= 1e-7) & ~limits["family"].isin(HELPER_FAMILIES)]
+    priced = limits[~limits["family"].isin(HELPER_FAMILIES)].sort_values("npv_per_step", ascending=False, na_position="last")
+    return {
+        "scenario": scenario.name,
+        "status": selection.status,
+        "objective": scenario.pool.objective,
+        "objective_value": selection.objective_value,
+        "bound": selection.bound,
+        "mip_gap": selection.mip_gap,
+        "strategy": selection.strategy,
+        "solve_seconds": round(selection.solve_seconds, 3),
+        "build_seconds": round(selection.build_seconds, 3),
+        "hhi_refinement_rounds": selection.hhi_rounds,
+        "model": {k: v for k, v in selection.info.items() if k != "lp_bound"},
+        "lp_relaxation_bound": selection.info.get("lp_bound"),
+        **pool_measures(pool, contributed),
         "binding_limits": binding["name"].drop_duplicates().tolist(),
         "costliest_limits": [
             {"limit": r["limit"], "name": r["name"], "npv_per_step": float(r["npv_per_step"])}
