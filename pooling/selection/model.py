@@ -66,6 +66,13 @@ from solvers import Backend, Options, Problem, Result, Status, get_backend
 
 ROW_COLUMNS = ["family", "key", "name", "limit", "value", "step"]
 
+#: ``step``: one step of relaxation of a limit, in its own unit, for limits.csv's ``npv_per_step`` — a percentage
+#: point of a share or rate, one month, 0.01 of an HHI (max_hhi, or min_effective_number read as HHI ≤ 1/n)
+SHARE_STEP = 0.01
+HHI_STEP = 0.01
+#: caps on single obligor groups and guarantee circles are a few percent of the pool: their step is 0.1 point
+FINE_STEP_FAMILIES = {"group_cap": 0.001, "circle_cap": 0.001}
+
 #: Obligor groups modelled in the top-10 rows up front (largest contributed exposure first); the rest are added
 #: only if a pool's top 10 reaches them (DESIGN §9: at 1M assets the helper rows of every group made the LP 5×
 #: larger for groups that never come near the top 10).
@@ -246,7 +253,7 @@ class _Builder:
                 "name": [f"{limit.split('.')[-1]} {alpha:g}: {what} {k} {sense} {alpha:.2%} of pool" for k in kept],
                 "limit": limit,
                 "value": alpha,
-                "step": 0.01,
+                "step": FINE_STEP_FAMILIES.get(family, SHARE_STEP),
             }
         )
         lower = np.full(n_rows, -np.inf) if upper_bound else np.zeros(n_rows)
@@ -301,7 +308,7 @@ class _Builder:
         col_t = self.add_extra_column(0.0, float("inf"))
         # k t − β T (+ Σ u_g, added with the groups) ≤ 0
         meta = pd.DataFrame([{"family": "top10", "key": "", "name": f"max_top10_group_share {beta:g}: 10 largest groups ≤ {beta:.2%} of pool",
-                              "limit": "pool.limits.max_top10_group_share", "value": beta, "step": 0.01}])
+                              "limit": "pool.limits.max_top10_group_share", "value": beta, "step": SHARE_STEP}])
         self.top10_row = self.block.n_rows
         self.add_asset_rows(
             np.full(self.n_assets, -1), self.g, 1, np.array([-np.inf]), np.zeros(1), meta,
@@ -381,7 +388,7 @@ class _Builder:
         if rho is not None:
             r = a["expected_recovery"].to_numpy(dtype=float) / self.scale
             meta = pd.DataFrame([{"family": "wa_recovery", "key": "", "name": f"min_wa_recovery_rate {rho:g}: Σ recovery ≥ {rho:.1%} of pool gbv",
-                                  "limit": "pool.limits.min_wa_recovery_rate", "value": rho, "step": 0.01}])
+                                  "limit": "pool.limits.min_wa_recovery_rate", "value": rho, "step": SHARE_STEP}])
             self.add_asset_rows(all_rows, r, 1, np.zeros(1), np.array([np.inf]), meta,
                                 extra=[(np.zeros(1), np.array([self.col_T]), np.array([-rho]))])
         months = self.limits.max_wa_months_to_recovery
@@ -395,7 +402,7 @@ class _Builder:
         if sec is not None:
             secured = ~a["collateral_type"].astype(str).isin(vocab.UNSECURED_COLLATERAL).to_numpy()
             meta = pd.DataFrame([{"family": "secured", "key": "", "name": f"min_secured_share {sec:g}: secured ≥ {sec:.1%} of pool",
-                                  "limit": "pool.limits.min_secured_share", "value": sec, "step": 0.01}])
+                                  "limit": "pool.limits.min_secured_share", "value": sec, "step": SHARE_STEP}])
             self.add_asset_rows(np.where(secured, 0, -1), self.g, 1, np.zeros(1), np.array([np.inf]), meta,
                                 extra=[(np.zeros(1), np.array([self.col_T]), np.array([-sec]))])
 
@@ -458,7 +465,7 @@ class _Builder:
         if isinstance(round_, int) or str(round_).startswith("LP"):
             self.cut_log.setdefault(dim, []).append(dict(zip(self.hhi_names[dim][nz].tolist(), w[nz].tolist(), strict=True)))
         meta = pd.DataFrame([{"family": "hhi_cut", "key": dim, "name": f"max_hhi {h:.4g} on {dim} (tangent cut {round_})",
-                              "limit": f"pool.limits.max_hhi.{dim}", "value": h, "step": np.nan}])
+                              "limit": f"pool.limits.max_hhi.{dim}", "value": h, "step": HHI_STEP}])
         cols = np.concatenate([self.hhi_cols[dim][nz], [self.col_T]])
         vals = np.concatenate([w[nz], [-math.sqrt(h)]])
         self.add_asset_rows(np.full(self.n_assets, -1, dtype=np.int64), self.g, 1, np.array([-np.inf]), np.zeros(1),
@@ -685,10 +692,6 @@ def _hhi_violations(model: SelectionModel, x_units: np.ndarray, tol: float) -> d
     return out
 
 
-#: one step of an HHI limit (max_hhi, or min_effective_number read as HHI ≤ 1/n) for ``npv_per_step``
-HHI_STEP = 0.01
-#: caps on single obligor groups and guarantee circles are a few percent of the pool: their step is 0.1 point
-FINE_STEP_FAMILIES = {"group_cap": 0.001, "circle_cap": 0.001}
 
 
 def _shadow_prices(problem: Problem, model: SelectionModel, backend: Backend, options: Options, x: np.ndarray,
@@ -718,10 +721,7 @@ def _shadow_prices(problem: Problem, model: SelectionModel, backend: Backend, op
         lp = backend.solve(problem.relaxed(), options)
     duals = lp.row_duals if lp is not None and lp.row_duals is not None else np.full(problem.n_rows, np.nan)
     T = float(x[model.col_T]) * model.scale  # pool gbv, CNY
-    step = np.where(hhi, HHI_STEP, rows["step"].to_numpy(dtype=float))
-    fine = rows["family"].map(FINE_STEP_FAMILIES)
-    step = np.where(fine.notna(), fine.to_numpy(dtype=float), step)
-    rows["step"] = step
+    step = rows["step"].to_numpy(dtype=float)  # set with each row (SHARE_STEP, FINE_STEP_FAMILIES, HHI_STEP)
     with np.errstate(invalid="ignore"):
         rhs_per_step = np.where(hhi, np.sqrt(np.maximum(value + step, 0.0)) - np.sqrt(np.maximum(value, 0.0)), step) * T
         rows["shadow_price"] = duals * model.scale / unit
