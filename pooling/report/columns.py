@@ -94,3 +94,8 @@ def format_value(value: Any, kind: str) -> str:
     if text.startswith("-") and not any(ch in "123456789" for ch in text):
         text = text[1:]  # no "-0.000000" for a slack of -4e-7
     return text
+
+
+def money_yi(x: float) -> str:
+    """CNY as 亿元 (100 million) with two decimals, as the pages' headline cards show money."""
+    return f"{x / 1e8:,.2f} 亿元"

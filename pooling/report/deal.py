@@ -30,7 +30,7 @@ import plotly.graph_objects as go
 import xlsxwriter
 
 from pooling.io import write_atomic
-from pooling.report.columns import columns_for, format_value, numeric_frame
+from pooling.report.columns import columns_for, format_value, money_yi, numeric_frame
 from pooling.report.page import Card, figure, render, table, write_page
 from pooling.report.workbook import Sheet, formats
 from pooling.scenario import Scenario
@@ -219,11 +219,6 @@ def _concentration_table(pool: pd.DataFrame) -> pd.DataFrame:
                        for d, v in zip(conc["dimension"], conc["largest"], strict=True)]
     conc["dimension"] = [" ".join(DIMENSION_LABELS.get(d, ("", d))).strip() for d in conc["dimension"]]
     return conc
-
-
-def _money_yi(x: float) -> str:
-    """CNY as 亿元 (100 million) with two decimals."""
-    return f"{x / 1e8:,.2f} 亿元"
 
 
 def _finite(x: Any) -> bool:
@@ -665,15 +660,15 @@ def _cards(inputs: ReportInputs) -> list[Card]:
     conc = s.get("concentration", {})
     status = str(s.get("status", ""))
     cards = [
-        Card("资产池规模", "Pool GBV", _money_yi(gbv),
+        Card("资产池规模", "Pool GBV", money_yi(gbv),
              f"{int(pool.get('n_assets', len(inputs.pool))):,} 笔 assets · "
              f"{int(pool.get('n_obligor_groups') or 0):,} 集团 groups"),
         Card("入池率", "Selected of contributed", f"{gbv / gbv_c:.1%}" if gbv_c else "–",
-             f"提供 contributed {_money_yi(gbv_c)} · {int(contributed.get('n_assets', len(inputs.contributed))):,} 笔 assets"),
-        Card("预期回收", "Expected recovery", _money_yi(float(er)) if _finite(er) else "–",
+             f"提供 contributed {money_yi(gbv_c)} · {int(contributed.get('n_assets', len(inputs.contributed))):,} 笔 assets"),
+        Card("预期回收", "Expected recovery", money_yi(float(er)) if _finite(er) else "–",
              f"回收率 recovery rate {format_value(pool.get('recovery_rate'), 'pct')} · "
              f"加权回收 WA {format_value(pool.get('wa_months_to_recovery'), 'months')} 月 months"),
-        Card("净现值", "NPV", _money_yi(float(pool["npv"])) if _finite(pool.get("npv")) else "–",
+        Card("净现值", "NPV", money_yi(float(pool["npv"])) if _finite(pool.get("npv")) else "–",
              f"目标 objective {s.get('objective', '')}"),
         Card("最大集团占比", "Largest obligor group", format_value(conc.get("largest_group_share"), "pct2"),
              f"前十集团 top-10 groups {format_value(conc.get('top10_group_share'), 'pct')} · "
@@ -692,7 +687,7 @@ def _cards(inputs: ReportInputs) -> list[Card]:
                           f"延迟 delay {int(row['delay_months'].iloc[0])} 月 months")
         senior = a.get("senior_size")
         cards += [
-            Card("优先级规模", "Senior size", _money_yi(float(senior)) if _finite(senior) else "–",
+            Card("优先级规模", "Senior size", money_yi(float(senior)) if _finite(senior) else "–",
                  f"占预期回收 of ER {format_value(a.get('senior_share_of_expected_recovery'), 'pct')} · "
                  f"占未偿本息 of GBV {format_value(a.get('senior_share_of_gbv'), 'pct')}", "accent"),
             Card("优先级覆盖倍数", "Senior coverage", format_value(a.get("senior_coverage"), "x"),

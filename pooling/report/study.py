@@ -30,7 +30,7 @@ import plotly.graph_objects as go
 import xlsxwriter
 
 from pooling.io import write_atomic
-from pooling.report.columns import NUMERIC_KINDS, Col, format_value
+from pooling.report.columns import NUMERIC_KINDS, Col, format_value, money_yi
 from pooling.report.page import Card, figure, render, table, write_page
 from pooling.report.workbook import Sheet, formats
 from pooling.study.engine import STORE_NAME, load_results
@@ -412,10 +412,6 @@ def _tornado_reference(table: pd.DataFrame) -> str:
     return "; ".join(f"{p} = {r}" for p, r in zip(refs["parameter"], refs["reference"], strict=True))
 
 
-def _money_yi(x: float) -> str:
-    return f"{x / 1e8:,.2f} 亿元"
-
-
 def _cards(st: StudyTables) -> list[Card]:
     """Headline cards. A card's label names the metric without a unit; its value carries its unit (亿元 for
     money, % for shares), as do the range and the swing below it."""
@@ -428,7 +424,7 @@ def _cards(st: StudyTables) -> list[Card]:
                 zh, en, kind = column_label(m)
                 vals = pd.to_numeric(st.runs[m], errors="coerce").dropna()
                 if kind == "cny":
-                    shown = _money_yi(float(st.base[m]))
+                    shown = money_yi(float(st.base[m]))
                     rng = f"范围 range {vals.min() / 1e8:,.2f} – {vals.max() / 1e8:,.2f} 亿元"
                 else:
                     shown = format_value(st.base[m], kind)
