@@ -239,7 +239,7 @@ def _build_industry_lookup() -> dict[str, str]:
         lookup[_key(zh)] = letter
         lookup[_key(en)] = letter
     # Households: retail borrowers are filed under T (see INDUSTRY_LABELS and docs/tape.md).
-    lookup.update({_key(name): letter for letter, names in INDUSTRY_LABELS.items() for name in names})
+    lookup.update({_key(name): "T" for name in INDUSTRY_LABELS["T"]})
     lookup[_key("household")] = "T"
     lookup[_key("个人")] = "T"
     lookup[_key("居民")] = "T"
