@@ -120,3 +120,18 @@ def test_limits_money_columns_are_cny(assets: pd.DataFrame) -> None:
     rows = sel.limits[sel.limits["family"] == "province_cap"].set_index("key")
     expected = pool.groupby("province")["gbv"].sum().reindex(rows.index, fill_value=0.0) - 0.25 * T
     np.testing.assert_allclose(rows["activity"].to_numpy(), expected.to_numpy(), rtol=1e-6, atol=1.0)
+
+
+def test_binding_is_judged_in_the_solver_units_not_in_cny() -> None:
+    """slack is written in CNY (CNY·months for the months test); a limit still binds when its slack is within the
+    solver's tolerance of its scaled row (1e-7 of σ, ·M for the months test), as before the unit change — the
+    demo's binding AMC cap has 928 CNY of slack on a CNY 15.9bn scale."""
+    from pooling.selection.results import binding_mask
+
+    limits = pd.DataFrame({
+        "family": ["amc_max", "amc_max", "wa_months", "wa_months", "hhi_exposure"],
+        "value": [0.6, 0.6, 48.0, 48.0, np.nan],
+        "slack": [928.0, 2_000.0, 48 * 1_500.0, 48 * 1_700.0, 0.0],
+    })
+    assert binding_mask(limits, 1.5912e10).tolist() == [True, False, True, False, False]
+    assert not binding_mask(limits, None).iloc[:4].any()  # no scale: CNY as the unit, nothing this loose binds

@@ -34,6 +34,7 @@ from pooling.report.columns import columns_for, format_value, money_yi, numeric_
 from pooling.report.page import Card, figure, render, table, write_page
 from pooling.report.workbook import Sheet, formats
 from pooling.scenario import Scenario
+from pooling.selection.results import binding_mask
 from pooling.tapes.describe import concentration, stratify
 from pooling.tranching.deal import Deal
 from pooling.vocab import (
@@ -167,10 +168,11 @@ def _strata_total(table: pd.DataFrame) -> dict:
             "months_selected": wavg("months_selected", "gbv_selected")}
 
 
-def binding_first(limits: pd.DataFrame, tol: float = 1e-6) -> pd.DataFrame:
+def binding_first(limits: pd.DataFrame, scale: float | None = None, tol: float = 1e-6) -> pd.DataFrame:
     """limits.csv rows with a ``binding`` flag, binding rows first, then by npv per step (largest first).
 
-    A row binds when its slack is within ``tol`` of zero or it carries a non-zero shadow price.
+    A row binds when its slack is within ``tol`` of zero in the model's scaled units (σ = ``scale``, summary.json
+    ``model.scale``; see :func:`pooling.selection.results.binding_mask`) or it carries a non-zero shadow price.
     """
     if limits is None or limits.empty:
         return pd.DataFrame(columns=["binding", *(limits.columns if limits is not None else [])])
@@ -178,10 +180,11 @@ def binding_first(limits: pd.DataFrame, tol: float = 1e-6) -> pd.DataFrame:
     for c in ("value", "activity", "slack", "shadow_price", "npv_per_step"):  # numbers, also when read as text
         if c in df and not pd.api.types.is_numeric_dtype(df[c]):
             df[c] = pd.to_numeric(df[c], errors="coerce")
-    slack = pd.to_numeric(df.get("slack"), errors="coerce") if "slack" in df else pd.Series(np.nan, df.index)
-    price = pd.to_numeric(df.get("shadow_price"), errors="coerce") if "shadow_price" in df else pd.Series(0.0, df.index)
-    df.insert(0, "binding", ((slack.abs() <= tol) | (price.abs() > 1e-12)).fillna(False).astype(bool))
-    step = pd.to_numeric(df["npv_per_step"], errors="coerce") if "npv_per_step" in df else pd.Series(np.nan, df.index)
+    slack = df["slack"] if "slack" in df else pd.Series(np.nan, df.index)
+    price = df["shadow_price"] if "shadow_price" in df else pd.Series(0.0, df.index)
+    tight = binding_mask(df, scale, tol) if {"slack", "value", "family"} <= set(df) else slack.abs() <= tol
+    df.insert(0, "binding", (tight | (price.abs() > 1e-12)).fillna(False).astype(bool))
+    step = df["npv_per_step"] if "npv_per_step" in df else pd.Series(np.nan, df.index)
     df["_step"] = step.fillna(-np.inf)
     df["_slack"] = slack.abs().fillna(np.inf)
     df = df.sort_values(["binding", "_step", "_slack"], ascending=[False, False, True], kind="stable")
@@ -292,7 +295,7 @@ def _summary_items(inputs: ReportInputs) -> list[tuple[str, list[tuple[str, Any,
 
 
 def _top_limits(inputs: ReportInputs, n: int = 10) -> pd.DataFrame:
-    lim = binding_first(inputs.limits)
+    lim = binding_first(inputs.limits, inputs.summary.get("model", {}).get("scale"))
     if lim.empty:
         return lim
     step = pd.to_numeric(lim["npv_per_step"], errors="coerce").fillna(0.0) if "npv_per_step" in lim else 0.0
@@ -471,7 +474,7 @@ def _xl_stresses(wb, fmt, deal: Deal, subtitle: str) -> None:
 def _xl_limits(wb, fmt, inputs: ReportInputs, subtitle: str) -> None:
     sh = Sheet(wb, SHEETS["limits"], fmt)
     sh.title("限额与影子价格 Limits and shadow prices (约束的在前 binding first)", subtitle)
-    lim = binding_first(inputs.limits)
+    lim = binding_first(inputs.limits, inputs.summary.get("model", {}).get("scale"))
     cols = columns_for(lim, labels=LIMIT_LABELS)
     first, last = sh.table(lim, cols)
     sh.ws.freeze_panes(3, 1)
@@ -751,7 +754,7 @@ def render_html(inputs: ReportInputs) -> str:
         }
         nav += [("cashflows", "回收与摊还 Collections vs amortisation"), ("stresses", "压力测试 Stresses")]
     nav += [("tranches", "证券分层 Tranches"), ("limits", "限额 Limits")]
-    lim = binding_first(inputs.limits)
+    lim = binding_first(inputs.limits, inputs.summary.get("model", {}).get("scale"))
     lcols = columns_for(lim, ["binding", "name", "limit", "value", "slack", "shadow_price", "npv_per_step", "family",
                               "key"], LIMIT_LABELS)
     context["limits"] = table(lim, lcols, row_class=lambda r: "binding" if r.get("binding") else "")

@@ -43,6 +43,21 @@ def _shares(pool: pd.DataFrame, column: str) -> dict[str, float]:
     return {str(k): round(float(v), 10) for k, v in s.items() if v > 0}
 
 
+#: a limit binds when its slack is within this many units of the solver's scaled rows (money / σ; the months test
+#: also / M): the solver's own tolerance, whatever the pool's size
+BINDING_SLACK = 1e-7
+
+
+def binding_mask(limits: pd.DataFrame, scale: float | None, tol: float = BINDING_SLACK) -> pd.Series:
+    """Rows of ``limits`` (limits.csv) that bind: |slack| ≤ tol in the model's scaled units. ``slack`` is in CNY
+    (CNY·months for the months test), so the tolerance is tol·σ (·M for the months test); σ = ``scale``
+    (summary.json ``model.scale``), 1 when unknown. Helper rows never bind."""
+    slack = pd.to_numeric(limits["slack"], errors="coerce").abs()
+    value = pd.to_numeric(limits["value"], errors="coerce")
+    unit = (scale or 1.0) * value.where(limits["family"] == "wa_months", 1.0)
+    return (slack <= tol * unit) & ~limits["family"].isin(HELPER_FAMILIES)
+
+
 def pool_measures(pool: pd.DataFrame, contributed: pd.DataFrame) -> dict:
     """summary.json's description of a pool, however it was chosen: what was contributed, the pool's totals,
     its shares by dimension (fractions of pool gbv) and its concentration (DESIGN §3.3)."""
@@ -76,7 +91,7 @@ def summary(pool: pd.DataFrame, selection: Selection, scenario: Scenario, inputs
             contributed: pd.DataFrame) -> dict:
     """summary.json content: status, objective, gap, timings, pool totals, shares, concentration, limits."""
     limits = selection.limits
-    binding = limits[(limits["slack"].abs() <= 1e-7) & ~limits["family"].isin(HELPER_FAMILIES)]
+    binding = limits[binding_mask(limits, selection.info.get("scale"))]
     priced = limits[~limits["family"].isin(HELPER_FAMILIES)].sort_values("npv_per_step", ascending=False, na_position="last")
     return {
         "scenario": scenario.name,
