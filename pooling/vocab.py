@@ -395,8 +395,8 @@ COLUMN_LABELS: dict[str, tuple[str, str, str]] = {
     "name": ("名称", "Name", "text"),
     "limit": ("配置项", "Setting", "text"),
     "value": ("限值", "Value", "g"),
-    "activity": ("活动值", "Activity", "f6"),
-    "slack": ("松弛", "Slack", "f6"),
+    "activity": ("活动值", "Activity", "int"),  # CNY (CNY·months for the months test): docs/formulation.md
+    "slack": ("松弛", "Slack", "int"),
     "shadow_price": ("影子价格", "Shadow price", "num"),
     "npv_per_step": ("每步放松增加净现值", "NPV per step of relaxation", "cny"),
     # stratification
