@@ -200,7 +200,7 @@ def fit_corrections(
     k: float = CREDIBILITY_K,
     *,
     model_id: str = "",
-    round: int = 1,  # noqa: A002 - the file format's name
+    round: int = 1,
 ) -> Corrections:
     r"""Fit credibility-shrunk segment multipliers by backfitting (see the module docstring for the math).
 
