@@ -173,6 +173,14 @@ def test_no_resolved_asset_does_not_crash(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "backtest.html").exists() and len(paths) == 5
 
 
+def test_assets_without_a_prediction_are_left_out_with_a_note() -> None:
+    """A model that cannot rate sme (NaN) leaves A3 and A5 out instead of making every sum NaN."""
+    r = backtest(tiny_history(), FakeModel({"corporate": 0.3}), cutoff=CUTOFF, holdout_from=HOLDOUT)
+    assert r.overall["n_resolved"] == 2 and r.overall["n_assets"] == 4 and r.overall["n_open"] == 2
+    assert r.overall["deviation_rate"] == pytest.approx((900 - 700) / 700)
+    assert any("no model prediction" in n for n in r.notes)
+
+
 def test_history_without_required_columns_is_an_input_error() -> None:
     with pytest.raises(InputError, match="recovered"):
         backtest(tiny_history().drop(columns="recovered"), FakeModel(TINY_RATES), cutoff=CUTOFF)

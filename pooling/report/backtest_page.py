@@ -179,8 +179,9 @@ def _trend_figure(rounds: pd.DataFrame) -> Any:
     fig.update_yaxes(tickformat="+.0%", row=1, col=1)
     fig.update_yaxes(tickformat=".0%", row=2, col=1)
     fig.update_xaxes(title_text="轮次 round", dtick=1, row=2, col=1)
-    fig.update_layout(margin={"l": 70, "r": 30, "t": 80, "b": 50})
-    return figure(fig, "fig-trend", 520)
+    fig.update_layout(margin={"l": 70, "r": 30, "t": 100, "b": 50},
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.10, "xanchor": "left", "x": 0})
+    return figure(fig, "fig-trend", 540)
 
 
 def write_backtest_html(result: BacktestResult, rounds: pd.DataFrame, path: Path) -> Path:

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -250,6 +249,15 @@ def backtest(
 
     rates = _predict(model, r)
     P, P_lo, P_hi = (rates[c].to_numpy(dtype=float) * G for c in ("rate", "rate_low", "rate_high"))
+    unpredicted = ~(np.isfinite(P) & np.isfinite(Y))
+    if unpredicted.any():  # left out of every sum rather than turning them NaN
+        notes.append(f"{int(unpredicted.sum())} resolved asset(s) have no model prediction or no recovered amount "
+                     "and are left out.")
+        keep = ~unpredicted
+        in_w = np.ones(len(w), dtype=bool)
+        in_w[np.flatnonzero(resolved)[unpredicted]] = False
+        w, resolved, gbv_all = w.loc[in_w], resolved[in_w], gbv_all[in_w]
+        r, G, Y, P, P_lo, P_hi = r.loc[keep], G[keep], Y[keep], P[keep], P_lo[keep], P_hi[keep]
     tol = 1e-9 * np.maximum(G, 1.0)
     covered = (P_lo - tol <= Y) & (P_hi + tol >= Y)  # P⁻ ≤ Y ≤ P⁺, to rounding
     if "predicted_recovery" in r.columns:
@@ -492,7 +500,3 @@ def write_backtest(
         paths.append(html(result, read_rounds(model_dir / "backtests.csv"), out_dir / "backtest.html"))
     return paths
 
-
-def deviation_rate(predicted: float, realised: float) -> float:
-    """(predicted − realised) / realised, NaN when realised is not positive."""
-    return (predicted - realised) / realised if realised > 0 and math.isfinite(realised) else math.nan
