@@ -147,6 +147,10 @@ def test_all_history_window_includes_early_assets() -> None:
     assert r.overall["deviation_rate"] == pytest.approx((1540 - 1250) / 1250)
     assert r.window["kind"] == "all_history" and r.window["holdout_from"] is None
     assert any("Not out of time" in n for n in r.notes)
+    same_index = tiny_history().set_axis([7] * 8)  # e.g. tapes concatenated without a new index
+    again = backtest(same_index, FakeModel(TINY_RATES), cutoff=CUTOFF)
+    assert again.overall == r.overall
+    assert again.assets["asset_id"].tolist() == ["A1", "A2", "A3", "A4", "A5", "A7"]
 
 
 def test_cutoff_decides_what_is_resolved() -> None:

@@ -240,9 +240,11 @@ def backtest(
                      "out-of-time test.")
     notes.extend(_training_overlap(model, holdout_from))
 
-    w = frame.loc[in_window.to_numpy()]
-    resolved = (resolved_on.loc[w.index].notna() & (resolved_on.loc[w.index] <= cut)).to_numpy()
-    r = w.loc[resolved]
+    pos = np.flatnonzero(in_window.to_numpy())  # positions: the frame's index need not be unique
+    w = frame.iloc[pos]
+    valued_w = valued.iloc[pos]
+    resolved = (resolved_on.notna() & (resolved_on <= cut)).to_numpy()[pos]
+    r = w.iloc[np.flatnonzero(resolved)]
     gbv_all = w["gbv"].to_numpy(dtype=float)
     G = r["gbv"].to_numpy(dtype=float)
     Y = r["recovered"].to_numpy(dtype=float)
@@ -256,8 +258,8 @@ def backtest(
         keep = ~unpredicted
         in_w = np.ones(len(w), dtype=bool)
         in_w[np.flatnonzero(resolved)[unpredicted]] = False
-        w, resolved, gbv_all = w.loc[in_w], resolved[in_w], gbv_all[in_w]
-        r, G, Y, P, P_lo, P_hi = r.loc[keep], G[keep], Y[keep], P[keep], P_lo[keep], P_hi[keep]
+        w, valued_w, resolved, gbv_all = w.iloc[in_w], valued_w.iloc[in_w], resolved[in_w], gbv_all[in_w]
+        r, G, Y, P, P_lo, P_hi = r.iloc[keep], G[keep], Y[keep], P[keep], P_lo[keep], P_hi[keep]
     tol = 1e-9 * np.maximum(G, 1.0)
     covered = (P_lo - tol <= Y) & (P_hi + tol >= Y)  # P⁻ ≤ Y ≤ P⁺, to rounding
     if "predicted_recovery" in r.columns:
@@ -327,11 +329,10 @@ def backtest(
     cumulative = compose_corrections(carried, fitted)
 
     ids = {c: r[c].astype(str).to_numpy() for c in ("amc_id", "asset_id") if c in r.columns}
-    assets = pd.DataFrame({**ids, **{d: keys[d].loc[r.index].to_numpy() for d in dims}, "gbv": G,
+    assets = pd.DataFrame({**ids, **{d: keys[d].to_numpy()[resolved] for d in dims}, "gbv": G,
                            "predicted": P, "predicted_low": P_lo, "predicted_high": P_hi, "realised": Y,
                            "covered": covered, "amc_predicted": amc}, index=r.index)
 
-    valued_w = valued.loc[w.index]
     window = {
         "kind": "out_of_time" if holdout_from is not None else "all_history",
         "cutoff": _iso(cut),
