@@ -153,6 +153,16 @@ def test_all_history_window_includes_early_assets() -> None:
     assert again.assets["asset_id"].tolist() == ["A1", "A2", "A3", "A4", "A5", "A7"]
 
 
+def test_history_object_gives_its_cutoff() -> None:
+    @dataclass(frozen=True)
+    class History:
+        assets: pd.DataFrame
+        cutoff: date
+
+    r = backtest(History(tiny_history(), date(2024, 12, 31)), FakeModel(TINY_RATES), holdout_from=HOLDOUT)
+    assert r.window["cutoff"] == "2024-12-31" and r.overall["n_resolved"] == 3
+
+
 def test_cutoff_decides_what_is_resolved() -> None:
     """With a cut-off before A4's resolution (and before A6's valuation) A4 counts as open."""
     r = backtest(tiny_history(), FakeModel(TINY_RATES), cutoff=date(2024, 12, 31), holdout_from=HOLDOUT)
