@@ -10,19 +10,17 @@ embedded (no CDN).
 
 from __future__ import annotations
 
-import functools
 import html
 import math
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from pooling.report.columns import columns_for, money_yi, numeric_frame
-from pooling.report.page import Card, _plotly_js, environment, figure, table, write_page
+from pooling.report.page import Card, figure, render, table, write_page
 from pooling.valuation.backtest import NOMINAL_COVERAGE, SEGMENT_DIMENSIONS, BacktestResult, write_backtest
 from pooling.vocab import DIMENSION_LABELS, short_value_label, value_label
 
@@ -70,12 +68,6 @@ _ROUND_COLS = ["round", "date", "model_id", "holdout_from", "n_resolved", "gbv",
 _CORRECTION_COLS = ["dimension_label", "segment_label", "multiplier", "raw_multiplier", "credibility", "n", "n_eff",
                     "gbv"]
 _MODEL, _AMC = "#2c5d9e", "#e67e22"
-
-
-@functools.cache
-def _environment() -> jinja2.Environment:
-    """The report environment with autoescape on for every template (``.html.j2`` included), own cache."""
-    return environment().overlay(autoescape=True, cache_size=50)
 
 
 def _dim_label(dimension: str) -> tuple[str, str]:
@@ -218,8 +210,8 @@ def write_backtest_html(result: BacktestResult, rounds: pd.DataFrame, path: Path
         window_text = f"样本外 out of time: 估值日 valued on ≥ {w['holdout_from']}"
     else:
         window_text = "全部历史(非样本外) all history, not out of time"
-    text = _environment().get_template("backtest.html.j2").render(
-        plotly_js=_plotly_js(),
+    text = render(
+        "backtest.html.j2",
         title=f"回溯检验 Backtest — {result.model_label}",
         heading_zh="回溯检验", heading_en="Backtest",
         nav=[("overview", "概览 Overview"), ("segments", "分段 By segment"), ("rounds", "各轮 Rounds"),

@@ -120,7 +120,7 @@ def environment() -> jinja2.Environment:
     """The jinja2 environment of the report templates (package data), autoescaping ``.html`` templates."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("pooling.report", "templates"),
-        autoescape=jinja2.select_autoescape(["html"]),
+        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
