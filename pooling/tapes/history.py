@@ -177,7 +177,7 @@ def _validate_history(raw, file: str, stem_amc: str, mapping: dict[str, int], pr
     if "default_date" in out:
         early = (valued < out["default_date"]).to_numpy()
         problems.add(
-            file, lines[early], header["valued_on"], valued[early].dt.strftime("%Y-%m-%d").to_numpy(),
+            file, lines[early], header.get("valued_on", "valued_on"), valued[early].dt.strftime("%Y-%m-%d").to_numpy(),
             [f"valued_on is before default_date ({d:%Y-%m-%d})" for d in out["default_date"][early]],
         )
     if "resolved_on" in col:
