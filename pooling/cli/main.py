@@ -598,7 +598,8 @@ def _date_option(value: str) -> str:
 
 @app.command(help=_help(
     "Write realistic synthetic multi-AMC tapes, links and a scenario (seeded, from public market facts).",
-    "Writes OUT_DIR/scenario.yaml, the tapes under OUT_DIR/data and data/links.csv.",
+    "Writes OUT_DIR/scenario.yaml, the tapes under OUT_DIR/data and data/links.csv; with --history also one "
+    "history tape per AMC (valued assets and their outcomes, recent ones still open) under OUT_DIR/history.",
     "Example: pooling synth out/bench --assets 100000 --amcs 8 --format parquet"))
 @handles_errors
 def synth(
@@ -610,13 +611,30 @@ def synth(
     fmt: Annotated[Literal[TAPE_FORMATS], typer.Option("--format", help="Tape format when --amcs is a number.")] = "parquet",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same files.")] = 0,
     as_of: Annotated[str, typer.Option(callback=_date_option, help="Cut-off date of the tapes (yyyy-mm-dd).")] = "2026-06-30",
+    history: Annotated[bool, typer.Option("--history", help="Also write history tapes (for calibrate and backtest) "
+                                          "under OUT_DIR/history, cut off at --as-of.")] = False,
+    history_assets: Annotated[int, typer.Option(help="Number of historical assets over all AMCs.", min=10)] = 30_000,
+    history_start: Annotated[str, typer.Option(callback=_date_option,
+                                               help="First valuation date of the history (yyyy-mm-dd).")] = "2016-01-01",
 ) -> None:
     from pooling.tapes.synth import bench_amcs, demo_amcs, write_consortium
 
     specs = demo_amcs() if amcs == "demo" else bench_amcs(int(amcs), fmt)
+    cutoff, start = dt.date.fromisoformat(as_of), dt.date.fromisoformat(history_start)
+    if history and not start < cutoff:
+        raise UsageError(f"--history-start ({history_start}) must be before --as-of ({as_of})")
     with err.status(f"writing {assets:,} synthetic assets…"):
-        path = write_consortium(out_dir, n_assets=assets, amcs=specs, seed=seed, as_of=dt.date.fromisoformat(as_of))
+        path = write_consortium(out_dir, n_assets=assets, amcs=specs, seed=seed, as_of=cutoff)
     out.print(f"wrote {path} and its tapes ({assets:,} assets, {len(specs)} AMCs)")
+    if history:
+        from pooling.tapes.history_synth import synth_history, write_history
+
+        with err.status(f"writing {history_assets:,} historical assets…"):
+            frame = synth_history(specs, n_assets=history_assets, start=start, cutoff=cutoff, seed=seed)
+            paths = write_history(frame, specs, out_dir / "history")
+        n_open = int((frame["resolution"] == "open").sum())
+        out.print(f"wrote {len(paths)} history tapes to {out_dir / 'history'} ({history_assets:,} assets valued "
+                  f"{start} to {cutoff}, {n_open:,} still open at the cut-off)")
 
 
 from pooling.cli.study import study as _study  # noqa: E402  (registered after the commands it sits beside)

@@ -109,3 +109,79 @@ def first_chinese_header() -> dict[str, str]:
     for zh, canon in CHINESE_HEADERS.items():
         out.setdefault(canon, zh)
     return out
+
+
+# ------------------------------------------------------------------------------------------- history tapes (§4)
+#: Canonical columns a history tape adds to the loan-tape columns (DESIGN §4).
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "amc_id", "valued_on", "recovered", "resolved_on", "costs", "resolution", "predicted_recovery",
+    "predicted_months",
+)  # fmt: skip
+
+#: Chinese history headers → canonical column. The first alias of each column is the one ``pooling synth`` writes.
+HISTORY_CHINESE_HEADERS: dict[str, str] = {
+    "估值日": "valued_on",
+    "估值基准日": "valued_on",
+    "估值日期": "valued_on",
+    "收购日": "valued_on",
+    "收购日期": "valued_on",
+    "已回收金额": "recovered",
+    "累计回收金额": "recovered",
+    "回收金额": "recovered",
+    "累计回收": "recovered",
+    "结清日": "resolved_on",
+    "处置完成日": "resolved_on",
+    "结清日期": "resolved_on",
+    "处置完成日期": "resolved_on",
+    "处置方式": "resolution",
+    "处置结果": "resolution",
+    "处置费用": "costs",
+    "处置成本": "costs",
+    "预测回收金额": "predicted_recovery",
+    "预测回收月数": "predicted_months",
+    "资产管理公司": "amc_id",
+    "资产管理公司编号": "amc_id",
+}
+
+#: English history headers beyond the canonical names.
+HISTORY_ENGLISH_HEADERS: dict[str, str] = {
+    "amc": "amc_id",
+    "valuation_date": "valued_on",
+    "valued_at": "valued_on",
+    "acquisition_date": "valued_on",
+    "acquired_on": "valued_on",
+    "collections": "recovered",
+    "recovered_amount": "recovered",
+    "cumulative_recovery": "recovered",
+    "resolution_date": "resolved_on",
+    "resolved_date": "resolved_on",
+    "closed_on": "resolved_on",
+    "disposal_costs": "costs",
+    "costs_incurred": "costs",
+    "resolution_type": "resolution",
+    "disposal_method": "resolution",
+    "predicted_recovery_amount": "predicted_recovery",
+}
+
+
+def history_alias_table(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Header key → canonical name for history tapes: the loan-tape table plus the history aliases, then ``extra``.
+
+    In a history tape the AMC's own valuation at ``valued_on`` *is* its prediction, so the loan-tape aliases of
+    ``expected_recovery`` / ``expected_months`` (预计回收金额, 预计回收月数, ...) name ``predicted_recovery`` /
+    ``predicted_months`` here.
+    """
+    renamed = {"expected_recovery": "predicted_recovery", "expected_months": "predicted_months"}
+    table = {k: renamed.get(v, v) for k, v in alias_table().items()}
+    table.update({header_key(c): c for c in HISTORY_COLUMNS})
+    for source in (HISTORY_ENGLISH_HEADERS, HISTORY_CHINESE_HEADERS, extra or {}):
+        table.update({header_key(k): v for k, v in source.items()})
+    return table
+
+
+def first_history_chinese_header() -> dict[str, str]:
+    """Canonical name → the Chinese header ``pooling synth --history`` writes (loan-tape and history columns)."""
+    out = first_chinese_header()
+    for zh, canon in HISTORY_CHINESE_HEADERS.items():
+        out.setdefault(canon, zh)
+    return out

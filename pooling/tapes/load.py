@@ -310,9 +310,14 @@ def _map_headers(raw: _Raw, file: str, table: dict[str, str], required: Iterable
 
 
 def _validate_tape(
-    raw: _Raw, file: str, amc_id: str, as_of: pd.Timestamp, mapping: dict[str, int], problems: _Problems
+    raw: _Raw, file: str, amc_id: str, as_of: pd.Timestamp | None, mapping: dict[str, int], problems: _Problems,
+    *, unique_ids: bool = True,
 ) -> pd.DataFrame:
-    """Check one tape's values and return its canonical frame (values may be NA where problems were found)."""
+    """Check one tape's values and return its canonical frame (values may be NA where problems were found).
+
+    ``as_of=None`` skips the "default_date after as_of" check and ``unique_ids=False`` the duplicate asset_id check
+    (history files check both against their own keys: per-row valued_on, and (amc_id, asset_id) over all files).
+    """
     lines = raw.lines
     col = {c: raw.frame.iloc[:, pos] for c, pos in mapping.items()}
     header = {c: str(raw.frame.columns[pos]) for c, pos in mapping.items()}
@@ -326,7 +331,7 @@ def _validate_tape(
             empty = (out[c] == "").to_numpy()
             problems.add(file, lines[empty], header[c], "", f"{c} is empty")
 
-    if "asset_id" in col:
+    if unique_ids and "asset_id" in col:
         ids = out["asset_id"]
         dup = ids.duplicated(keep="first").to_numpy() & (ids != "").to_numpy()
         if dup.any():
@@ -396,8 +401,9 @@ def _validate_tape(
         raw_values = col["default_date"].to_numpy()
         problems.add(file, lines[missing], h, "", "default_date is missing")
         problems.add(file, lines[bad], h, raw_values[bad], "default_date is not a date (use yyyy-mm-dd)")
-        late = (dates > as_of).to_numpy()
-        problems.add(file, lines[late], h, dates[late].dt.strftime("%Y-%m-%d").to_numpy(), f"default_date is after as_of ({as_of:%Y-%m-%d})")
+        if as_of is not None:
+            late = (dates > as_of).to_numpy()
+            problems.add(file, lines[late], h, dates[late].dt.strftime("%Y-%m-%d").to_numpy(), f"default_date is after as_of ({as_of:%Y-%m-%d})")
         out["default_date"] = dates.to_numpy()
     return out
 
