@@ -493,7 +493,7 @@ def calibration_table(model: CalibratedModel, history: pd.DataFrame, cutoff: dat
                 "predicted_rate": float((rate[res] * gbv[res]).sum() / g_res) if g_res > 0 else math.nan,
                 "predicted_rate_all": float((rate[rows] * gbv[rows]).sum() / max(gbv[rows].sum(), 1e-300)),
                 "realised_months": restricted_mean(duration[rows], event[rows], tau),
-                "predicted_months": _weibull_restricted_mean(scale[rows], shape, tau) if rows.any() else math.nan,
+                "predicted_months": _weibull_restricted_mean(scale[rows], shape[rows], tau) if rows.any() else math.nan,
                 "model_mean_months": float(pred["mean_months"].to_numpy()[rows].mean()),
                 "tau_months": tau,
             })
