@@ -8,6 +8,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import plotly.offline
 import pytest
 
 from pooling.errors import InputError
@@ -189,3 +190,23 @@ def test_per_row_as_of_measures_age_to_each_date(model):
     later = model.predict(assets, date(2030, 6, 30))
     assert not np.allclose(later["rate"], one["rate"])
     assert math.isfinite(later["mean_months"].mean())
+
+
+def test_model_card_is_one_offline_page(model, tmp_path):
+    from pooling.report.model_card import write_model_card
+    from pooling.valuation.calibrate import calibration_table, survival_curves
+
+    history = make_history(4_000, seed=8)
+    history.loc[history.index[0], "asset_id"] = "<script>alert(1)</script>"
+    path = write_model_card(model, calibration_table(model, history, CUTOFF), tmp_path / "model_card.html",
+                            survival=survival_curves(model, history, CUTOFF))
+    text = path.read_text(encoding="utf-8")
+    assert model.id in text and model.training["from"] in text
+    assert "Kaplan–Meier" in text and "Court speed" in text and "Calibration table" in text
+    js = plotly.offline.get_plotlyjs()
+    assert text.count(js) == 1
+    rest = text.replace(js, "")
+    assert "<script src=" not in rest and "cdn." not in rest.lower()
+    assert rest.count("Plotly.newPlot(") == 3
+    without = write_model_card(model, calibration_table(model, history, CUTOFF), tmp_path / "card2.html")
+    assert "Restricted mean months" in without.read_text(encoding="utf-8")

@@ -198,7 +198,7 @@ def _strings(assets: pd.DataFrame, column: str) -> np.ndarray:
 
 def _codes(values: np.ndarray, levels: list[str]) -> np.ndarray:
     """Index of each value in ``levels``; −1 for a value the model has not seen."""
-    return pd.Categorical(values, categories=levels).codes.astype(np.int64)
+    return pd.Index(levels).get_indexer(values).astype(np.int64)
 
 
 @dataclass(frozen=True)
