@@ -9,6 +9,7 @@ WeibullAFTFitter on the same aggregated timing rows, which is why the timing mod
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 import warnings
@@ -20,9 +21,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pooling.valuation.calibrate import _timing_rows, calibrate, durations  # noqa: E402
-from pooling.valuation.fitted import features, value_with_model  # noqa: E402
-from tests.history_process import CUTOFF, make_history  # noqa: E402
+from pooling.valuation.calibrate import _timing_rows, calibrate, durations
+from pooling.valuation.fitted import features, value_with_model
+from tests.history_process import CUTOFF, make_history
 
 
 def timed(fn):
@@ -38,7 +39,7 @@ def main(n: int = 1_000_000) -> None:
     stages = []
     model, fit = timed(lambda: calibrate(history, cutoff=CUTOFF, progress=lambda s, f: stages.append(
         (s, time.perf_counter()))))
-    steps = ", ".join(f"{a} {b - t:.1f}s" for (a, t), (_, b) in zip(stages, stages[1:], strict=False))
+    steps = ", ".join(f"{a} {b - t:.1f}s" for (a, t), (_, b) in itertools.pairwise(stages))
     from sklearn.linear_model import LinearRegression
 
     x = np.column_stack([history["gbv"], history["collateral_value"].fillna(0), history["lien_rank"].fillna(1)])

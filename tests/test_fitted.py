@@ -88,7 +88,7 @@ def test_wrong_type_bad_json_missing_and_edited_files(model_dir, tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         load_model(tmp_path / "nowhere")
     rewrite(model_dir, lambda p: p["timing"].update(shape="fast"))
-    with pytest.raises(InputError, match="timing.shape"):
+    with pytest.raises(InputError, match=r"timing\.shape"):
         load_model(model_dir)
     rewrite(model_dir, lambda p: p["timing"].update(shape=1.5))
     with pytest.raises(InputError, match="does not match its content"):

@@ -67,7 +67,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import minimize
-from scipy.special import expit
 
 from pooling.errors import InputError
 from pooling.valuation.fitted import (
@@ -231,7 +230,7 @@ def _timing_rows(f: Features, duration: np.ndarray, event: np.ndarray
     for j, b in enumerate(TIMING_BLOCKS):
         key = key * len(levels[b]) + codes[:, j]
     key = (key * (int(month.max()) + 1) + month) * 2 + event.astype(np.int64)
-    uniq, first, count = np.unique(key, return_index=True, return_counts=True)
+    _, first, count = np.unique(key, return_index=True, return_counts=True)
     t = month[first] + 0.5
     return levels, codes[first], t, event[first].astype(float), count.astype(float)
 
