@@ -59,6 +59,15 @@ loop, no assets × months matrix; the sums depend only on :math:`(k, L)`, i.e. o
 (:math:`\bar{j}` is the mean of a geometric distribution truncated to :math:`0..n-1`). ``expected_months`` is a
 property of the curve's shape, so it stays defined when :math:`R_\infty = 0`.
 
+Weibull timing (calibrated models)
+---------------------------------
+A calibrated model (:mod:`pooling.valuation.fitted`) times collections with the Weibull curve
+:math:`F(t) = 1 - e^{-(k(t-L))^\rho}` (:math:`k = 1/\lambda`, the Weibull scale in months, and shape :math:`\rho`;
+a resolved asset's collections are booked at resolution, so :math:`F` is the resolution-time distribution).
+Its valued frame carries a ``curve_shape`` column; :math:`\rho = 1` is exactly the exponential curve above, and a
+frame without the column means :math:`\rho = 1` everywhere. :func:`curve_sums` gives collected / discounted value /
+expected month per unit of :math:`R_\infty` for any :math:`(k, L, \rho)`.
+
 Tape values and the point-mass convention
 -----------------------------------------
 A tape-valued asset has a single timing :math:`m` = ``expected_months``: npv :math:`= R\,v^m` (DESIGN §4). Its curve
@@ -119,6 +128,7 @@ __all__ = [
     "DEFAULT_PARAMETERS",
     "VALUATION_COLUMNS",
     "RecoveryParameters",
+    "curve_sums",
     "lifetime_rate",
     "pool_curve",
     "value_assets",
@@ -626,12 +636,67 @@ def value_assets(
 # Pool collections by month
 
 
-def _unit_curves(k: np.ndarray, lag: np.ndarray, horizon: int) -> np.ndarray:
-    """Monthly flows cf_t, t = 1..H, of unit curves: one row per (k, L) pair."""
+def _unit_curves(k: np.ndarray, lag: np.ndarray, horizon: int, shape: np.ndarray | None = None) -> np.ndarray:
+    """Monthly flows cf_t, t = 1..H, of unit curves F(t) = 1 − exp(−(k(t − L))^ρ): one row per (k, L, ρ) triple.
+
+    ``shape`` None means ρ = 1 (the exponential curve; ``x ** 1.0`` is ``x`` exactly, so the two agree bit for bit).
+    """
     t = np.arange(horizon + 1, dtype=float)
-    elapsed = t[None, :] - lag[:, None]
-    cumulative = np.where(elapsed >= 0, -np.expm1(-k[:, None] * np.maximum(elapsed, 0.0)), 0.0)
+    elapsed = np.maximum(t[None, :] - lag[:, None], 0.0)
+    scaled = k[:, None] * elapsed
+    if shape is not None:
+        scaled = scaled ** shape[:, None]
+    cumulative = np.where(t[None, :] - lag[:, None] >= 0, -np.expm1(-scaled), 0.0)
     return np.diff(cumulative, axis=1)
+
+
+def curve_sums(
+    k: np.ndarray, lag: np.ndarray, shape: np.ndarray, horizon: int, discount_rate: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Per unit of R∞ of the Weibull timing curve: (collected by H, discounted value, expected month).
+
+    The curve is :math:`F(t) = 1 - e^{-(k(t-L))^\rho}` for :math:`t \ge L` (0 before), evaluated at whole months
+    :math:`t = 0..H`; :math:`cf_t = F(t) - F(t-1)`. Then collected :math:`= F(H)`, discounted value
+    :math:`= \sum_t cf_t v^t` with :math:`v = (1+r)^{-1/12}`, and expected month
+    :math:`= \sum_t t\,cf_t / \sum_t cf_t` (the curve's shape alone; defined as :math:`\lceil L \rceil` when nothing
+    is collected by H). Where :math:`\rho = 1` the closed forms of the module docstring are used; other triples are
+    summed month by month over the *distinct* :math:`(k, L, \rho)` triples only (never an assets × months array).
+
+    Parameters
+    ----------
+    k, lag, shape
+        Arrays of one length (per asset, or per distinct curve): speed 1/λ per month, lag L ≥ 0 (months,
+        L < H), shape ρ > 0.
+    horizon
+        H, months.
+    discount_rate
+        Annual rate r ≥ 0.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        collected, pv, months — one entry per input entry.
+    """
+    k, lag, shape = np.broadcast_arrays(np.asarray(k, float), np.asarray(lag, float), np.asarray(shape, float))
+    collected, pv, months = _curve_sums(k, lag, horizon, discount_rate)
+    weibull = shape != 1.0
+    if weibull.any():
+        triples = np.stack([k[weibull], lag[weibull], shape[weibull]], axis=1)
+        unique, inverse = np.unique(triples, axis=0, return_inverse=True)
+        flows = _unit_curves(unique[:, 0], unique[:, 1], horizon, unique[:, 2])
+        t = np.arange(1, horizon + 1, dtype=float)
+        v = np.exp(-math.log1p(discount_rate) / 12.0 * t)
+        got = flows.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean_t = np.where(got > 0, (flows @ t) / got, np.ceil(unique[:, 1]))
+        inverse = inverse.ravel()
+        collected = collected.copy()
+        pv = pv.copy()
+        months = months.copy()
+        collected[weibull] = got[inverse]
+        pv[weibull] = (flows @ v)[inverse]
+        months[weibull] = mean_t[inverse]
+    return collected, pv, months
 
 
 def pool_curve(
@@ -642,15 +707,18 @@ def pool_curve(
 ) -> pd.DataFrame:
     """Pool collections by month, t = 1..H, summed over assets (optionally per group).
 
-    Assets are grouped on their distinct (curve_k, curve_lag) pairs and curve_rinf is summed per pair and group,
-    so the cost is (#groups × #distinct curves × H) plus one pass over the assets. Point-mass (tape) assets add
+    Assets are grouped on their distinct (curve_k, curve_lag, curve_shape) triples and curve_rinf is summed per
+    triple and group, so the cost is (#groups × #distinct curves × H) plus one pass over the assets. A curve follows
+    F(t) = 1 − exp(−(k(t − L))^ρ) with ρ = curve_shape (a missing column, or NaN, means ρ = 1: the exponential
+    curve of :func:`value_assets`). Point-mass (tape) assets add
     curve_rinf in month round(curve_lag) (half up), clipped to [1, H]. With the valuation's horizon, the
     collections add up to Σ expected_recovery.
 
     Parameters
     ----------
     valued
-        Output of :func:`value_assets` (curve_rinf, curve_k, curve_lag and the ``by`` columns).
+        Output of :func:`value_assets` or :func:`pooling.valuation.fitted.value_with_model` (curve_rinf, curve_k,
+        curve_lag, optionally curve_shape, and the ``by`` columns).
     horizon_months
         H, months.
     by
@@ -678,19 +746,28 @@ def pool_curve(
     rinf = valued["curve_rinf"].to_numpy(dtype=float)
     k = valued["curve_k"].to_numpy(dtype=float)
     lag = valued["curve_lag"].to_numpy(dtype=float)
+    if "curve_shape" in valued.columns:
+        rho = valued["curve_shape"].to_numpy(dtype=float, na_value=np.nan)
+        rho = np.where(np.isnan(rho), 1.0, rho)
+    else:
+        rho = np.ones(len(valued))
     curve = ~np.isnan(k)
 
     k_codes, k_values = pd.factorize(k[curve])
     lag_codes, lag_values = pd.factorize(lag[curve])
-    pairs, pair = np.unique(k_codes * len(lag_values) + lag_codes, return_inverse=True)
+    rho_codes, rho_values = pd.factorize(rho[curve])
+    n_lag, n_rho = max(len(lag_values), 1), max(len(rho_values), 1)
+    triples, triple = np.unique((k_codes * n_lag + lag_codes) * n_rho + rho_codes, return_inverse=True)
+    triple = triple.ravel()
     shapes = _unit_curves(
-        np.asarray(k_values)[pairs // max(len(lag_values), 1)],
-        np.asarray(lag_values)[pairs % max(len(lag_values), 1)],
+        np.asarray(k_values, dtype=float)[triples // (n_lag * n_rho)],
+        np.asarray(lag_values, dtype=float)[(triples // n_rho) % n_lag],
         horizon,
+        np.asarray(rho_values, dtype=float)[triples % n_rho],
     )
     weights = np.bincount(
-        group[curve] * len(pairs) + pair, weights=rinf[curve], minlength=n_groups * len(pairs)
-    ).reshape(n_groups, len(pairs))
+        group[curve] * len(triples) + triple, weights=rinf[curve], minlength=n_groups * len(triples)
+    ).reshape(n_groups, len(triples))
     collections = weights @ shapes
 
     point_month = np.clip(np.floor(lag[~curve] + 0.5), 1, horizon).astype(np.int64)
