@@ -62,6 +62,9 @@ pool: {limits: {max_provence_share: 0.2}}
 solver: {backend: cplex}
 """
 
+#: the demo's history tapes (as a shell would expand scenarios/demo/history/*)
+_HISTORY = tuple(f"scenarios/demo/history/{name}" for name in ("gd.csv", "nat.csv", "sc.csv", "zj.xlsx"))
+
 SAMPLES: tuple[Sample, ...] = (
     Sample("scenario-error", ("validate", "s.yaml", "--out", "out/s"), exit_code=1, files=(("s.yaml", _MISSPELT),)),
     Sample("validate", ("validate", "scenarios/demo/scenario.yaml", "--out", "out/demo")),
@@ -74,6 +77,11 @@ SAMPLES: tuple[Sample, ...] = (
                         "--out", "out/frontier")),
     Sample("study", ("study", "scenarios/studies/demo_grid.yaml", "--out", "out/demo-grid", "--dry-run")),
     Sample("synth", ("synth", "out/small", "--assets", "2000", "--amcs", "3", "--format", "csv")),
+    Sample("calibrate", ("calibrate", *_HISTORY, "--out", "models/demo", "--as-of", "2026-06-30",
+                         "--holdout-from", "2024-07-01")),
+    Sample("backtest", ("backtest", *_HISTORY, "--model", "models/demo", "--out", "out/backtest",
+                        "--as-of", "2026-06-30")),
+    Sample("value", ("value", "scenarios/demo/scenario.yaml", "--out", "out/value")),
 )
 #: samples too slow for the test run (tests/test_docs.py): the 8-point demo frontier takes minutes
 SLOW = frozenset({"frontier"})

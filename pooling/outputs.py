@@ -43,3 +43,10 @@ def check_written(paths: list, declared: tuple[str, ...], writer: str) -> list:
     if names != declared:
         raise RuntimeError(f"{writer} wrote {list(names)} but declares {list(declared)}")
     return paths
+#: ``pooling calibrate`` (:func:`pooling.valuation.fitted.save_model`, then the calibration table and model card)
+CALIBRATE_FILES = ("model.json", "calibration.csv", "model_card.html")
+#: ``pooling backtest`` (:func:`pooling.valuation.backtest.write_backtest`; also ``corrections-<round>.json``, and
+#: one row appended to the model folder's ``backtests.csv``)
+BACKTEST_FILES = ("backtest.csv", "corrections.json", "backtest.html")
+#: ``pooling value``
+VALUE_FILES = ("valuation.csv",)

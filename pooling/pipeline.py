@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
+import numpy as np
 import pandas as pd
 
 from pooling.consortium.game import CoalitionValue, ConsortiumResult, analyse
@@ -36,7 +37,14 @@ from pooling.selection.model import Selection, select_pool
 from pooling.selection.results import limits_frame, pool_frame, pool_measures, summary
 from pooling.tapes.load import Tapes, load_tapes
 from pooling.tranching.deal import Deal, analytics_json, size_deal, write_deal
-from pooling.valuation.levers import after_valuation, before_valuation, effective_scenario, lever_parameters
+from pooling.valuation.fitted import CalibratedModel, load_model, value_with_model
+from pooling.valuation.levers import (
+    COURT_STATUSES,
+    after_valuation,
+    before_valuation,
+    effective_scenario,
+    lever_parameters,
+)
 from pooling.valuation.model import DEFAULT_PARAMETERS, value_assets
 
 
@@ -49,13 +57,21 @@ class Prepared:
     links: pd.DataFrame
     inputs_sha256: str
     seconds: dict[str, float] = field(default_factory=dict)
+    #: what valued the assets (summary.json ``valuation``; :func:`valuation_statement`)
+    valuation: dict = field(default_factory=dict)
 
 
 def input_files(scenario: Scenario) -> dict[str, Path]:
     """Every input file of the scenario (tapes, then links) keyed by its path as written in the scenario, with
     ``/`` separators: the keys of :func:`inputs_digest` and of a study's run ids (the same on every OS)."""
     written = [a.tape for a in scenario.amcs] + ([scenario.links] if scenario.links else [])
-    return {PurePath(w).as_posix(): p for w, p in zip(written, scenario.input_paths(), strict=True)}
+    files = {PurePath(w).as_posix(): p for w, p in zip(written, scenario.input_paths(), strict=True)}
+    if scenario.model_dir is not None:  # a calibrated model is an input too: its parameters and carried corrections
+        folder = PurePath(scenario.valuation.model).as_posix()
+        for name in MODEL_INPUT_FILES:
+            if (scenario.model_dir / name).is_file():
+                files[f"{folder}/{name}"] = scenario.model_dir / name
+    return files
 
 
 def inputs_digest(scenario: Scenario) -> str:
@@ -71,7 +87,42 @@ def inputs_digest(scenario: Scenario) -> str:
     return combined_sha256(digests)
 
 
+#: the files of a calibrated model's folder that change its predictions
+MODEL_INPUT_FILES = ("model.json", "corrections.json")
+
 _TAPE_CACHE: dict[tuple, Tapes] = {}
+_MODEL_CACHE: dict[tuple, CalibratedModel] = {}
+
+
+def load_model_cached(model_dir: Path) -> CalibratedModel:
+    """The calibrated model in ``model_dir``, cached per process by its files' sizes and modification times."""
+    paths = [model_dir / n for n in (*MODEL_INPUT_FILES, "backtests.csv")]
+    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else (str(p), -1, -1) for p in paths)
+    if key not in _MODEL_CACHE:
+        if len(_MODEL_CACHE) >= 4:
+            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
+        _MODEL_CACHE[key] = load_model(model_dir)
+    return _MODEL_CACHE[key]
+
+
+def valuation_statement(scenario: Scenario, model: CalibratedModel | None, valued: pd.DataFrame) -> dict:
+    """What valued the assets, for summary.json and every report: the calibrated model's id, training window and
+    last backtest, or plainly the documented priors; and the share of gbv whose tape values were kept."""
+    gbv = valued["gbv"].to_numpy(float)
+    from_tape = (valued["valuation_source"] == "tape").to_numpy() if "valuation_source" in valued else False
+    tape_share = float(gbv[from_tape].sum() / gbv.sum()) if gbv.sum() > 0 else 0.0
+    base = {"source": scenario.valuation.source, "discount_rate": scenario.valuation.discount_rate,
+            "tape_share_of_gbv": tape_share}
+    if model is None:
+        return base | {"model": "priors", "model_id": None, "training": None, "last_backtest": None}
+    last = None
+    if len(model.backtests):
+        row = model.backtests.iloc[-1]
+        last = {k: (None if pd.isna(row[k]) else (v.item() if hasattr(v := row[k], "item") else v))
+                for k in model.backtests.columns}
+    return base | {"model": "calibrated", "model_id": model.label,
+                   "model_dir": PurePath(scenario.valuation.model).as_posix(),
+                   "training": model.training, "last_backtest": last}
 
 
 def load_tapes_cached(scenario: Scenario) -> Tapes:
@@ -110,18 +161,72 @@ def prepare(scenario: Scenario, on_stage: Callable[[str], None] | None = None) -
 
     t = time.perf_counter()
     stage("valuing assets")
-    params = lever_parameters(DEFAULT_PARAMETERS.with_overrides(scenario.valuation.model), scenario)
-    valued = value_assets(
-        before_valuation(assets, scenario),
-        as_of=scenario.as_of,
-        discount_rate=scenario.valuation.discount_rate,
-        source=scenario.valuation.source,
-        horizon_months=scenario.valuation.horizon_months,
-        params=params,
-    )
-    valued = after_valuation(valued, scenario)
+    valued, model = value_scenario_assets(assets, scenario)
     seconds["value"] = time.perf_counter() - t
-    return Prepared(scenario, valued, tapes.links, inputs_digest(scenario), seconds)
+    return Prepared(scenario, valued, tapes.links, inputs_digest(scenario), seconds,
+                    valuation_statement(scenario, model, valued))
+
+
+#: valuation.csv's columns (``pooling value``), then the interval where the model gives one
+VALUE_COLUMNS = ("amc_id", "asset_id", "gbv", "expected_recovery", "expected_months", "npv", "recovery_rate",
+                 "valuation_source", "model_id")
+INTERVAL_COLUMNS = ("expected_recovery_low", "expected_recovery_high")
+
+
+def value_scenario(scenario: Scenario) -> tuple[pd.DataFrame, dict]:
+    """Every asset of every tape valued as a run would value it (``pooling value``): read and validate the tapes,
+    value (:func:`value_scenario_assets`). Returns valuation.csv's frame (:data:`VALUE_COLUMNS`, plus the 80%
+    interval of a calibrated model) and the valuation statement (:func:`valuation_statement`)."""
+    scenario = effective_scenario(scenario)
+    tapes = load_tapes_cached(scenario)
+    valued, model = value_scenario_assets(tapes.assets, scenario)
+    statement = valuation_statement(scenario, model, valued)
+    frame = valued.assign(model_id=statement["model_id"] or "priors")
+    frame.loc[frame["valuation_source"] == "tape", "model_id"] = "tape"
+    columns = [*VALUE_COLUMNS, *(c for c in INTERVAL_COLUMNS if c in valued)]
+    return frame[columns].reset_index(drop=True), statement
+
+
+def valuation_text(statement: dict) -> str:
+    """One plain sentence on what valued the assets, for the console and the reports."""
+    tape = statement.get("tape_share_of_gbv", 0.0)
+    kept = f"; the tapes' own values kept for {tape:.0%} of gbv (valuation.source: tape)" if tape > 0 else ""
+    if statement.get("model") != "calibrated":
+        return ("valued by the documented priors (no calibrated model: set valuation.model to a folder written by "
+                f"`pooling calibrate`){kept}")
+    t = statement["training"] or {}
+    text = (f"valued by calibrated model {statement['model_id']} (trained on {t.get('n_assets', 0):,} assets valued "
+            f"{t.get('from')} – {t.get('to')}, cut-off {t.get('cutoff')})")
+    last = statement.get("last_backtest")
+    if last:
+        dev = last.get("deviation_rate")
+        text += (f"; last backtest round {last.get('round')}: deviation rate "
+                 + ("—" if dev is None else f"{dev:+.1%}") + f" on {int(last.get('n_resolved') or 0):,} resolved assets")
+    else:
+        text += "; not yet backtested"
+    return text + kept
+
+
+def value_scenario_assets(assets: pd.DataFrame, scenario: Scenario) -> tuple[pd.DataFrame, CalibratedModel | None]:
+    """Value the assets as the scenario says — the calibrated model in ``valuation.model`` or the documented priors
+    (with ``valuation.model`` overrides) — with the valuation levers applied (house-price shock, court delay,
+    recovery haircuts). Returns the valued frame and the model (None for the priors)."""
+    v = scenario.valuation
+    before = before_valuation(assets, scenario)
+    model = None
+    if scenario.model_dir is not None:
+        model = load_model_cached(scenario.model_dir)
+        delay = scenario.levers.court_delay_months
+        court = before["legal_status"].astype(str).isin(COURT_STATUSES).to_numpy()
+        valued = value_with_model(
+            before, model=model, as_of=scenario.as_of, discount_rate=v.discount_rate, source=v.source,
+            horizon_months=v.horizon_months, delay_months=np.where(court, float(delay), 0.0),
+        )
+    else:
+        params = lever_parameters(DEFAULT_PARAMETERS.with_overrides(v.priors), scenario)
+        valued = value_assets(before, as_of=scenario.as_of, discount_rate=v.discount_rate, source=v.source,
+                              horizon_months=v.horizon_months, params=params)
+    return after_valuation(valued, scenario), model
 
 
 
@@ -272,6 +377,7 @@ def run_scenario(
     else:
         chosen = pool_of(assets, pool)
         data = _given_pool_summary(chosen, s, prepared.inputs_sha256, assets)
+    data["valuation"] = prepared.valuation
 
     wants_plan = s.structure.servicer_base_fee == "plan"
     plan = None

@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pooling import vocab
 from pooling.errors import ScenarioError
@@ -138,12 +147,33 @@ class ModelParameters(_Strict):
 
 
 class Valuation(_Strict):
-    """How expected recovery and its timing are obtained (DESIGN §4)."""
+    """How expected recovery and its timing are obtained (DESIGN §4).
+
+    ``model`` is either the folder of a calibrated model (``pooling calibrate``; a path, relative to the scenario
+    file) or a mapping of overrides of the documented priors (:class:`ModelParameters`). ``source`` keeps its
+    meaning with both: ``tape`` lets a tape's expected_recovery / expected_months win where given, ``model``
+    values every asset by the model.
+    """
 
     discount_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.06
     source: Literal["tape", "model"] = "tape"
     horizon_months: Annotated[int, Field(ge=1, le=600)] = 120
-    model: ModelParameters = ModelParameters()
+    model: Annotated[
+        Annotated[ModelParameters, Tag("priors")] | Annotated[Path, Tag("folder")],
+        Discriminator(lambda v: "folder" if isinstance(v, (str, Path)) else "priors"),
+    ] = ModelParameters()
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model_kind(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("model is empty: give the folder of a calibrated model or a mapping of prior overrides")
+        return value
+
+    @property
+    def priors(self) -> ModelParameters:
+        """Overrides of the priors (empty when a calibrated model is used)."""
+        return self.model if isinstance(self.model, ModelParameters) else ModelParameters()
 
 
 class SizeBounds(_Strict):
@@ -367,6 +397,12 @@ class Scenario(_Strict):
     def links_path(self) -> Path | None:
         return None if self.links is None else self.resolve(self.links)
 
+    @property
+    def model_dir(self) -> Path | None:
+        """The calibrated model's folder (``valuation.model`` given as a path), or None when the priors value."""
+        m = self.valuation.model
+        return None if isinstance(m, ModelParameters) else self.resolve(m)
+
     def input_paths(self) -> list[Path]:
         """Every input file the scenario names (tapes, then links)."""
         paths = [self.tape_path(a) for a in self.amcs]
@@ -411,12 +447,17 @@ def nearest_key(loc: tuple, model: type[BaseModel] | None = None) -> str | None:
     return close[0] if close else None
 
 
+#: tags of the tagged unions above (valuation.model: a folder or a mapping of prior overrides)
+_UNION_TAGS = frozenset({"priors", "folder"})
+
+
 def _format_errors(err: ValidationError, model: type[BaseModel] | None = None) -> list[tuple[str, str, str]]:
     problems = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"] if p != "[key]") or "(top level)"
+        loc = tuple(p for p in e["loc"] if p not in _UNION_TAGS)  # the tag of a tagged union is not a key
+        key = ".".join(str(p) for p in loc if p != "[key]") or "(top level)"
         if e["type"] == "extra_forbidden":
-            near = nearest_key(tuple(e["loc"]), model)
+            near = nearest_key(loc, model)
             problem = (f"unknown key; did you mean {near!r}?" if near else
                        "unknown key; check its spelling against docs/scenario.md")
         else:

@@ -123,6 +123,12 @@ class HighsBackend(Backend):
             # with another thread count, so HiGHS refuses ``threads``: reset the scheduler and run again
             highspy.Highs.resetGlobalScheduler(True)
             h.run()
+        if h.getModelStatus() == highspy.HighsModelStatus.kUnknown:
+            # presolve's postsolve can leave a badly scaled model (coefficients ~1e-7 beside 1: tight HHI cuts on
+            # small assets) neither optimal nor proven otherwise; solving the original model directly settles it
+            h.clearSolver()
+            h.setOptionValue("presolve", "off")
+            h.run()
         seconds = time.perf_counter() - t0
         model_status = h.getModelStatus()
         status = _STATUS.get(model_status, Status.ERROR)

@@ -30,6 +30,7 @@ import plotly.graph_objects as go
 import xlsxwriter
 
 from pooling.io import write_atomic
+from pooling.pipeline import valuation_text
 from pooling.report.columns import columns_for, format_value, money_yi, numeric_frame
 from pooling.report.page import Card, figure, render, table, write_page
 from pooling.report.workbook import Sheet, formats
@@ -268,6 +269,17 @@ def _summary_items(inputs: ReportInputs) -> list[tuple[str, list[tuple[str, Any,
             ("前十集团占比 Top-10 group share", s.get("concentration", {}).get("top10_group_share"), "pct"),
         ]),
     ]
+    v = s.get("valuation") or {}
+    if v:
+        t, last = v.get("training") or {}, v.get("last_backtest") or {}
+        out.append(("估值 Valuation", [
+            ("估值说明 Valuation", valuation_text(v), "text"),
+            ("估值模型 Model", v.get("model_id") or "先验参数 documented priors", "text"),
+            ("训练区间 Training window", f"{t['from']} – {t['to']}" if t else None, "text"),
+            ("最近回溯偏差率 Last backtest deviation rate", last.get("deviation_rate"), "pct"),
+            ("贴现率 Discount rate", v.get("discount_rate"), "pct"),
+            ("沿用资产包估值占比 Tape values kept (share of GBV)", v.get("tape_share_of_gbv"), "pct"),
+        ]))
     a = inputs.analytics
     if a:
         deal_rows = [
@@ -771,5 +783,6 @@ def render_html(inputs: ReportInputs) -> str:
         title=f"资产池证券化报告 Pooling report — {sc.name}",
         heading_zh="资产池证券化报告", heading_en="Consortium pooling report", nav=nav,
         scenario=sc.name, as_of=sc.as_of.isoformat(), status=str(s.get("status", "")),
-        amcs=", ".join(a.label for a in sc.amcs), inputs_sha256=str(s.get("inputs_sha256", "")), **context,
+        amcs=", ".join(a.label for a in sc.amcs), inputs_sha256=str(s.get("inputs_sha256", "")),
+        valuation=valuation_text(s["valuation"]) if s.get("valuation") else None, **context,
     )

@@ -201,16 +201,19 @@ class _PathError(Exception):
 
 
 def _unwrap(tp: Any) -> Any:
-    """Strip Annotated and Optional from a type annotation; a true union of several types stays as it is."""
+    """Strip Annotated and Optional from a type annotation; a union of one model and plain values becomes the model,
+    any other union of several types stays as it is."""
     while True:
         origin = typing.get_origin(tp)
         if origin is Annotated:
             tp = typing.get_args(tp)[0]
         elif origin in (typing.Union, types.UnionType):
             args = [a for a in typing.get_args(tp) if a is not type(None)]
-            if len(args) != 1:
+            models = [a for a in args if _is_model(_unwrap(a))]
+            if len(args) != 1 and len(models) != 1:
                 return tp
-            tp = args[0]
+            # a path below a model-or-value union (valuation.model: prior overrides or a folder) addresses the model
+            tp = args[0] if len(args) == 1 else models[0]
         else:
             return tp
 
