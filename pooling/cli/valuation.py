@@ -84,7 +84,8 @@ def calibrate(
                                                      "backtest.")] = None,
 ) -> None:
     from pooling.report.model_card import write_model_card
-    from pooling.valuation.calibrate import calibrate as fit, calibration_table, survival_curves
+    from pooling.valuation.calibrate import calibrate as fit
+    from pooling.valuation.calibrate import calibration_table, survival_curves
     from pooling.valuation.fitted import save_model
 
     cutoff, holdout = _date(as_of, "--as-of"), _date(holdout_from, "--holdout-from")
