@@ -288,6 +288,7 @@ class RunResult:
                                            "senior_coverage", "senior_break_even_haircut", "sub_irr")}
             metrics["servicer_base_fee"] = self.fee.rate
         metrics = {k: metrics[k] for k in (*METRICS, "servicer_base_fee") if k in metrics}
+        metrics["valuation_model"] = (data.get("valuation") or {}).get("model_id") or "priors"
         for amc, share in data["shares"]["amc"].items():
             metrics[f"share_{amc}"] = share
         for amc, npv in self.pool.groupby("amc_id")["npv"].sum().items():

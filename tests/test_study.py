@@ -453,6 +453,7 @@ def test_study_report_files_are_offline_complete_and_deterministic(serial: Path,
     assert len(wb["敏感性 Sensitivity"]._charts) == 2  # one tornado per metric
     text = page.read_text(encoding="utf-8")
     assert "fig-tornado-0" in text and "fig-tornado-1" in text and "fig-amcs" in text and "fig-grid-0" in text
+    assert "估值 Valuation: 先验参数 documented priors" in text or "估值 Valuation: calibrated model m-" in text
     import plotly.offline
 
     js = plotly.offline.get_plotlyjs()

@@ -439,6 +439,16 @@ def _cards(st: StudyTables) -> list[Card]:
     return cards
 
 
+def _valuation_models(runs: pd.DataFrame) -> str:
+    """What valued the runs' assets (each run's ``valuation_model``, kept in its ``detail``): the calibrated model
+    id(s), or the documented priors."""
+    if "detail" not in runs:
+        return ""
+    found = runs["detail"].astype("string").str.extract(r"valuation_model: ([^;]+)")[0]  # the runs' text metric
+    used = sorted(str(v).strip() for v in found.dropna().unique())
+    return ", ".join("先验参数 documented priors" if v == "priors" else f"calibrated model {v}" for v in used)
+
+
 def render_study_html(st: StudyTables) -> str:
     """The whole study report as one HTML string (plotly.js included), from the ``study.html`` template."""
     tornado = []
@@ -458,6 +468,7 @@ def render_study_html(st: StudyTables) -> str:
         nav=[("headline", "概览 Overview"), ("sensitivity", "敏感性 Sensitivity"), ("amcs", "各成员 AMCs"),
              ("scenarios", "情景 Scenarios")],
         study=st.name, n_runs=len(st.runs), description=st.runs.attrs.get("description") or "",
+        valuation=_valuation_models(st.runs),
         headline=_cards(st), tornado=tornado,
         reference=_tornado_reference(first) if first is not None and len(first) else "",
         grids=[figure(f, f"fig-grid-{i}", 380) for i, f in enumerate(grids)],
