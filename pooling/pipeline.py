@@ -505,3 +505,37 @@ def failure_summary(error: Infeasible | NoIncumbent, prepared: Prepared) -> dict
     return {"scenario": prepared.scenario.name, "status": "infeasible" if isinstance(error, Infeasible) else "no_incumbent",
             "message": str(error), "conflicting_limits": list(getattr(error, "conflicts", [])),
             "inputs_sha256": prepared.inputs_sha256}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The frontier: npv — and what the pool can issue — against diversification
+# --------------------------------------------------------------------------------------------------------------
+
+#: columns the frontier gains when each point's pool is sized (``run_frontier(..., size=True)``)
+FRONTIER_DEAL_COLUMNS = ("senior_size", "senior_share_of_expected_recovery", "senior_share_of_gbv",
+                         "expected_recovery", "sizing")
+
+
+def run_frontier(prepared: Prepared, dimension: str, points: int = 8, measure: str = "hhi", *, size: bool = True,
+                 on_point: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """The npv / diversification frontier (:func:`pooling.selection.frontier.frontier`) and, with ``size``, each
+    point's pool sized as :func:`run_scenario` sizes a given pool (the scenario's structure: deterministic stresses
+    or Monte Carlo), so the table shows how much more senior the consortium can sell as the pool diversifies.
+    Adds :data:`FRONTIER_DEAL_COLUMNS`."""
+    from pooling.selection.frontier import frontier
+
+    s, assets = prepared.scenario, prepared.assets
+
+    def deal_of(selected) -> dict:
+        keys = assets.loc[selected, ["amc_id", "asset_id"]]
+        if not len(keys):
+            return {}  # an empty pool issues nothing: the row keeps NaN
+        result = run_scenario(s, prepared=prepared, pool=keys, size=True)
+        a = result.summary["structure"]
+        return {"senior_size": a["senior_size"],
+                "senior_share_of_expected_recovery": a["senior_share_of_expected_recovery"],
+                "senior_share_of_gbv": a["senior_share_of_gbv"],
+                "expected_recovery": float(result.pool["expected_recovery"].sum()),
+                "sizing": getattr(s.structure, "sizing", "deterministic")}
+
+    return frontier(assets, s, dimension, points, measure, on_point=on_point, measure_pool=deal_of if size else None)

@@ -429,6 +429,12 @@ def test_frontier_command(tmp_path: Path) -> None:
     assert (ok["npv"].diff().dropna() <= 1e-6 * ok["npv"].abs().max()).all()
     html = (tmp_path / "out" / "frontier.html").read_text(encoding="utf-8")
     assert "plotly" in html.lower() and 'src="http' not in html
+    # each point's pool is sized through the one pipeline: the unconstrained point is the scenario's own run
+    from pooling.pipeline import run_pipeline
+    from pooling.scenario import load_scenario
+
+    assert ok["senior_size"].notna().all() and (ok["senior_size"] > 0).all() and "fig-senior" in html
+    assert table.loc[0, "senior_size"] == pytest.approx(run_pipeline(load_scenario(path))["senior_size"])
 
 
 def test_unreadable_inputs_are_not_internal_errors(tmp_path: Path) -> None:

@@ -550,7 +550,9 @@ def consortium(
 
 @app.command(help=_help(
     "npv against diversification: the best pool at a sweep of HHI (or effective-number) bounds on one dimension, "
-    "from the scenario's own optimum to the most diversified pool its other limits allow.",
+    "from the scenario's own optimum to the most diversified pool its other limits allow; each point's pool is "
+    "also sized (the senior it can issue, under the scenario's structure: deterministic or Monte Carlo) unless "
+    "--no-senior.",
     f"Writes {_names(FRONTIER_FILES)}.",
     "Example: pooling frontier scenarios/demo/scenario.yaml --dimension province --points 8 --out out/frontier"))
 @handles_errors
@@ -559,29 +561,38 @@ def frontier(
     dimension: Annotated[Dimension, typer.Option(help="Dimension to diversify.")] = "province",
     points: Annotated[int, typer.Option(help="Number of frontier points.", min=2, max=50)] = 8,
     measure: Annotated[Literal[MEASURES], typer.Option(help="x-axis.")] = "hhi",
+    senior: Annotated[bool, typer.Option("--senior/--no-senior", help="Size each point's pool under the scenario's "
+                                         "structure: the senior it can issue against diversification.")] = True,
     out_dir: OutDir = Path("out"),
 ) -> None:
+    from pooling.pipeline import run_frontier
     from pooling.report.frontier import frontier_chart
-    from pooling.selection.frontier import frontier as run_frontier
     from pooling.selection.frontier import write_frontier
 
     s = _load(scenario)
     prepared = _prepare_or_report(s, out_dir)
     s = prepared.scenario
     with err.status("frontier…") as status:
-        table = run_frontier(prepared.assets, s, dimension, points, measure,
+        table = run_frontier(prepared, dimension, points, measure, size=senior,
                              on_point=lambda done, total: status.update(f"frontier: {done}/{total} points"))
     html = frontier_chart(table, dimension, measure, f"{s.name}: npv vs {dimension} diversification")
     paths = check_written([Path(p) for p in write_frontier(out_dir, table, html)], FRONTIER_FILES, "write_frontier")
     t = Table(title=f"npv vs {dimension} {measure}", title_justify="left")
-    for c in ("bound", "achieved", "npv (CNY m)", "npv loss", "status"):
+    sized = "senior_size" in table
+    for c in ("bound", "achieved", "npv (CNY m)", "npv loss", *(("senior (CNY m)", "senior / ER") if sized else ()),
+              "status"):
         t.add_column(c, justify="left" if c == "status" else "right")
     xb, xa = ("bound_hhi", "hhi") if measure == "hhi" else ("bound_effective_number", "effective_number")
     for r in table.to_dict("records"):
         fmt = (lambda v: f"{v:.4f}") if measure == "hhi" else (lambda v: f"{v:.2f}")
+        deal = ()
+        if sized:
+            ok = r["senior_size"] is not None and pd.notna(r["senior_size"])
+            deal = (_money(r["senior_size"]) if ok else "—",
+                    f"{r['senior_share_of_expected_recovery']:.1%}" if ok else "—")
         t.add_row(fmt(r[xb]) if np.isfinite(r[xb]) else "—", fmt(r[xa]) if np.isfinite(r[xa]) else "—",
                   _money(r["npv"]) if np.isfinite(r["npv"]) else "—",
-                  f"{r['npv_loss_pct']:.2f}%" if np.isfinite(r["npv_loss_pct"]) else "—", str(r["status"]))
+                  f"{r['npv_loss_pct']:.2f}%" if np.isfinite(r["npv_loss_pct"]) else "—", *deal, str(r["status"]))
     out.print(t)
     _wrote(paths, out_dir)
 

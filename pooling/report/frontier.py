@@ -28,7 +28,9 @@ MEASURE_LABELS: dict[str, tuple[str, str]] = {
 _OK = ("optimal", "feasible", "time_limit", "interrupted")
 #: Columns of the page's table.
 TABLE_COLUMNS = ["point", "bound_hhi", "bound_effective_number", "hhi", "effective_number", "npv", "npv_loss_pct",
-                 "gbv", "n_assets", "mip_gap", "status", "note"]
+                 "senior_size", "senior_share_of_expected_recovery", "gbv", "n_assets", "mip_gap", "status", "note"]
+_SIZING = {"deterministic": ("确定性压力 deterministic stresses", "deterministic rating stresses"),
+           "monte_carlo": ("蒙特卡洛 Monte Carlo", "Monte Carlo over correlated factor scenarios")}
 _E = html.escape  # text inside a plotly figure, escaped once for plotly's HTML-like text renderer
 
 
@@ -36,6 +38,13 @@ def _fmt(value: object, spec: str) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     return format(value, spec)
+
+
+def _bar_width(x: pd.Series) -> float | None:
+    """Bars a third of the smallest gap between points wide (plotly's default fills a numeric axis badly)."""
+    gaps = x.sort_values().diff().dropna()
+    gaps = gaps[gaps > 0]
+    return float(gaps.min()) / 3 if len(gaps) else None
 
 
 def frontier_chart(table_: pd.DataFrame, dimension: str, measure: str, title: str) -> str:
@@ -92,6 +101,23 @@ def frontier_chart(table_: pd.DataFrame, dimension: str, measure: str, title: st
         h = t.attrs.get(key)
         if h is not None and h > 0:
             facts.append(f"{zh} {en}: HHI {format_value(h, 'num')} · N {format_value(1.0 / h, 'f2')}")
+    senior_chart, sizing = None, ("", "")
+    if "senior_size" in t and t.loc[ok, "senior_size"].notna().any():
+        sen = pts[pts["senior_size"].notna()]
+        sfig = go.Figure()
+        sfig.add_bar(x=sen[x_col], y=sen["senior_size"] / 1e8, name="优先级规模 senior (亿元)",
+                     marker={"color": "#2c5d9e"}, text=[_fmt(v / 1e8, ",.2f") for v in sen["senior_size"]],
+                     textposition="outside", width=_bar_width(sen[x_col]))
+        sfig.add_scatter(x=sen[x_col], y=sen["senior_share_of_expected_recovery"], yaxis="y2", mode="lines+markers",
+                         name="优先级/预期回收 senior / expected recovery", line={"color": "#e67e22", "width": 2})
+        sfig.update_layout(xaxis_title=f"{m_zh}({dim_zh}) {m_en} ({dim_en.lower()})" + direction,
+                           yaxis={"title": "优先级规模 senior (亿元)", "tickformat": ",.1f"},
+                           yaxis2={"title": "占预期回收 share of expected recovery", "overlaying": "y",
+                                   "side": "right", "tickformat": ".1%"}, hovermode="x unified",
+                           legend={"orientation": "h", "y": -0.25})
+        senior_chart = figure(sfig, "fig-senior", 440)
+        kind = str(sen["sizing"].iloc[0]) if "sizing" in sen else "deterministic"
+        sizing = _SIZING.get(kind, (kind, kind))
     rows = t.assign(point=[f"{p} ★" if u else str(p) for p, u in zip(t["point"], t["unconstrained"], strict=True)])
     other_bound = "bound_effective_number" if measure == "hhi" else "bound_hhi"  # the swept bound is enough
     cols = columns_for(rows, [c for c in TABLE_COLUMNS if c != other_bound], {"point": ("序号", "Point", "text")})
@@ -101,5 +127,5 @@ def frontier_chart(table_: pd.DataFrame, dimension: str, measure: str, title: st
         title=title, heading_zh="分散化前沿", heading_en="Diversification frontier",
         nav=[("frontier", "前沿 Frontier"), ("points", "各点 Points")],
         dimension=(dim_zh, dim_en), measure=(m_zh, m_en), facts=facts,
-        chart=figure(fig, "fig-frontier", 520), points=table(rows, cols),
+        chart=figure(fig, "fig-frontier", 520), points=table(rows, cols), senior_chart=senior_chart, sizing=sizing,
     )

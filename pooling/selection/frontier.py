@@ -263,13 +263,16 @@ def frontier(
     on_point: Callable[[int, int], None] | None = None,
     *,
     bounds: Sequence[float] | None = None,
+    measure_pool: Callable[[np.ndarray], dict] | None = None,
 ) -> pd.DataFrame:
     """Best pool value at ``points`` diversification bounds on ``dimension``, loosest (the scenario's own optimum)
     first; one row per point (columns :data:`FRONTIER_COLUMNS`).
 
     ``measure`` is ``hhi`` (bounds are ``max_hhi``) or ``effective_number`` (bounds are ``min_effective_number``,
     evenly spaced in N). ``bounds`` (in the measure's unit) replaces the automatic grid; the unconstrained point is
-    then prepended. ``on_point(done, total)`` is called after each point. ``npv`` is the scenario's objective
+    then prepended. ``on_point(done, total)`` is called after each point. ``measure_pool(selected)`` (a boolean
+    mask over ``assets``), when given, is called once per point with a pool and returns more columns for its row
+    (the pipeline sizes each pool's senior this way: selection does not know the structure). ``npv`` is the scenario's objective
     (stressed npv when ``pool.objective`` says so), in CNY. ``table.attrs`` holds ``hhi_free``, ``hhi_min``,
     ``hhi_lower_bound`` (certified, from the LP relaxation), ``lp_rounds`` and timings.
 
@@ -334,11 +337,16 @@ def frontier(
             except NoIncumbent as err:
                 rows.append(_row(i, dimension, measure, h, None, assets, column, "no_incumbent",
                                  time.perf_counter() - t, note=str(err).splitlines()[0]))
+        if measure_pool is not None:
+            sel = free if is_free else (sel if rows[-1]["status"] not in ("infeasible", "no_incumbent") else None)
+            extra = measure_pool(sel.selected) if sel is not None else {}
+            rows[-1].update(extra)
         if on_point is not None:
             on_point(i + 1, total)
     seconds["sweep"] = time.perf_counter() - t_sweep
 
-    table = pd.DataFrame(rows, columns=FRONTIER_COLUMNS)
+    extra_columns = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in FRONTIER_COLUMNS]
+    table = pd.DataFrame(rows, columns=[*FRONTIER_COLUMNS[:-1], *extra_columns, FRONTIER_COLUMNS[-1]])
     table["n_assets"] = table["n_assets"].astype("Int64")
     table["hhi_rounds"] = table["hhi_rounds"].astype("Int64")
     if npv_free is not None:
