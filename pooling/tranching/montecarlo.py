@@ -249,11 +249,11 @@ def _largest_meeting(share_of, target: float, cap: float, unit: float) -> tuple[
     for _ in range(8):  # resumes above a size whose 1% more still meets the target (non-monotone share)
         width = cap - lo_cap
 
-        def test(x: np.ndarray) -> np.ndarray:
+        def test(x: np.ndarray, lo_cap: float = lo_cap) -> np.ndarray:
             return share_of(lo_cap + x) >= target - 1e-12
 
         found = float(_largest_passing(test, np.array([width]), unit, scan=16, section=8)[0]) + lo_cap
-        if found == lo_cap and not test(np.array([0.0]))[0]:
+        if found == lo_cap and not test(np.array([0.0]))[0]:  # nothing above the resumed bracket meets it
             break
         size = found
         up = np.floor(size * 1.01 / unit) * unit

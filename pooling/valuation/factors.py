@@ -109,13 +109,13 @@ class FactorParameters:
     loading_collateral: float = 0.45
     loading_industry: float = 0.43
     class_volatility: Mapping[str, float] = field(default_factory=lambda: _frozen({
-        "retail_mortgage": 0.12,
-        "repossessed": 0.16,
-        "corporate": 0.22,
-        "sme": 0.26,
-        "distressed_bond": 0.30,
-        "retail_consumer": 0.36,
-        "credit_card": 0.40,
+        "retail_mortgage": 0.07,
+        "repossessed": 0.10,
+        "corporate": 0.14,
+        "sme": 0.16,
+        "distressed_bond": 0.20,
+        "retail_consumer": 0.19,
+        "credit_card": 0.21,
     }))
     idiosyncratic_volatility: Mapping[str, float] = field(default_factory=lambda: _frozen({
         "retail_mortgage": 0.50,
@@ -131,9 +131,9 @@ class FactorParameters:
     delay_months: Mapping[str, float] = field(default_factory=lambda: _frozen({
         "retail_mortgage": 3.0,
         "repossessed": 3.0,
-        "corporate": 5.0,
-        "sme": 4.0,
-        "distressed_bond": 5.0,
+        "corporate": 3.0,
+        "sme": 2.5,
+        "distressed_bond": 4.0,
         "retail_consumer": 2.0,
         "credit_card": 2.0,
     }))
