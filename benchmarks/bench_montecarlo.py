@@ -55,7 +55,7 @@ def main() -> None:
             params=factor_parameters(st)))
         mc_sc = sc.model_copy(update={"structure": st.model_copy(update={"monte_carlo": st.monte_carlo.model_copy(
             update={"seed": seed})})})
-        t_deal, d1 = _seconds(lambda mc_sc=mc_sc: size_deal(pool, mc_sc))
+        t_deal, _ = _seconds(lambda mc_sc=mc_sc: size_deal(pool, mc_sc))
         det.append(t_det)
         mc.append(t_mc)
         deal.append(t_deal)
