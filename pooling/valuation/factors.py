@@ -101,7 +101,9 @@ class FactorParameters:
     ============================  ===========================================================================
 
     Loadings are normalised (:math:`\sum a^2 = 1`, :math:`b_N^2 + b_J^2 = 1`), so only their ratios matter.
-    Default values and their calibration: :data:`DEFAULT_FACTORS`.
+    Default values and their calibration: :data:`DEFAULT_FACTORS` — fit on the training deals (senior / expected
+    recovery, model vs observed: 16建鑫3 card 0.500 vs 0.548, 工元2016-1 corporate 0.507 vs 0.497, 20东元1 AMC
+    claims 0.487 vs 0.499; mean absolute residual 0.023; a first-lien mortgage pool 0.627, above card).
     """
 
     loading_national: float = 0.60
@@ -188,7 +190,13 @@ class FactorParameters:
         })
 
 
-#: The calibrated defaults (docs/tranching.md, "Factor model" and "Calibration").
+#: The calibrated defaults (docs/tranching.md, "Factor model" and "Calibration and residuals"). Fit on the training
+#: deals of reference/market-data.md, each rebuilt as a single-originator pool (pooling.tranching.training) and
+#: sized by Monte Carlo at AAA (10,000 scenarios, seed 11); senior / expected recovery, model vs observed:
+#: 16建鑫3 (card) 0.500 vs 0.548 (−0.048), 工元2016-1 (corporate, 73% secured) 0.507 vs 0.497 (+0.010),
+#: 20东元1 (AMC claims) 0.487 vs 0.499 (−0.012): mean absolute residual 0.023. 16和萃1 (card, 0.780) is left out
+#: (87% of its senior collected before closing; model 0.511). A first-lien mortgage pool (no training deal) sizes at
+#: 0.627, above card, as the market does.
 DEFAULT_FACTORS = FactorParameters()
 
 
