@@ -239,6 +239,48 @@ class Mezzanine(_Strict):
     coupon: Annotated[float, Field(ge=0.0, le=0.5)] = 0.045
 
 
+class Factors(_Strict):
+    """Overrides of the factor model's parameter table (:class:`pooling.valuation.factors.FactorParameters`).
+
+    Absent keys keep the calibrated defaults; the per-asset-type tables are merged key by key (docs/tranching.md).
+    """
+
+    loading_national: NonNegative | None = None
+    loading_province: NonNegative | None = None
+    loading_collateral: NonNegative | None = None
+    loading_industry: NonNegative | None = None
+    class_volatility: dict[str, Annotated[float, Field(ge=0.0, le=3.0)]] = {}
+    idiosyncratic_volatility: dict[str, Annotated[float, Field(ge=0.0, le=5.0)]] = {}
+    timing_national: NonNegative | None = None
+    timing_court: NonNegative | None = None
+    delay_months: dict[str, Annotated[float, Field(ge=0.0, le=60.0)]] = {}
+    max_delay_months: Annotated[int, Field(ge=0, le=120)] | None = None
+
+    @field_validator("class_volatility", "idiosyncratic_volatility", "delay_months")
+    @classmethod
+    def _asset_types(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k in v if k not in vocab.ASSET_TYPES]
+        if bad:
+            raise ValueError(f"unknown asset_type(s) {bad}; expected one of {list(vocab.ASSET_TYPES)}")
+        return v
+
+    def overrides(self) -> dict[str, Any]:
+        """The keys set, as keyword arguments of ``FactorParameters.replace``."""
+        return {k: v for k, v in self.model_dump().items() if v not in (None, {})}
+
+
+class MonteCarlo(_Strict):
+    """Monte Carlo sizing (``structure.sizing: monte_carlo``, docs/tranching.md "Rating criterion")."""
+
+    scenarios: Annotated[int, Field(ge=100, le=1_000_000)] = 10_000
+    seed: int = 11
+    #: rating → share of scenarios in which the tranche must be repaid in full (merged into the defaults)
+    targets: dict[str, Annotated[float, Field(gt=0.0, lt=1.0)]] = {}
+    #: deterministic: the senior must also pass its deterministic rating stress (the smaller size wins)
+    floor: Literal["deterministic", "none"] = "none"
+    factors: Factors = Factors()
+
+
 class Structure(_Strict):
     """The securities (DESIGN §6). Fee and reserve defaults follow reference/market-data.md (docs/tranching.md)."""
 
@@ -266,6 +308,9 @@ class Structure(_Strict):
     trigger_ccr: Share = 0.90
     trigger_fee_share: Share = 0.20
     stresses: dict[str, StressSpec] = {}
+    #: deterministic: the rating stresses above; monte_carlo: the factor scenarios against the rating's target share
+    sizing: Literal["deterministic", "monte_carlo"] = "deterministic"
+    monte_carlo: MonteCarlo = MonteCarlo()
 
 class Servicer(_Strict):
     """A servicer (usually one of the AMCs) with its fee, capacity and home-province recovery uplift."""

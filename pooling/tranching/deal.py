@@ -14,6 +14,7 @@ import pyxirr
 
 from pooling.errors import InputError
 from pooling.scenario import Scenario, Structure
+from pooling.tranching.montecarlo import DEFAULT_TARGETS, MonteCarloSizing, senior_loss, size_monte_carlo
 from pooling.tranching.waterfall import (
     DEFAULT_STRESSES,
     PERIOD_MONTHS,
@@ -29,6 +30,7 @@ from pooling.tranching.waterfall import (
     tail_after,
     waterfall,
 )
+from pooling.valuation.factors import DEFAULT_FACTORS, FactorParameters
 from pooling.valuation.model import pool_curve
 
 GRID_HAIRCUTS = np.round(np.arange(0.0, 0.61, 0.05), 2)
@@ -84,6 +86,10 @@ class Deal:
     retention: pd.DataFrame
     analytics: dict
     flows: Flows
+    #: ``sizing: monte_carlo`` only: percentiles of the pool's collections by period over the factor scenarios
+    #: (period 1..P, ``total`` to the legal maturity, ``after_legal``; columns p1, p5, p50, p95, p99, mean, base)
+    scenarios: pd.DataFrame | None = None
+    monte_carlo: MonteCarloSizing | None = None
 
 
 def _add_months(as_of, months: int) -> pd.Timestamp:
@@ -138,7 +144,17 @@ def size_deal(pool: pd.DataFrame, scenario: Scenario) -> Deal:
     senior_stressed = stressed(stresses[st.senior_rating])[None, :]
     senior = float(size_senior(senior_stressed, terms, unit)[0])
     mezz = 0.0
-    if st.mezzanine:
+    mc = None
+    if st.sizing == "monte_carlo":
+        mcs = st.monte_carlo
+        mc = size_monte_carlo(
+            pool, terms, senior_rating=st.senior_rating, mezz_rating=st.mezzanine.rating if st.mezzanine else None,
+            unit=unit, n_scenarios=mcs.scenarios, seed=mcs.seed, targets=mcs.targets,
+            horizon_months=scenario.valuation.horizon_months, discount_rate=scenario.valuation.discount_rate,
+            params=factor_parameters(st), deterministic_senior=senior if mcs.floor == "deterministic" else None,
+            plan=base)
+        senior, mezz = mc.senior, mc.mezz
+    elif st.mezzanine:
         mezz = float(size_mezz(stressed(stresses[st.mezzanine.rating])[None, :], np.array([senior]), terms, unit,
                                plan=base, senior_stressed=senior_stressed)[0])
     rated = senior + mezz
@@ -217,6 +233,11 @@ def size_deal(pool: pd.DataFrame, scenario: Scenario) -> Deal:
         stress_rows.append({"rating": r, "haircut": stresses[r].haircut, "delay_months": stresses[r].delay_months,
                             "stressed_collections": float(batch[ratings_sorted.index(r)].sum()),
                             "max_senior": float(size), "max_senior_share_of_er": float(size) / er if er else 0.0})
+    stress_table_ = pd.DataFrame(stress_rows)
+    scenario_view = None
+    if mc is not None:
+        stress_table_ = _scenario_rows(stress_table_, mc, st, terms, er, mezz, sub, base)
+        scenario_view = mc.collections.percentiles()
     grid = _stress_grid(curves, terms, unit, er)
     analytics = {
         "pool_gbv": gbv,
@@ -236,7 +257,69 @@ def size_deal(pool: pd.DataFrame, scenario: Scenario) -> Deal:
         "sub_irr": sub_irr,
         "max_conservation_error": float(np.abs(flows.conservation_error()).max()),
     }
-    return Deal(tranches, cash, pd.DataFrame(stress_rows), grid, retention, analytics, flows)
+    if mc is not None:
+        loss_p, loss_e = senior_loss(mc.collections, senior, mezz, sub, terms, plan=base)
+        analytics.update({
+            "sizing": "monte_carlo",
+            "scenarios": mc.n_scenarios,
+            "scenario_seed": mc.seed,
+            "senior_target_share": mc.senior_target,
+            "senior_pass_share": mc.senior_pass_share,
+            "senior_loss_probability": loss_p,
+            "senior_expected_loss": loss_e,
+            "monte_carlo_senior": mc.monte_carlo_senior,
+            "deterministic_senior": float(max_senior[ratings_sorted.index(st.senior_rating)]),
+            "floor": st.monte_carlo.floor,
+        })
+        if st.mezzanine:
+            analytics["mezz_target_share"] = mc.mezz_target
+            analytics["mezz_pass_share"] = mc.mezz_pass_share
+    return Deal(tranches, cash, stress_table_, grid, retention, analytics, flows, scenario_view, mc)
+
+
+def factor_parameters(structure: Structure) -> FactorParameters:
+    """The factor model's parameters: the calibrated defaults with ``structure.monte_carlo.factors`` overrides."""
+    overrides = structure.monte_carlo.factors.overrides()
+    return DEFAULT_FACTORS.replace(**overrides) if overrides else DEFAULT_FACTORS
+
+
+#: Columns stresses.csv gains under ``sizing: monte_carlo`` (docs/tranching.md, "Outputs").
+SCENARIO_COLUMNS = ("method", "target_share", "pass_share", "senior_loss_probability", "senior_expected_loss",
+                    "collections_p1", "collections_p5", "collections_p50", "collections_p95", "collections_p99")
+
+
+def _scenario_rows(table: pd.DataFrame, mc: MonteCarloSizing, st: Structure, terms: Terms, er: float,
+                   mezz: float, sub: float, plan: np.ndarray) -> pd.DataFrame:
+    """stresses.csv under Monte Carlo sizing: the deterministic rows (``method`` = deterministic) and one row per
+    rating target (``method`` = monte_carlo): the largest senior meeting that rating's share of scenarios, its pass
+    share, loss probability and expected loss, and the percentiles of pool collections to the legal maturity.
+    """
+    from pooling.tranching.montecarlo import _largest_meeting, pass_share
+
+    C = mc.collections.periods
+    totals = mc.collections.totals
+    pct = np.percentile(totals, [1, 5, 50, 95, 99])
+    targets = {**DEFAULT_TARGETS, **st.monte_carlo.targets}
+    can_repay = C.sum(axis=1) / max(1.0 - terms.cash_reserve_share, 1e-9)
+    rows = []
+    for rating, q in sorted(targets.items(), key=lambda kv: -kv[1]):
+        if rating == st.senior_rating:
+            size, share = mc.monte_carlo_senior, mc.senior_pass_share
+            if mc.senior != mc.monte_carlo_senior:
+                share = float(pass_share(C, np.array([size]), terms)[0]) if size > 0 else 1.0
+        else:
+            cap = float(np.quantile(can_repay, 1.0 - q, method="higher"))
+            size, share = _largest_meeting(lambda x: pass_share(C, x, terms), q, cap, st.size_unit)
+        loss_p, loss_e = senior_loss(mc.collections, size, mezz if rating == st.senior_rating else 0.0,
+                                     sub if rating == st.senior_rating else 0.0, terms, plan=plan)
+        rows.append({"rating": rating, "haircut": np.nan, "delay_months": np.nan,
+                     "stressed_collections": float(np.quantile(totals, 1.0 - q)), "max_senior": size,
+                     "max_senior_share_of_er": size / er if er else 0.0, "method": "monte_carlo", "target_share": q,
+                     "pass_share": share, "senior_loss_probability": loss_p, "senior_expected_loss": loss_e,
+                     **{f"collections_p{p}": v for p, v in zip((1, 5, 50, 95, 99), pct, strict=True)}})
+    det = table.assign(method="deterministic")
+    out = pd.concat([det, pd.DataFrame(rows)], ignore_index=True)
+    return out[list(table.columns) + list(SCENARIO_COLUMNS)]
 
 
 @dataclass
