@@ -62,7 +62,14 @@ import scipy.sparse as sp
 from pooling import vocab
 from pooling.errors import Infeasible, InputError, NoIncumbent
 from pooling.scenario import Limits, Scenario
-from pooling.selection.tail import TAIL_FAMILIES, TailColumns, TailScenarios, define_tail, draw_tail_scenarios, tail_measures
+from pooling.selection.tail import (
+    TAIL_FAMILIES,
+    TailColumns,
+    TailScenarios,
+    define_tail,
+    draw_tail_scenarios,
+    tail_measures,
+)
 from solvers import Backend, Options, Problem, Result, Status, get_backend
 
 ROW_COLUMNS = ["family", "key", "name", "limit", "value", "step"]
