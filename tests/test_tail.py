@@ -27,7 +27,7 @@ from tests.test_selection import scenario_for, small_pool
 def _worst_mean(values: np.ndarray, alpha: float) -> np.ndarray:
     """Mean of the worst (1 − alpha)·S values along the last axis; (1 − alpha)·S must be whole here."""
     S = values.shape[-1]
-    k = int(round((1 - alpha) * S))
+    k = round((1 - alpha) * S)
     assert abs(k - (1 - alpha) * S) < 1e-9
     return np.sort(values, axis=-1)[..., :k].mean(axis=-1)
 

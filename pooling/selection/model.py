@@ -28,6 +28,10 @@ hhi_exposure           :math:`\sum_{i\in k} g_i x_i - S_k = 0`: one continuous e
                        *k* of a dimension with an HHI / effective-number limit
 hhi_cut                tangent cuts :math:`w^\top S - \sqrt{h}\,T \le 0` of :math:`\lVert S\rVert_2 \le \sqrt{h}\,T`
                        (HHI :math:`=\sum_k (S_k/T)^2 \le h`): K + 1 nonzeros each, whatever the number of assets
+tail_segment           ``pool.objective: tail_npv`` only: :math:`\sum_{i\in g} v_i x_i - N_g = 0` per segment
+                       *g* (province|collateral_type)
+tail_scenario          :math:`u_s - \eta + \sum_g m_{s,g} N_g \ge 0` per factor scenario; objective
+                       :math:`\eta - \sum_s u_s/((1-\alpha)S)` = CVaR (:mod:`pooling.selection.tail`)
 =====================  =====================================================================================
 
 HHI (and effective number :math:`N \Rightarrow h = 1/N`) is convex: :math:`\sum_k S_k^2 \le h T^2` is the cone
