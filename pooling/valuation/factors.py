@@ -101,7 +101,9 @@ class FactorParameters:
     ============================  ===========================================================================
 
     Loadings are normalised (:math:`\sum a^2 = 1`, :math:`b_N^2 + b_J^2 = 1`), so only their ratios matter.
-    Default values and their calibration: :data:`DEFAULT_FACTORS`.
+    Default values and their calibration: :data:`DEFAULT_FACTORS` — fit on the training deals (senior / expected
+    recovery, model vs observed: 16建鑫3 card 0.500 vs 0.548, 工元2016-1 corporate 0.507 vs 0.497, 20东元1 AMC
+    claims 0.487 vs 0.499; mean absolute residual 0.023; a first-lien mortgage pool 0.627, above card).
     """
 
     loading_national: float = 0.60
@@ -109,13 +111,13 @@ class FactorParameters:
     loading_collateral: float = 0.45
     loading_industry: float = 0.43
     class_volatility: Mapping[str, float] = field(default_factory=lambda: _frozen({
-        "retail_mortgage": 0.12,
-        "repossessed": 0.16,
-        "corporate": 0.22,
-        "sme": 0.26,
-        "distressed_bond": 0.30,
-        "retail_consumer": 0.36,
-        "credit_card": 0.40,
+        "retail_mortgage": 0.07,
+        "repossessed": 0.10,
+        "corporate": 0.14,
+        "sme": 0.16,
+        "distressed_bond": 0.20,
+        "retail_consumer": 0.19,
+        "credit_card": 0.21,
     }))
     idiosyncratic_volatility: Mapping[str, float] = field(default_factory=lambda: _frozen({
         "retail_mortgage": 0.50,
@@ -131,9 +133,9 @@ class FactorParameters:
     delay_months: Mapping[str, float] = field(default_factory=lambda: _frozen({
         "retail_mortgage": 3.0,
         "repossessed": 3.0,
-        "corporate": 5.0,
-        "sme": 4.0,
-        "distressed_bond": 5.0,
+        "corporate": 3.0,
+        "sme": 2.5,
+        "distressed_bond": 4.0,
         "retail_consumer": 2.0,
         "credit_card": 2.0,
     }))
@@ -188,7 +190,13 @@ class FactorParameters:
         })
 
 
-#: The calibrated defaults (docs/tranching.md, "Factor model" and "Calibration").
+#: The calibrated defaults (docs/tranching.md, "Factor model" and "Calibration and residuals"). Fit on the training
+#: deals of reference/market-data.md, each rebuilt as a single-originator pool (pooling.tranching.training) and
+#: sized by Monte Carlo at AAA (10,000 scenarios, seed 11); senior / expected recovery, model vs observed:
+#: 16建鑫3 (card) 0.500 vs 0.548 (−0.048), 工元2016-1 (corporate, 73% secured) 0.507 vs 0.497 (+0.010),
+#: 20东元1 (AMC claims) 0.487 vs 0.499 (−0.012): mean absolute residual 0.023. 16和萃1 (card, 0.780) is left out
+#: (87% of its senior collected before closing; model 0.511). A first-lien mortgage pool (no training deal) sizes at
+#: 0.627, above card, as the market does.
 DEFAULT_FACTORS = FactorParameters()
 
 
