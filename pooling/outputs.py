@@ -9,6 +9,9 @@ from __future__ import annotations
 
 #: the selection (:func:`pooling.pipeline.write_selection_files`)
 SELECTION_FILES = ("pool.csv", "limits.csv")
+#: also written by :func:`pooling.pipeline.write_selection_files` with ``pool.objective: tail_npv``: the factor
+#: scenarios (scenario, segment, multiplier) the pool's CVaR was taken over, to re-check it from pool.csv
+TAIL_FILES = ("tail_scenarios.csv",)
 #: :func:`pooling.pipeline.write_summary`
 SUMMARY_FILES = ("summary.json",)
 #: :func:`pooling.tranching.deal.write_deal`, in its order
@@ -26,13 +29,17 @@ VALIDATE_FILES = ("validation.csv",)
 
 
 def files_written(*, selection: bool = False, summary: bool = True, deal: bool = False, consortium: bool = False,
-                  servicing: bool = False) -> tuple[str, ...]:
-    """The data files :func:`pooling.pipeline.write_run` writes for a run of this shape, in its order.
+                  servicing: bool = False, tail: bool = False) -> tuple[str, ...]:
+    """The data files :func:`pooling.pipeline.write_run` writes for a run of this shape, in its order (``tail``:
+    a selection under ``pool.objective: tail_npv``).
 
     >>> files_written(selection=True)
     ('pool.csv', 'limits.csv', 'summary.json')
+    >>> files_written(selection=True, tail=True, summary=False)
+    ('pool.csv', 'limits.csv', 'tail_scenarios.csv')
     """
-    return ((SELECTION_FILES if selection else ()) + (SUMMARY_FILES if summary else ()) + (DEAL_FILES if deal else ())
+    return ((SELECTION_FILES if selection else ()) + (TAIL_FILES if selection and tail else ())
+            + (SUMMARY_FILES if summary else ()) + (DEAL_FILES if deal else ())
             + (CONSORTIUM_FILES if consortium else ()) + (SERVICING_FILES if servicing else ()))
 
 

@@ -29,6 +29,7 @@ from pooling.outputs import (
     SELECTION_FILES,
     SERVICING_FILES,
     SUMMARY_FILES,
+    TAIL_FILES,
     check_written,
     files_written,
 )
@@ -434,13 +435,18 @@ def run_pipeline(scenario: Scenario) -> dict:
 # --------------------------------------------------------------------------------------------------------------
 
 def write_selection_files(out_dir: Path, result: RunResult) -> list[Path]:
-    """pool.csv and limits.csv of a selected pool (:data:`~pooling.outputs.SELECTION_FILES`)."""
+    """pool.csv and limits.csv of a selected pool (:data:`~pooling.outputs.SELECTION_FILES`); under
+    ``pool.objective: tail_npv`` also tail_scenarios.csv (:data:`~pooling.outputs.TAIL_FILES`: scenario, segment,
+    multiplier), from which and pool.csv the pool's CVaR — summary.json's ``objective_value`` — can be recomputed."""
     if result.selection is None:
         raise ValueError("a given pool has no selection files")
     out_dir = Path(out_dir)
     pool_csv, limits_csv = SELECTION_FILES
-    return [write_csv(pool_frame(result.prepared.assets, result.selection), out_dir / pool_csv, float_format="%.2f"),
-            write_csv(limits_frame(result.selection), out_dir / limits_csv)]
+    paths = [write_csv(pool_frame(result.prepared.assets, result.selection), out_dir / pool_csv, float_format="%.2f"),
+             write_csv(limits_frame(result.selection), out_dir / limits_csv)]
+    if result.selection.tail_scenarios is not None:
+        paths.append(write_csv(result.selection.tail_scenarios.frame(), out_dir / TAIL_FILES[0]))
+    return paths
 
 
 def write_deal_files(out_dir: Path, deal: Deal) -> list[Path]:
@@ -496,6 +502,7 @@ def write_run(out_dir: Path, result: RunResult) -> list[Path]:
     if result.servicing is not None:
         paths += write_servicing_files(out_dir, result.servicing)
     shape = {"selection": result.selection is not None, "deal": result.deal is not None,
+             "tail": result.selection is not None and result.selection.tail_scenarios is not None,
              "consortium": result.consortium is not None, "servicing": result.servicing is not None}
     return check_written(paths, files_written(**shape), "write_run")
 

@@ -210,16 +210,27 @@ class Limits(_Strict):
     min_effective_number: dict[Dimension, Annotated[float, Field(ge=1.0)]] = {}
 
 
+class Tail(_Strict):
+    """The factor scenarios of ``pool.objective: tail_npv`` (docs/formulation.md, "Tail objective"): the pool's
+    CVaR at ``alpha`` — its mean npv over the worst (1 − alpha) share of ``scenarios`` factor draws (seed ``seed``)."""
+
+    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.95
+    scenarios: Annotated[int, Field(ge=1)] = 1000
+    seed: Annotated[int, Field(ge=0)] = 7
+
+
 class Pool(_Strict):
     """The pool-selection problem (DESIGN §5)."""
 
-    objective: Literal["npv", "stressed_npv"] = "npv"
+    #: tail_npv: the CVaR_alpha of the pool's npv over the factor scenarios of ``tail`` (linear, Rockafellar–Uryasev)
+    objective: Literal["npv", "stressed_npv", "tail_npv"] = "npv"
     #: stressed_npv = npv · (1 − stress_haircut) · (1 + r)^(−stress_delay_months/12): a haircut and a delay of the whole curve
     stress_haircut: Share = 0.25
     stress_delay_months: Annotated[float, Field(ge=0.0, le=120.0)] = 12.0
     whole_groups: bool = False
     size: SizeBounds = SizeBounds()
     limits: Limits = Limits()
+    tail: Tail = Tail()
 
 
 class StressSpec(_Strict):

@@ -62,7 +62,7 @@ def _base() -> dict:
     [
         ({"pool": {"limits": {"max_provence_share": 0.2}}}, "pool.limits.max_provence_share", "unknown key"),
         ({"pool": {"limits": {"max_province_share": 1.5}}}, "pool.limits.max_province_share", "less than or equal to 1"),
-        ({"pool": {"objective": "irr"}}, "pool.objective", "'npv' or 'stressed_npv'"),
+        ({"pool": {"objective": "irr"}}, "pool.objective", "'stressed_npv' or 'tail_npv'"),
         ({"pool": {"size": {"min": 5, "max": 1}}}, "pool.size", "above size.max"),
         ({"solver": {"backend": "cplex"}}, "solver.backend", "'highs' or 'pyomo'"),
         ({"amcs": [{"id": "A", "kind": "regional", "tape": "a.csv"}]}, "amcs.0.kind", "'national' or 'local'"),

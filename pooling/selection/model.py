@@ -28,6 +28,10 @@ hhi_exposure           :math:`\sum_{i\in k} g_i x_i - S_k = 0`: one continuous e
                        *k* of a dimension with an HHI / effective-number limit
 hhi_cut                tangent cuts :math:`w^\top S - \sqrt{h}\,T \le 0` of :math:`\lVert S\rVert_2 \le \sqrt{h}\,T`
                        (HHI :math:`=\sum_k (S_k/T)^2 \le h`): K + 1 nonzeros each, whatever the number of assets
+tail_segment           ``pool.objective: tail_npv`` only: :math:`\sum_{i\in g} v_i x_i - N_g = 0` per segment
+                       *g* (province|collateral_type)
+tail_scenario          :math:`u_s - \eta + \sum_g m_{s,g} N_g \ge 0` per factor scenario; objective
+                       :math:`\eta - \sum_s u_s/((1-\alpha)S)` = CVaR (:mod:`pooling.selection.tail`)
 =====================  =====================================================================================
 
 HHI (and effective number :math:`N \Rightarrow h = 1/N`) is convex: :math:`\sum_k S_k^2 \le h T^2` is the cone
@@ -62,6 +66,14 @@ import scipy.sparse as sp
 from pooling import vocab
 from pooling.errors import Infeasible, InputError, NoIncumbent
 from pooling.scenario import Limits, Scenario
+from pooling.selection.tail import (
+    TAIL_FAMILIES,
+    TailColumns,
+    TailScenarios,
+    define_tail,
+    draw_tail_scenarios,
+    tail_measures,
+)
 from solvers import Backend, Options, Problem, Result, Status, get_backend
 
 ROW_COLUMNS = ["family", "key", "name", "limit", "value", "step"]
@@ -79,7 +91,7 @@ FINE_STEP_FAMILIES = {"group_cap": 0.001, "circle_cap": 0.001}
 TOP10_CANDIDATES = 2000
 
 #: Row families that define helper columns rather than state a limit (never "binding", never relaxed).
-HELPER_FAMILIES = ("total", "top10_excess", "top10_lift", "hhi_exposure")
+HELPER_FAMILIES = ("total", "top10_excess", "top10_lift", "hhi_exposure", *TAIL_FAMILIES)
 
 #: Share-cap dimensions: limit key → (asset column, family name, what one value of it is called).
 CAP_DIMENSIONS: dict[str, tuple[str, str, str]] = {
@@ -127,6 +139,9 @@ class SelectionModel:
     #: group code of each asset over all groups (with a top-10 limit)
     group_codes: np.ndarray | None = None
     hhi_cols: dict[str, np.ndarray] = field(default_factory=dict)  # dimension → columns of its exposures S_k
+    #: the tail objective's columns (``pool.objective: tail_npv``) and its scenarios
+    tail: TailColumns | None = None
+    tail_scenarios: TailScenarios | None = None
 
     @property
     def col_T(self) -> int:
@@ -163,6 +178,7 @@ class _Builder:
         self.n_cols = n_units + 1  # units, then T
         self.extra_lower: list[float] = [float("-inf")]
         self.extra_upper: list[float] = [float("inf")]
+        self.extra_cost: list[float] = [0.0]  # objective coefficient of each column after the units
         size = scenario.pool.size
         self.size_min = float(size.min or 0.0)
         self.extra_lower[0] = self.size_min / scale
@@ -172,17 +188,19 @@ class _Builder:
     def col_T(self) -> int:
         return self.n_units
 
-    def add_extra_columns(self, n: int, lower: float, upper: float) -> np.ndarray:
-        """``n`` continuous columns with the same bounds; their indices."""
+    def add_extra_columns(self, n: int, lower: float, upper: float, cost: float = 0.0) -> np.ndarray:
+        """``n`` continuous columns with the same bounds (and objective coefficient); their indices."""
         first = self.n_cols
         self.extra_lower.extend([lower] * n)
         self.extra_upper.extend([upper] * n)
+        self.extra_cost.extend([cost] * n)
         self.n_cols += n
         return np.arange(first, first + n, dtype=np.int64)
 
-    def add_extra_column(self, lower: float, upper: float) -> int:
+    def add_extra_column(self, lower: float, upper: float, cost: float = 0.0) -> int:
         self.extra_lower.append(lower)
         self.extra_upper.append(upper)
+        self.extra_cost.append(cost)
         self.n_cols += 1
         return self.n_cols - 1
 
@@ -472,6 +490,10 @@ class _Builder:
                             meta, extra=[(np.zeros(len(cols), dtype=np.int64), cols, vals)])
         return True
 
+    def define_tail(self, scenarios: TailScenarios) -> TailColumns:
+        """The tail objective's columns and rows (``tail_segment``, ``tail_scenario``; :mod:`pooling.selection.tail`)."""
+        return define_tail(self, self.assets, scenarios)
+
     # -------------------------------------------------------------------------------------------------- output
     def problem(self, objective: np.ndarray) -> Problem:
         b = self.block
@@ -482,6 +504,7 @@ class _Builder:
         A.sum_duplicates()
         c = np.zeros(self.n_cols)
         c[: self.n_units] = np.bincount(self.unit_of_asset, weights=objective, minlength=self.n_units)
+        c[self.n_units:] = self.extra_cost
         col_lower = np.concatenate([np.zeros(self.n_units), self.extra_lower])
         col_upper = np.concatenate([np.ones(self.n_units), self.extra_upper])
         integrality = np.zeros(self.n_cols, dtype=bool)
@@ -512,11 +535,14 @@ def factorize_sorted(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def objective_values(assets: pd.DataFrame, scenario: Scenario) -> np.ndarray:
-    """Per-asset objective in CNY: npv, or stressed npv (haircut and delay of the whole curve)."""
+    """Per-asset objective in CNY: npv, or stressed npv (haircut and delay of the whole curve); zero for
+    ``tail_npv``, whose objective sits on the tail columns (:mod:`pooling.selection.tail`), not on the assets."""
     npv = assets["npv"].to_numpy(dtype=float)
     pool = scenario.pool
     if pool.objective == "npv":
         return npv
+    if pool.objective == "tail_npv":
+        return np.zeros(len(npv))
     v = (1.0 + scenario.valuation.discount_rate) ** (-pool.stress_delay_months / 12.0)
     return npv * (1.0 - pool.stress_haircut) * v
 
@@ -529,9 +555,12 @@ def _units(assets: pd.DataFrame, whole_groups: bool) -> tuple[np.ndarray, int]:
 
 
 def build_model(assets: pd.DataFrame, scenario: Scenario,
-                hhi_seed: dict[str, list[dict[str, float]]] | None = None) -> tuple[SelectionModel, _Builder]:
+                hhi_seed: dict[str, list[dict[str, float]]] | None = None,
+                tail_scenarios: TailScenarios | None = None) -> tuple[SelectionModel, _Builder]:
     """Build the canonical problem for valued, grouped assets (one ``define_*`` per limit family); ``hhi_seed``:
-    extra starting HHI cuts (see :meth:`_Builder.define_hhi`)."""
+    extra starting HHI cuts (see :meth:`_Builder.define_hhi`). With ``pool.objective: tail_npv`` the tail
+    columns and rows (:func:`~pooling.selection.tail.define_tail`) over ``tail_scenarios``, drawn from
+    ``pool.tail`` when not given."""
     if len(assets) == 0:
         raise InputError("no assets to select from")
     gbv_total = float(assets["gbv"].sum())
@@ -544,11 +573,20 @@ def build_model(assets: pd.DataFrame, scenario: Scenario,
     b.define_top10()
     b.define_wa_tests()
     hhi = b.define_hhi(hhi_seed)
+    tail = None
+    if scenario.pool.objective == "tail_npv":
+        if tail_scenarios is None:
+            spec = scenario.pool.tail
+            tail_scenarios = draw_tail_scenarios(assets, spec.alpha, spec.scenarios, spec.seed)
+        tail = b.define_tail(tail_scenarios)
+    else:
+        tail_scenarios = None
     unit_gbv = np.bincount(unit_of_asset, weights=b.g, minlength=n_units)
     model = SelectionModel(
         problem=b.problem(objective_values(assets, scenario) / scale),
         scale=scale, n_units=n_units, unit_of_asset=unit_of_asset, unit_gbv=unit_gbv, hhi=hhi, asset_gbv=b.g,
-        top10=b.top10, group_codes=b.top10_codes, hhi_cols=dict(b.hhi_cols),
+        top10=b.top10, group_codes=b.top10_codes, hhi_cols=dict(b.hhi_cols), tail=tail,
+        tail_scenarios=tail_scenarios,
     )
     return model, b
 
@@ -575,6 +613,8 @@ class Selection:
     info: dict = field(default_factory=dict)
     #: dimension → the HHI cut directions generated ({value: weight}); ``select_pool(hhi_seed=…)`` reuses them
     hhi_cuts: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    #: ``pool.objective: tail_npv``: the factor scenarios the CVaR was taken over (tail_scenarios.csv)
+    tail_scenarios: TailScenarios | None = None
 
 
 class _Margins:
@@ -649,6 +689,8 @@ def exact_point(model: SelectionModel, x: np.ndarray) -> np.ndarray:
     for dim, cols in model.hhi_cols.items():
         codes, n_vals, _ = model.hhi[dim]
         out[cols] = np.bincount(codes, weights=model.asset_gbv * sel, minlength=n_vals)
+    if model.tail is not None:
+        model.tail.fill(out, sel)
     return out
 
 
@@ -985,9 +1027,11 @@ class _Run:
 
     def __init__(self, assets: pd.DataFrame, scenario: Scenario, backend: Backend | None,
                  on_progress: Callable[[dict], None] | None, hhi_tolerance: float, max_hhi_rounds: int,
-                 diagnose: bool, hhi_seed: dict[str, list[dict[str, float]]] | None):
+                 diagnose: bool, hhi_seed: dict[str, list[dict[str, float]]] | None,
+                 tail_scenarios: TailScenarios | None = None):
         t0 = time.perf_counter()
-        self.model, self.builder = build_model(assets, scenario, hhi_seed)
+        self.assets = assets
+        self.model, self.builder = build_model(assets, scenario, hhi_seed, tail_scenarios)
         self.build_seconds = time.perf_counter() - t0
         self.scenario = scenario
         self.solver = scenario.solver
@@ -1181,7 +1225,10 @@ def _gap(run: _Run, x: np.ndarray) -> float:
         return math.inf
     if run.bound <= 1e-12:
         return 0.0 if value >= run.bound - 1e-12 else math.inf
-    return max(run.bound - value, 0.0) / abs(run.bound)
+    gap = max(run.bound - value, 0.0) / abs(run.bound)
+    # the solver's bound and the exact pool's value summed in another order (the tail objective's η − Σu/k):
+    # a relative difference at rounding level is no gap
+    return 0.0 if gap <= 1e-12 else gap
 
 
 def _exact_stage(run: _Run, result: Result, x: np.ndarray, lp: Result | None) -> bool:
@@ -1274,6 +1321,9 @@ def _finish(run: _Run, result: Result, x: np.ndarray, lp: Result | None) -> Sele
             "top10_rounds": run.top10_rounds, **run.choice, **result.info}
     if run.exact_timed_out:
         info["exact_stage"] = "time_limit (not used)"
+    if model.tail_scenarios is not None:
+        # the objective value is the CVaR; the pool's plain npv and the scenario set beside it
+        info["tail"] = tail_measures(run.assets, selected, model.tail_scenarios)
     return Selection(
         status=status,
         selected=selected,
@@ -1288,6 +1338,7 @@ def _finish(run: _Run, result: Result, x: np.ndarray, lp: Result | None) -> Sele
         message=result.message,
         info=info,
         hhi_cuts={d: list(v) for d, v in run.builder.cut_log.items()},
+        tail_scenarios=model.tail_scenarios,
     )
 
 
@@ -1301,6 +1352,7 @@ def select_pool(
     strategy: str | None = None,
     diagnose: bool = True,
     hhi_seed: dict[str, list[dict[str, float]]] | None = None,
+    tail_scenarios: TailScenarios | None = None,
 ) -> Selection:
     """Choose the pool: build the MILP, converge the HHI cuts on its LP, choose the strategy, solve and tighten
     until the exact 0/1 pool meets every limit, price the limits.
@@ -1308,12 +1360,15 @@ def select_pool(
     ``strategy`` (default: the scenario's ``solver.strategy``) is ``milp``, ``lp_round`` or ``auto`` (chosen by
     measured cost, see :func:`_choose_strategy`); ``diagnose=False`` skips naming the conflicting limits of an
     infeasible scenario (coalition values); ``hhi_seed`` warm-starts the HHI cuts with directions found for a
-    related model (``Selection.hhi_cuts``). ``status`` is ``optimal`` only when the pool is within
+    related model (``Selection.hhi_cuts``); ``tail_scenarios`` replaces the factor scenarios drawn from
+    ``pool.tail`` for ``pool.objective: tail_npv`` (whose ``objective_value`` is then the pool's CVaR, with
+    ``info["tail"]`` holding its plain npv, VaR and the scenario set). ``status`` is ``optimal`` only when the pool is within
     ``solver.mip_rel_gap`` of a bound on the scenario's own optimum (``mip_gap`` = (bound − value) / bound, with
     any back-off for exact feasibility counted in it). Raises :class:`~pooling.errors.Infeasible` (naming the
     conflicting limits) or :class:`~pooling.errors.NoIncumbent` (solver stopped without a feasible pool).
     """
-    run = _Run(assets, scenario, backend, on_progress, hhi_tolerance, max_hhi_rounds, diagnose, hhi_seed)
+    run = _Run(assets, scenario, backend, on_progress, hhi_tolerance, max_hhi_rounds, diagnose, hhi_seed,
+               tail_scenarios)
     _converge_cuts(run)
     _choose_strategy(run, strategy or scenario.solver.strategy)
     result, x, lp = _solve_loop(run)
