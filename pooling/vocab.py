@@ -388,6 +388,12 @@ COLUMN_LABELS: dict[str, tuple[str, str, str]] = {
     "stressed_collections": ("压力回收款", "Stressed collections", "cny"),
     "max_senior": ("最大优先级规模", "Max senior", "cny"),
     "max_senior_share_of_er": ("最大优先级/预期回收", "Max senior / expected recovery", "pct"),
+    "method": ("定档方法", "Method", "text"),
+    "target_share": ("目标足额偿付情景占比", "Target share of scenarios", "pct2"),
+    "pass_share": ("足额偿付情景占比", "Share of scenarios repaid", "pct2"),
+    "senior_loss_probability": ("优先级违约概率", "Senior loss probability", "pct2"),
+    "senior_expected_loss": ("优先级预期损失", "Senior expected loss", "f6"),
+    **{f"collections_p{q}": (f"回收{q}%分位数", f"Collections P{q}", "cny") for q in (1, 5, 50, 95, 99)},
     # limits (limits.csv; "name" there is the limit's description, see the report's override)
     "binding": ("是否约束", "Binding", "bool"),
     "family": ("类别", "Family", "text"),

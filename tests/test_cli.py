@@ -371,11 +371,13 @@ def _help_files(command: str) -> set[str]:
 
 @pytest.fixture
 def tiny_consortium(clean_scenario: Path) -> Path:
-    """The two-AMC fixture scenario with a consortium section and the servicing plan's fee."""
+    """The two-AMC fixture scenario with a consortium section, the servicing plan's fee and the tail objective (so
+    every conditional file is written)."""
     import yaml
 
     doc = yaml.safe_load(clean_scenario.read_text(encoding="utf-8"))
-    doc |= {"consortium": {}, "structure": {"servicer_base_fee": "plan"}}
+    doc |= {"consortium": {}, "structure": {"servicer_base_fee": "plan"},
+            "pool": {"objective": "tail_npv", "tail": {"scenarios": 50}}}
     clean_scenario.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return clean_scenario
 

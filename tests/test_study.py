@@ -462,3 +462,17 @@ def test_study_report_files_are_offline_complete_and_deterministic(serial: Path,
     assert "<script src=" not in rest and "https://" not in rest
     again = write_study_report(serial / "study.sqlite", tmp_path)
     assert [p.read_bytes() for p in again] == [xlsx.read_bytes(), page.read_bytes()]
+
+
+def test_a_sweep_over_factor_parameters_resolves(base: Path, tmp_path: Path) -> None:
+    """Studies can sweep the Monte Carlo factor table (issue 12): each run's scenario carries its value and sizes
+    with it."""
+    from pooling.scenario import parse_scenario
+    from pooling.tranching.deal import factor_parameters
+
+    path = write_study(tmp_path, base, {}, {"structure.monte_carlo.factors.loading_national": [0.2, 0.5]},
+                       common={"structure.sizing": "monte_carlo"})
+    s = load_study(path)
+    assert [r.values["structure.monte_carlo.factors.loading_national"] for r in s.runs[1:]] == [0.2, 0.5]
+    params = [factor_parameters(parse_scenario(r.config, s.base_path).structure) for r in s.runs[1:]]
+    assert [p.loading_national for p in params] == [0.2, 0.5]

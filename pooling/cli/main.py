@@ -31,7 +31,7 @@ from pooling.errors import (
     ValidationFailed,
 )
 from pooling.io import write_csv
-from pooling.outputs import FRONTIER_FILES, REPORT_FILES, VALIDATE_FILES, check_written
+from pooling.outputs import FRONTIER_FILES, REPORT_FILES, TAIL_FILES, VALIDATE_FILES, check_written
 from pooling.outputs import files_written as pipeline_files
 from pooling.scenario import Dimension, Solver, with_overrides
 
@@ -345,7 +345,8 @@ def _wrote(paths: list[Path], out_dir: Path) -> None:
 
 @app.command(help=_help(
     "Choose the combined pool: maximise npv under every limit of the scenario.",
-    f"Writes {_names(pipeline_files(selection=True))} (limits.csv: each limit's slack and shadow price). Exit 3 "
+    f"Writes {_names(pipeline_files(selection=True))} (limits.csv: each limit's slack and shadow price); with "
+    f"pool.objective: tail_npv also {_names(TAIL_FILES)} (the factor scenarios, to re-check the CVaR). Exit 3 "
     "when the limits conflict (they are named), 4 when the solver stops without a pool.",
     "Example: pooling optimize scenarios/demo/scenario.yaml --out out/demo"))
 @handles_errors
@@ -368,7 +369,9 @@ def optimize(
 
 
 def _deal_table(deal) -> Table:
-    t = Table(title="securities (base case; senior sized at its rating stress)", title_justify="left")
+    mc = deal.analytics.get("sizing") == "monte_carlo"
+    how = "senior sized by Monte Carlo against its rating's target share" if mc else "senior sized at its rating stress"
+    t = Table(title=f"securities (base case; {how})", title_justify="left")
     for c in ("tranche", "size (CNY m)", "% gbv", "% exp. recovery", "coupon", "WAL (y)", "expected maturity", "rating"):
         t.add_column(c, justify="left" if c in ("tranche", "expected maturity", "rating") else "right")
     for r in deal.tranches.itertuples(index=False):
@@ -386,6 +389,16 @@ def _print_deal(result) -> None:
         f"senior coverage {cov}, break-even haircut {a['senior_break_even_haircut']:.1%}, "
         f"break-even delay {a['senior_break_even_delay_months']:.0f} months, sub IRR {a['sub_irr']:.1%} at its issue price"
     )
+    if a.get("sizing") == "monte_carlo":
+        mc = deal.stresses[(deal.stresses["method"] == "monte_carlo")
+                           & (deal.stresses["rating"] == result.scenario.structure.senior_rating)]
+        if len(mc):
+            r = mc.iloc[0]
+            out.print(f"Monte Carlo ({result.scenario.structure.monte_carlo.scenarios:,} scenarios): the senior is repaid "
+                      f"in full in {r['pass_share']:.2%} of them (target {r['target_share']:.2%}); loss probability "
+                      f"{a['senior_loss_probability']:.2%}, expected loss {a['senior_expected_loss']:.4%}; the "
+                      f"deterministic {result.scenario.structure.senior_rating} stress gives CNY "
+                      f"{_money(a['deterministic_senior'])}m (floor: {a['floor']})")
     fee = result.fee
     if result.plan_applied:
         out.print(f"servicer base fee {fee.rate:.2%} of collections, from the servicing plan "
@@ -462,7 +475,8 @@ def _read_allocation(out_dir: Path) -> pd.DataFrame | None:
     "consortium section) → size the securities → reports.",
     f"Writes {_names(pipeline_files(selection=True, deal=True) + REPORT_FILES)}; with a consortium section also "
     f"{_names(pipeline_files(consortium=True, servicing=True, summary=False))}; with "
-    f"structure.servicer_base_fee: plan also {_names(pipeline_files(servicing=True, summary=False))}.",
+    f"structure.servicer_base_fee: plan also {_names(pipeline_files(servicing=True, summary=False))}; with "
+    f"pool.objective: tail_npv also {_names(TAIL_FILES)}.",
     "Example: pooling run scenarios/demo/scenario.yaml --out out/demo"))
 @handles_errors
 def run(
@@ -529,7 +543,8 @@ def _print_consortium(res) -> None:
 @app.command(help=_help(
     "Who brings what and who gets what: coalition values, standalone vs pooled, allocation rules, Shapley, core "
     "check and least core, withdrawals, and the servicer plan.",
-    f"Writes {_names(pipeline_files(selection=True, consortium=True, servicing=True))}.",
+    f"Writes {_names(pipeline_files(selection=True, consortium=True, servicing=True))}; with pool.objective: "
+    f"tail_npv also {_names(TAIL_FILES)}.",
     "Example: pooling consortium scenarios/demo/scenario.yaml --out out/consortium"))
 @handles_errors
 def consortium(

@@ -38,6 +38,7 @@ from pooling.scenario import Scenario
 from pooling.selection.results import binding_mask
 from pooling.tapes.describe import concentration, stratify
 from pooling.tranching.deal import Deal
+from pooling.tranching.waterfall import PERIOD_MONTHS
 from pooling.vocab import (
     DIMENSION_LABELS,
     DIMENSIONS,
@@ -299,6 +300,9 @@ def _summary_items(inputs: ReportInputs) -> list[tuple[str, list[tuple[str, Any,
                                       r.size, "cny"))
         deal_rows += [
             ("次级收益率 Sub IRR", a.get("sub_irr"), "pct"),
+            ("定档方法 Sizing", a.get("sizing", "deterministic"), "text"),
+            ("优先级违约概率 Senior loss probability (Monte Carlo)", a.get("senior_loss_probability"), "pct2"),
+            ("优先级预期损失 Senior expected loss (Monte Carlo)", a.get("senior_expected_loss"), "pct2"),
             ("法定到期前回收 Collections to legal maturity (CNY)", a.get("collections_to_legal_maturity"), "cny"),
             ("法定到期后回收 Collections after legal maturity (CNY)", a.get("collections_after_legal_maturity"), "cny"),
         ]
@@ -595,6 +599,51 @@ def _uses_fig(deal: Deal) -> go.Figure:
     return fig
 
 
+def _fan_fig(scen: pd.DataFrame, dates: pd.DatetimeIndex) -> go.Figure:
+    """Collections by period: 1–99% and 5–95% bands, median and base case (亿元)."""
+    rows = scen[pd.to_numeric(scen["period"], errors="coerce").notna()]
+    x = [d.strftime("%Y-%m-%d") for d in dates[: len(rows)]]
+    y = {c: rows[c].to_numpy(dtype=float)[: len(x)] / 1e8 for c in ("p1", "p5", "p50", "p95", "p99", "base")}
+    fig = go.Figure()
+    for lo, hi, colour, name in (("p1", "p99", "rgba(44,93,158,0.15)", "1%–99%"),
+                                 ("p5", "p95", "rgba(44,93,158,0.35)", "5%–95%")):
+        fig.add_scatter(x=x, y=y[hi], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
+        fig.add_scatter(x=x, y=y[lo], mode="lines", line={"width": 0}, fill="tonexty", fillcolor=colour,
+                        name=f"情景区间 scenario band {name}", hoverinfo="skip")
+    fig.add_scatter(x=x, y=y["p50"], mode="lines+markers", name="中位数 median", line={"color": "#2c5d9e", "width": 2},
+                    hovertemplate="%{x}: %{y:,.2f} 亿元<extra>median</extra>")
+    fig.add_scatter(x=x, y=y["base"], mode="lines", name="基准情景 base case", line={"color": "#e67e22", "dash": "dash"},
+                    hovertemplate="%{x}: %{y:,.2f} 亿元<extra>base</extra>")
+    fig.update_layout(xaxis_title="兑付日 payment date", yaxis_title="当期回收 collections (亿元)", hovermode="x unified",
+                      legend={"orientation": "h", "y": -0.2})
+    fig.update_yaxes(tickformat=",.1f")
+    return fig
+
+
+def _monte_carlo(deal: Deal, sc: Scenario) -> dict | None:
+    """The Monte Carlo section's context, or None under deterministic sizing."""
+    scen = getattr(deal, "scenarios", None)
+    if scen is None or not len(scen):
+        return None
+    a = deal.analytics
+    rating = sc.structure.senior_rating
+    mc = deal.stresses[(deal.stresses.get("method") == "monte_carlo") & (deal.stresses["rating"] == rating)] \
+        if "method" in deal.stresses else deal.stresses.head(0)
+    pass_share = float(mc["pass_share"].iloc[0]) if len(mc) else math.nan
+    target = float(mc["target_share"].iloc[0]) if len(mc) else math.nan
+    months = PERIOD_MONTHS[sc.structure.payment_frequency]
+    n_periods = int(pd.to_numeric(scen["period"], errors="coerce").notna().sum())
+    dates = pd.DatetimeIndex([pd.Timestamp(sc.as_of) + pd.DateOffset(months=months * (i + 1)) for i in range(n_periods)])
+    return {
+        "n": f"{sc.structure.monte_carlo.scenarios:,}",
+        "senior": format_value((a.get("senior_size") or 0.0) / 1e8, "f2"),
+        "pass_share": format_value(pass_share, "pct"), "target": format_value(target, "pct"),
+        "loss_probability": format_value(a.get("senior_loss_probability"), "pct"),
+        "expected_loss": "–" if a.get("senior_expected_loss") is None else f"{a['senior_expected_loss']:.4%}",
+        "fan": figure(_fan_fig(scen, dates), "fig-fan", 440),
+    }
+
+
 def _stress_fig(deal: Deal) -> go.Figure:
     piv = stress_pivot(deal.grid, "max_senior_share_of_er")
     money = stress_pivot(deal.grid, "max_senior") / 1e8
@@ -611,6 +660,8 @@ def _stress_fig(deal: Deal) -> go.Figure:
                        "%{customdata:,.2f} 亿元 = %{z:.1%} of ER<extra></extra>"),
     )
     st = deal.stresses
+    if "method" in st:  # Monte Carlo rows have no haircut / delay: they are drawn in their own section
+        st = st[st["method"] != "monte_carlo"]
     fig.add_scatter(x=st["delay_months"], y=st["haircut"], mode="markers", name="评级压力 Rating stresses",
                     text=[_E(str(r)) for r in st["rating"]],
                     marker={"symbol": "diamond-open", "size": 10, "color": "#111", "line": {"width": 2.5}},
@@ -714,6 +765,11 @@ def _cards(inputs: ReportInputs) -> list[Card]:
             Card("次级收益率", "Sub IRR", format_value(a.get("sub_irr"), "pct"),
                  f"优先级加权平均期限 senior WAL {format_value(a.get('senior_wal_years'), 'years')} 年 years"),
         ]
+        if a.get("sizing") == "monte_carlo":
+            cards.append(Card("优先级违约概率", "Senior loss probability",
+                              format_value(a.get("senior_loss_probability"), "pct2"),
+                              f"蒙特卡洛 Monte Carlo · 预期损失 expected loss {format_value(a.get('senior_expected_loss'), 'pct2')}"
+                              f" · 确定性压力优先级 deterministic senior {money_yi(a.get('deterministic_senior'))}"))
     return cards
 
 
@@ -765,6 +821,9 @@ def render_html(inputs: ReportInputs) -> str:
             "cashflows": table(deal.cashflows, columns_for(deal.cashflows)),
         }
         nav += [("cashflows", "回收与摊还 Collections vs amortisation"), ("stresses", "压力测试 Stresses")]
+        context["deal"]["mc"] = _monte_carlo(deal, sc)
+        if context["deal"]["mc"] is not None:
+            nav.append(("montecarlo", "蒙特卡洛 Monte Carlo"))
     nav += [("tranches", "证券分层 Tranches"), ("limits", "限额 Limits")]
     lim = binding_first(inputs.limits, inputs.summary.get("model", {}).get("scale"))
     lcols = columns_for(lim, ["binding", "name", "limit", "value", "slack", "shadow_price", "npv_per_step", "family",
