@@ -372,7 +372,7 @@ def nucleolus_rounds(players: Iterable[str], v: ValueFunction, solver: str = "ap
         levels.append(eps * lp.scale)
         fixed_names.append(sorted(t.name(int(lp.rows[k])) for k in np.flatnonzero(new)))
         for k in np.flatnonzero(new):
-            lp.fix(int(k), eps + tol / 10)
+            lp.fix(int(k), eps)
             fixed_rows.append(lp.A[k].astype(float))
             fixed_rhs.append(float(lp.b[k] - eps))
         free &= ~new
@@ -449,7 +449,7 @@ def least_core_ranges(players: Iterable[str], v: ValueFunction, solver: str = "a
     lp = _LP(t, solver, _resolve_ir(t, None, tol))
     lp.solve("least core")
     eps = float(lp.pyo.value(lp.m.eps))
-    level = eps + tol  # a hair of slack so that the probes stay feasible
+    level = eps  # the round's optimum: feasible to the solver's tolerance, no slack that would widen the ranges
     out = {}
     for i, p in enumerate(t.players):
         e = np.zeros(t.n)
