@@ -245,10 +245,14 @@ def test_fallback_without_duals_gives_the_same_nucleolus(monkeypatch) -> None:
     players = [f"P{i}" for i in range(5)]
     v = random_game(players, 11)
     with_duals = nucleolus_rounds(players, v)
+    degenerate = [degenerate_game(seed) for seed in (27, 33, 37)]
+    degenerate_with = [nucleolus_rounds(ps, g) for ps, g in degenerate]
     monkeypatch.setattr(sol._LP, "duals", lambda self: None)
     without = nucleolus_rounds(players, v)
     assert without.allocation == pytest.approx(with_duals.allocation, abs=1e-7)
     assert without.lp_solves > with_duals.lp_solves
+    for (ps, g), ref in zip(degenerate, degenerate_with, strict=True):
+        assert nucleolus_rounds(ps, g).allocation == pytest.approx(ref.allocation, abs=1e-7)
     maj = nucleolus_rounds(list("ABC"), majority)
     assert maj.allocation == pytest.approx(dict.fromkeys("ABC", 1 / 3), abs=1e-8)
 
@@ -259,6 +263,47 @@ def test_rounds_bounded_and_levels_non_increasing() -> None:
     assert 1 <= len(r.levels) <= len(players)
     assert all(b <= a + 1e-9 for a, b in itertools.pairwise(r.levels))
     assert sum(len(f) for f in r.fixed) >= len(players) - 1  # rank n − 1 beyond the grand coalition
+
+
+def degenerate_game(seed: int):
+    """Small integer values: many ties, so the round LPs have many optimal solutions and degenerate duals."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4, 7))
+    players = [f"P{i}" for i in range(n)]
+    vals = {c: float(rng.integers(0, 4) * len(c) // 2 + (len(c) >= n - 1) * rng.integers(0, 3))
+            for c in coalitions(players, proper=False)}
+    vals[frozenset()] = 0.0
+    return players, vals.__getitem__
+
+
+@pytest.mark.parametrize("seed", range(0, 40, 2))
+def test_degenerate_games_rank_grows_every_round(seed: int) -> None:
+    """Each round fixes a coalition outside the span of the ones fixed before (the rank of the fixed rows, N
+    included, grows strictly), so there are at most n − 1 rounds; and the answer is still lexicographically
+    minimal against random imputations and small moves."""
+    players, v = degenerate_game(seed)
+    n = len(players)
+    r = nucleolus_rounds(players, v)
+    rows, ranks = [np.ones(n)], [1]
+    for names in r.fixed:
+        rows += [np.array([1.0 if p in name.split("+") else 0.0 for p in players]) for name in names]
+        ranks.append(int(np.linalg.matrix_rank(np.array(rows))))
+    assert all(b > a for a, b in itertools.pairwise(ranks)), ranks
+    assert ranks[-1] == n and len(r.levels) <= n - 1
+    e_nu = sorted_excess(players, v, r.allocation)
+    x0 = np.array([r.allocation[p] for p in players])
+    singles = np.array([v(frozenset([p])) for p in players])
+    vN = v(frozenset(players))
+    rng = np.random.default_rng(seed)
+    for k in range(200):
+        if k % 2 and r.individually_rational:
+            x = singles + rng.dirichlet(np.ones(n)) * (vN - singles.sum())
+        else:
+            d = rng.normal(size=n)
+            x = x0 + (d - d.mean()) * 10.0 ** rng.uniform(-4, -1)
+            if r.individually_rational and (x < singles - 1e-12).any():
+                continue
+        assert lex_leq(e_nu, sorted_excess(players, v, dict(zip(players, x, strict=True)))), x
 
 
 def test_bad_inputs() -> None:
