@@ -306,6 +306,19 @@ def test_degenerate_games_rank_grows_every_round(seed: int) -> None:
         assert lex_leq(e_nu, sorted_excess(players, v, dict(zip(players, x, strict=True)))), x
 
 
+def test_solver_is_a_parameter() -> None:
+    """The Pyomo solver is chosen by name, not hard-coded: the HiGHS interface of pyomo.contrib gives the same."""
+    import pyomo.environ as pyo
+
+    if not pyo.SolverFactory("highs").available(exception_flag=False):
+        pytest.skip("pyomo 'highs' interface not available")
+    players = [f"P{i}" for i in range(5)]
+    v = random_game(players, 8)
+    assert nucleolus(players, v, solver="highs") == pytest.approx(nucleolus(players, v), abs=1e-7)
+    got, ref = least_core_ranges(players, v, solver="highs")[1], least_core_ranges(players, v)[1]
+    assert [b for p in players for b in got[p]] == pytest.approx([b for p in players for b in ref[p]], abs=1e-6)
+
+
 def test_bad_inputs() -> None:
     with pytest.raises(InputError, match="twice"):
         nucleolus(["A", "A"], majority)

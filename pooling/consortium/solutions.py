@@ -42,7 +42,8 @@ symmetric and covariant. It is computed by the sequential LPs of Maschler, Peleg
            x(S) \ge v(S) - \varepsilon_j\ \ (S \text{ fixed in round } j < k),\qquad x(N) = v(N),\ x \in X.
 
 A coalition whose constraint has a positive dual price :math:`y_S > 0` is tight in *every* optimal solution
-(complementary slackness) and is fixed at :math:`e(S, x) = \varepsilon_k`; the duals of the free rows sum to 1, so at
+(complementary slackness; any non-zero dual, so the solver's sign convention does not matter) and is fixed at
+:math:`e(S, x) = \varepsilon_k`; the duals of the free rows sum to 1, so at
 least one coalition is fixed per round. A solver that reports no duals (or duals that are too small to trust) falls
 back to a second LP per tight candidate, :math:`\max x(S)` over the round's optimal face: :math:`S` is fixed iff that
 maximum is :math:`v(S) - \varepsilon_k`. Then every free coalition whose indicator :math:`1_S` lies in the linear
@@ -363,7 +364,8 @@ def nucleolus_rounds(players: Iterable[str], v: ValueFunction, solver: str = "ap
         excess = lp.b - lp.A @ x
         tight = free & (excess >= eps - 10 * tol)
         y = lp.duals()
-        new = tight & (y > tol) if y is not None else np.zeros(K, dtype=bool)
+        # a non-zero dual forces its row tight over the whole optimal face, whatever the solver's sign convention
+        new = tight & (np.abs(y) > tol) if y is not None else np.zeros(K, dtype=bool)
         if not new.any():
             new = _fallback_fix(lp, tight, eps, tol)
         if not new.any():
