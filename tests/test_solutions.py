@@ -257,6 +257,33 @@ def test_fallback_without_duals_gives_the_same_nucleolus(monkeypatch) -> None:
     assert maj.allocation == pytest.approx(dict.fromkeys("ABC", 1 / 3), abs=1e-8)
 
 
+def test_round_that_turns_infeasible_is_retried_with_room(monkeypatch) -> None:
+    """A later round that the solver calls infeasible (fixed levels are optima only to its tolerance) is solved
+    again with the fixed rows loosened by 10 tol: the answer moves by that order, not more; round 1 is not retried."""
+    from pooling.errors import OptimizationError
+
+    c = {"P1": 1.0, "P2": 2.0, "P3": 3.0}
+
+    def v(s):
+        return sum(c[p] for p in s) - max(c[p] for p in s) if s else 0.0
+
+    original = sol._LP.solve
+    calls = {"n": 0}
+
+    def flaky(self, what):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OptimizationError("simulated: infeasible")
+        return original(self, what)
+
+    monkeypatch.setattr(sol._LP, "solve", flaky)
+    r = nucleolus_rounds(list(c), v)
+    assert r.allocation == pytest.approx({"P1": 0.5, "P2": 1.25, "P3": 1.25}, abs=1e-5)
+    calls["n"] = 1  # the next call is the first round's: it fails and is not retried
+    with pytest.raises(OptimizationError, match="simulated"):
+        nucleolus_rounds(list(c), v)
+
+
 def test_rounds_bounded_and_levels_non_increasing() -> None:
     players = [f"P{i}" for i in range(10)]
     r = nucleolus_rounds(players, random_game(players, 5, superadditive=False))

@@ -236,6 +236,7 @@ class _LP:
         b = self.b
         m.stable = pyo.Constraint(m.C, rule=lambda m, k: sum(m.x[i] for i in members[k]) + m.eps >= float(b[k]))
         m.fixed = pyo.ConstraintList()
+        m.fixed_room = pyo.Param(mutable=True, initialize=0.0)  # loosens the fixed rows only if a round turns infeasible
         m.efficient = pyo.Constraint(expr=sum(m.x[i] for i in m.P) == vN)
         m.obj = pyo.Objective(expr=m.eps, sense=pyo.minimize)
         m.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
@@ -282,7 +283,7 @@ class _LP:
         """Row k leaves the free set with its excess held at ``level`` (scaled)."""
         m = self.m
         m.stable[k].deactivate()
-        m.fixed.add(sum(m.x[i] for i in self.members[k]) >= float(self.b[k] - level))
+        m.fixed.add(sum(m.x[i] for i in self.members[k]) + m.fixed_room >= float(self.b[k] - level))
 
     def drop(self, k: int) -> None:
         self.m.stable[k].deactivate()
@@ -358,7 +359,14 @@ def nucleolus_rounds(players: Iterable[str], v: ValueFunction, solver: str = "ap
     fixed_names: list[list[str]] = []
     x = None
     for _round in range(n + 1):
-        lp.solve(f"nucleolus round {_round + 1}")
+        try:
+            lp.solve(f"nucleolus round {_round + 1}")
+        except OptimizationError:
+            if _round == 0 or lp.pyo.value(lp.m.fixed_room) > 0:
+                raise
+            # the fixed levels are LP optima, feasible only to the solver's tolerance: give them that much room
+            lp.m.fixed_room = 10 * tol
+            lp.solve(f"nucleolus round {_round + 1} (fixed rows loosened by {10 * tol:g})")
         eps = float(lp.pyo.value(lp.m.eps))
         x = lp.x()
         excess = lp.b - lp.A @ x
