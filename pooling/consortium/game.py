@@ -1,28 +1,22 @@
-r"""Consortium economics: coalition values, allocation rules, Shapley value, the core, what-ifs (DESIGN §7).
+r"""Consortium economics: coalition values, allocation rules, the nucleolus, the core, what-ifs (DESIGN §7).
 
-The game: players are the AMCs :math:`N`; a coalition :math:`S \subseteq N` is worth :math:`v(S)`, the best pool
-value using only the assets of :math:`S`'s members under the scenario's limits, with
+The game: players are the AMCs :math:`N`. A coalition's own value :math:`v_0(S)` is the measure of the best deal
+it can do alone (``consortium.measure``): by default the **securitisation surplus** of its best pool, sized
+(:mod:`pooling.consortium.surplus`), floored at 0 (a deal worth less than holding is not done); or the pool's
+npv / senior size. The pool is selected from the members' assets under the scenario's limits with
 
 * the size bounds scaled by :math:`\gamma_S` = (contributed gbv of :math:`S`) / (contributed gbv of :math:`N`)
   (``consortium.size_rule: proportional``, default), kept as they are (``same``) or dropped (``none``);
-* each member's min/max share kept when :math:`|S| \ge 2` (a standalone pool is all its owner's by definition);
-* :math:`v(\emptyset) = 0`; an infeasible coalition is worth 0 and says so (``status``).
+* each member's min/max share kept when :math:`|S| \ge 2`; a single AMC under its own ``standalone_limits``
+  (:meth:`pooling.scenario.AMC.standalone`), not the consortium's caps;
+* :math:`v(\emptyset) = 0`; an infeasible coalition's own deal is worth 0 and says so (``status``).
 
-The measure is the selection objective (pool npv) by default, or the senior proceeds of the pool after sizing
-(``consortium.measure: senior_proceeds``).
-
-Allocation rules of the grand value :math:`v(N)`:
-
-* **gbv** — pro rata to contributed gbv: :math:`x_i = v(N)\, G_i / \sum_j G_j`;
-* **npv** — pro rata to the npv of the member's assets *in the grand pool*: :math:`x_i = v(N)\, V_i / \sum_j V_j`;
-* **shapley** — :math:`\phi_i = \sum_{S \subseteq N\setminus\{i\}} \frac{|S|!\,(n-|S|-1)!}{n!}\,(v(S\cup\{i\}) - v(S))`,
-  exact for up to ``exact_shapley_max`` AMCs (every coalition's value computed once and cached), otherwise the mean
-  marginal contribution over random orderings, with its standard error.
-
-An allocation is in the **core** when no coalition gets less than it could alone:
-:math:`\sum_{i\in S} x_i \ge v(S)` for all :math:`S`. The **least core** is the smallest :math:`\varepsilon` for
-which some efficient allocation meets :math:`\sum_{i\in S} x_i \ge v(S) - \varepsilon` for all proper
-:math:`S \ne \emptyset` (a small Pyomo LP); :math:`\varepsilon \le 0` means the core is non-empty.
+The value reported is the **superadditive cover** :math:`\hat v(S) = \max(v_0(S), \max_T \hat v(T) + \hat v(S
+\setminus T))` — members may always act separately — exact over all coalitions
+(:func:`pooling.consortium.solutions.superadditive_cover`) or over the coalitions a sampled Shapley value visits
+(:func:`cover_on_family`). Allocations of :math:`\hat v(N)`: gbv, npv, Shapley (exact or sampled), the nucleolus
+with each AMC's least-core range, Nash bargaining (option); core check naming the blocking coalition; transfer
+prices of ``consortium.rule`` (:mod:`pooling.consortium.transfers`). docs/consortium.md has the math.
 """
 
 from __future__ import annotations
