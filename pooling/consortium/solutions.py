@@ -42,7 +42,8 @@ symmetric and covariant. It is computed by the sequential LPs of Maschler, Peleg
            x(S) \ge v(S) - \varepsilon_j\ \ (S \text{ fixed in round } j < k),\qquad x(N) = v(N),\ x \in X.
 
 A coalition whose constraint has a positive dual price :math:`y_S > 0` is tight in *every* optimal solution
-(complementary slackness) and is fixed at :math:`e(S, x) = \varepsilon_k`; the duals of the free rows sum to 1, so at
+(complementary slackness; any non-zero dual, so the solver's sign convention does not matter) and is fixed at
+:math:`e(S, x) = \varepsilon_k`; the duals of the free rows sum to 1, so at
 least one coalition is fixed per round. A solver that reports no duals (or duals that are too small to trust) falls
 back to a second LP per tight candidate, :math:`\max x(S)` over the round's optimal face: :math:`S` is fixed iff that
 maximum is :math:`v(S) - \varepsilon_k`. Then every free coalition whose indicator :math:`1_S` lies in the linear
@@ -235,6 +236,7 @@ class _LP:
         b = self.b
         m.stable = pyo.Constraint(m.C, rule=lambda m, k: sum(m.x[i] for i in members[k]) + m.eps >= float(b[k]))
         m.fixed = pyo.ConstraintList()
+        m.fixed_room = pyo.Param(mutable=True, initialize=0.0)  # loosens the fixed rows only if a round turns infeasible
         m.efficient = pyo.Constraint(expr=sum(m.x[i] for i in m.P) == vN)
         m.obj = pyo.Objective(expr=m.eps, sense=pyo.minimize)
         m.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
@@ -281,7 +283,7 @@ class _LP:
         """Row k leaves the free set with its excess held at ``level`` (scaled)."""
         m = self.m
         m.stable[k].deactivate()
-        m.fixed.add(sum(m.x[i] for i in self.members[k]) >= float(self.b[k] - level))
+        m.fixed.add(sum(m.x[i] for i in self.members[k]) + m.fixed_room >= float(self.b[k] - level))
 
     def drop(self, k: int) -> None:
         self.m.stable[k].deactivate()
@@ -357,13 +359,21 @@ def nucleolus_rounds(players: Iterable[str], v: ValueFunction, solver: str = "ap
     fixed_names: list[list[str]] = []
     x = None
     for _round in range(n + 1):
-        lp.solve(f"nucleolus round {_round + 1}")
+        try:
+            lp.solve(f"nucleolus round {_round + 1}")
+        except OptimizationError:
+            if _round == 0 or lp.pyo.value(lp.m.fixed_room) > 0:
+                raise
+            # the fixed levels are LP optima, feasible only to the solver's tolerance: give them that much room
+            lp.m.fixed_room = 10 * tol
+            lp.solve(f"nucleolus round {_round + 1} (fixed rows loosened by {10 * tol:g})")
         eps = float(lp.pyo.value(lp.m.eps))
         x = lp.x()
         excess = lp.b - lp.A @ x
         tight = free & (excess >= eps - 10 * tol)
         y = lp.duals()
-        new = tight & (y > tol) if y is not None else np.zeros(K, dtype=bool)
+        # a non-zero dual forces its row tight over the whole optimal face, whatever the solver's sign convention
+        new = tight & (np.abs(y) > tol) if y is not None else np.zeros(K, dtype=bool)
         if not new.any():
             new = _fallback_fix(lp, tight, eps, tol)
         if not new.any():
