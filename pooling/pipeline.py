@@ -398,7 +398,9 @@ def run_scenario(
     game = None
     if consortium:
         stage("coalition values")
-        game = analyse(assets, s, on_value=on_coalition)
+        # each coalition's deal takes its own servicing plan's fee and uplift under ``plan`` (the same rule as the
+        # run's deal, on its own pool and servicers): the scenario as written, not the grand plan's fee
+        game = analyse(assets, prepared.scenario if wants_plan else s, on_value=on_coalition)
 
     deal = None
     if size:
@@ -455,13 +457,16 @@ def write_deal_files(out_dir: Path, deal: Deal) -> list[Path]:
 
 
 def write_consortium_files(out_dir: Path, game: ConsortiumResult) -> list[Path]:
-    """:data:`~pooling.outputs.CONSORTIUM_FILES` (core.csv and withdrawals.csv: their header when empty)."""
+    """:data:`~pooling.outputs.CONSORTIUM_FILES` (core.csv and withdrawals.csv: their header when empty);
+    transfers.csv realises the allocation of ``consortium.rule`` (:mod:`pooling.consortium.transfers`)."""
     out_dir = Path(out_dir)
-    allocation_csv, coalitions_csv, core_csv, withdrawals_csv = CONSORTIUM_FILES
-    core = game.core if len(game.core.columns) else pd.DataFrame(columns=["rule", "in_core", "max_excess", "worst_coalition"])
+    allocation_csv, coalitions_csv, core_csv, withdrawals_csv, transfers_csv = CONSORTIUM_FILES
+    core = game.core if len(game.core.columns) else pd.DataFrame(
+        columns=["rule", "in_core", "max_excess", "worst_coalition", "blocking_coalition"])
     withdrawals = game.withdrawals if len(game.withdrawals.columns) else pd.DataFrame(columns=["withdrawing", "grand_value", "delta_grand_value"])
     return [write_csv(game.allocation, out_dir / allocation_csv), write_csv(game.coalitions, out_dir / coalitions_csv),
-            write_csv(core, out_dir / core_csv), write_csv(withdrawals, out_dir / withdrawals_csv)]
+            write_csv(core, out_dir / core_csv), write_csv(withdrawals, out_dir / withdrawals_csv),
+            write_csv(game.transfers, out_dir / transfers_csv, float_format="%.2f")]
 
 
 def write_servicing_files(out_dir: Path, plan: ServicingPlan) -> list[Path]:

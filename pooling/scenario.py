@@ -74,6 +74,13 @@ def _collateral_keys(value: dict[str, float]) -> dict[str, float]:
     return value
 
 
+#: default annual funding cost by AMC kind (``amcs[].funding_cost``). An assumption, not a market figure from the
+#: reference data: national AMCs fund near their own ABS senior and bond yields (2024–25 AMC ABS seniors 1.6–2.6%),
+#: plus a spread for holding illiquid NPLs; local AMCs, smaller and regional, pay about 2 points more (the seed
+#: report's reason for pooling). Set ``funding_cost`` per AMC for a real deal.
+DEFAULT_FUNDING_COST = {"national": 0.035, "local": 0.055}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -88,6 +95,16 @@ class AMC(_Strict):
     tape: Path
     min_share: Share = 0.0
     max_share: Share = 1.0
+    #: annual rate at which the AMC funds the assets it holds (its outside option discounts their collections at
+    #: it); None: the kind's default, :data:`DEFAULT_FUNDING_COST` (an assumption: national AMCs fund near
+    #: their bond yields, local AMCs pay more — the seed report's point; no market figure in the reference data)
+    funding_cost: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    #: the limits of the AMC's own deal when it issues alone (a local AMC's regional pool); None: the pool's
+    #: limits, without those on province for a local AMC (:meth:`standalone`)
+    standalone_limits: Limits | None = None
+    #: price, fraction of gbv, at which the AMC could sell its assets in a bulk transfer instead of holding them
+    #: (its outside option is the larger of the two); None: no bulk sale
+    bulk_sale_price: Share | None = None
 
     @field_validator("home_province")
     @classmethod
@@ -108,6 +125,25 @@ class AMC(_Strict):
     @property
     def label(self) -> str:
         return self.name or self.id
+
+    @property
+    def annual_funding_cost(self) -> float:
+        """``funding_cost``, or its default for the AMC's kind (:data:`DEFAULT_FUNDING_COST`)."""
+        return DEFAULT_FUNDING_COST[self.kind] if self.funding_cost is None else float(self.funding_cost)
+
+    def standalone(self, pool_limits: Limits) -> Limits:
+        """The limits of the AMC's own deal: ``standalone_limits`` when given; otherwise ``pool_limits`` with, for
+        a local AMC, every limit on province dropped (``max_province_share`` and the province entries of
+        ``max_hhi`` / ``min_effective_number``): a local AMC's own pool is regional by construction (it works
+        mainly in its home province, 2025 rules)."""
+        if self.standalone_limits is not None:
+            return self.standalone_limits
+        if self.kind != "local":
+            return pool_limits
+        return pool_limits.model_copy(update={
+            "max_province_share": None,
+            "max_hhi": {k: v for k, v in pool_limits.max_hhi.items() if k != "province"},
+            "min_effective_number": {k: v for k, v in pool_limits.min_effective_number.items() if k != "province"}})
 
 
 class ModelParameters(_Strict):
@@ -332,13 +368,31 @@ class Servicer(_Strict):
     home_uplift: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
 
 
+class IssuanceCost(_Strict):
+    """Cost of issuing one deal: ``fixed`` CNY plus ``rate`` × the notes issued (all classes, at par).
+
+    Defaults are an assumption (no market figure in the reference data): underwriting, rating, legal, trustee and
+    registration fees of a Chinese NPL ABS of a few billion CNY, a few million CNY fixed and about 0.2% of the
+    notes. A fixed cost is shared by a consortium: the scale economy of pooling."""
+
+    fixed: PositiveMoney = 3.0e6
+    rate: Annotated[float, Field(ge=0.0, le=0.2)] = 0.002
+
+
 class Consortium(_Strict):
     """Consortium economics (DESIGN §7)."""
 
-    allocation_rules: list[Literal["gbv", "npv", "shapley"]] = ["gbv", "npv", "shapley"]
+    allocation_rules: list[Literal["gbv", "npv", "shapley", "nucleolus"]] = ["gbv", "npv", "shapley", "nucleolus"]
+    #: the allocation transfers.csv realises
+    rule: Literal["gbv", "npv", "shapley", "nucleolus"] = "nucleolus"
+    issuance_cost: IssuanceCost = IssuanceCost()
+    #: Nash bargaining against the threat points (each AMC's standalone value), reported as ``nash``
+    nash: bool = False
     #: v(S)'s size bounds: proportional (× S's share of contributed gbv), same, or none
     size_rule: Literal["proportional", "same", "none"] = "proportional"
-    measure: Literal["npv", "senior_proceeds"] = "npv"
+    #: v(S): the securitisation surplus of S's best deal (DESIGN §7), or the older measures: the pool's npv, the
+    #: senior sized on S's pool
+    measure: Literal["surplus", "npv", "senior_proceeds"] = "surplus"
     exact_shapley_max: Annotated[int, Field(ge=1, le=16)] = 12
     shapley_samples: Annotated[int, Field(ge=2)] = 200
     workers: Annotated[int, Field(ge=1)] | None = None

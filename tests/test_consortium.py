@@ -71,7 +71,7 @@ def _scenario(assets: pd.DataFrame, limits: dict | None = None, size_rule: str =
         "name": "c", "as_of": "2026-06-30",
         "amcs": [{"id": a, "kind": "local", "tape": "x.csv"} for a in sorted(assets["amc_id"].unique())],
         "pool": {"size": {"min": 0.3 * total, "max": 0.6 * total}, "limits": limits or {}, **pool},
-        "consortium": {"size_rule": size_rule, "workers": 1},
+        "consortium": {"size_rule": size_rule, "workers": 1, "measure": "npv"},
         "solver": {"mip_rel_gap": 0.0},
     }, "c.yaml")
 
@@ -84,7 +84,7 @@ def test_efficiency_and_standalone_on_a_pooled_game() -> None:
     assert a["shapley_value"].sum() == pytest.approx(res.grand.value, rel=1e-9)
     assert a["alloc_gbv"].sum() == pytest.approx(res.grand.value, rel=1e-9)
     assert a["alloc_npv"].sum() == pytest.approx(res.grand.value, rel=1e-9)
-    assert len(res.coalitions) == 7 and set(res.core["rule"]) == {"gbv", "npv", "shapley"}
+    assert len(res.coalitions) == 7 and set(res.core["rule"]) == {"gbv", "npv", "shapley", "nucleolus"}
     # each standalone value is that AMC's own best pool
     for row in a.itertuples():
         assert row.standalone_value == pytest.approx(

@@ -1,28 +1,22 @@
-r"""Consortium economics: coalition values, allocation rules, Shapley value, the core, what-ifs (DESIGN §7).
+r"""Consortium economics: coalition values, allocation rules, the nucleolus, the core, what-ifs (DESIGN §7).
 
-The game: players are the AMCs :math:`N`; a coalition :math:`S \subseteq N` is worth :math:`v(S)`, the best pool
-value using only the assets of :math:`S`'s members under the scenario's limits, with
+The game: players are the AMCs :math:`N`. A coalition's own value :math:`v_0(S)` is the measure of the best deal
+it can do alone (``consortium.measure``): by default the **securitisation surplus** of its best pool, sized
+(:mod:`pooling.consortium.surplus`), floored at 0 (a deal worth less than holding is not done); or the pool's
+npv / senior size. The pool is selected from the members' assets under the scenario's limits with
 
 * the size bounds scaled by :math:`\gamma_S` = (contributed gbv of :math:`S`) / (contributed gbv of :math:`N`)
   (``consortium.size_rule: proportional``, default), kept as they are (``same``) or dropped (``none``);
-* each member's min/max share kept when :math:`|S| \ge 2` (a standalone pool is all its owner's by definition);
-* :math:`v(\emptyset) = 0`; an infeasible coalition is worth 0 and says so (``status``).
+* each member's min/max share kept when :math:`|S| \ge 2`; a single AMC under its own ``standalone_limits``
+  (:meth:`pooling.scenario.AMC.standalone`), not the consortium's caps;
+* :math:`v(\emptyset) = 0`; an infeasible coalition's own deal is worth 0 and says so (``status``).
 
-The measure is the selection objective (pool npv) by default, or the senior proceeds of the pool after sizing
-(``consortium.measure: senior_proceeds``).
-
-Allocation rules of the grand value :math:`v(N)`:
-
-* **gbv** — pro rata to contributed gbv: :math:`x_i = v(N)\, G_i / \sum_j G_j`;
-* **npv** — pro rata to the npv of the member's assets *in the grand pool*: :math:`x_i = v(N)\, V_i / \sum_j V_j`;
-* **shapley** — :math:`\phi_i = \sum_{S \subseteq N\setminus\{i\}} \frac{|S|!\,(n-|S|-1)!}{n!}\,(v(S\cup\{i\}) - v(S))`,
-  exact for up to ``exact_shapley_max`` AMCs (every coalition's value computed once and cached), otherwise the mean
-  marginal contribution over random orderings, with its standard error.
-
-An allocation is in the **core** when no coalition gets less than it could alone:
-:math:`\sum_{i\in S} x_i \ge v(S)` for all :math:`S`. The **least core** is the smallest :math:`\varepsilon` for
-which some efficient allocation meets :math:`\sum_{i\in S} x_i \ge v(S) - \varepsilon` for all proper
-:math:`S \ne \emptyset` (a small Pyomo LP); :math:`\varepsilon \le 0` means the core is non-empty.
+The value reported is the **superadditive cover** :math:`\hat v(S) = \max(v_0(S), \max_T \hat v(T) + \hat v(S
+\setminus T))` — members may always act separately — exact over all coalitions
+(:func:`pooling.consortium.solutions.superadditive_cover`) or over the coalitions a sampled Shapley value visits
+(:func:`cover_on_family`). Allocations of :math:`\hat v(N)`: gbv, npv, Shapley (exact or sampled), the nucleolus
+with each AMC's least-core range, Nash bargaining (option); core check naming the blocking coalition; transfer
+prices of ``consortium.rule`` (:mod:`pooling.consortium.transfers`). docs/consortium.md has the math.
 """
 
 from __future__ import annotations
@@ -57,6 +51,10 @@ class CoalitionValue:
     selected_gbv_by_amc: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     mip_gap: float | None = None
+    #: measure ``surplus``: the parts of the coalition's own deal (:data:`pooling.consortium.surplus.PARTS`) and
+    #: each member's (:data:`pooling.consortium.surplus.MEMBER_PARTS`); empty when it has no deal
+    parts: dict[str, float] = field(default_factory=dict)
+    by_amc: dict[str, dict[str, float]] = field(default_factory=dict)
     #: the HHI cut directions its selection generated (warm start for other coalitions; not written out)
     hhi_cuts: dict[str, list[dict[str, float]]] = field(default_factory=dict, repr=False, compare=False)
 
@@ -72,30 +70,47 @@ def coalition_scenario(scenario: Scenario, members: Iterable[str], gamma: float)
     elif rule == "none":
         size = size.model_copy(update={"min": None, "max": None})
     amcs = [a for a in scenario.amcs if a.id in members]
+    limits = scenario.pool.limits
     if len(amcs) == 1:
+        # alone, an AMC does its own deal under its own limits (a local AMC's regional pool), not the consortium's
+        limits = amcs[0].standalone(limits)
         amcs = [amcs[0].model_copy(update={"min_share": 0.0, "max_share": 1.0})]
     else:
         # the members' minimum shares must still fit in one pool
         total_min = sum(a.min_share for a in amcs)
         if total_min > 1.0:
             amcs = [a.model_copy(update={"min_share": a.min_share / total_min}) for a in amcs]
-    pool = scenario.pool.model_copy(update={"size": size})
+    pool = scenario.pool.model_copy(update={"size": size, "limits": limits})
     limit = scenario.consortium.coalition_time_limit_s if scenario.consortium else 10.0
     # a third of a coalition's time for each capped MILP (repair, exact stage): a proof that does not come that
     # fast is dropped (docs/formulation.md), and 2^n coalitions should not each spend the whole limit on one
     polish = min(scenario.solver.polish_time_limit_s, max(limit / 3.0, 1.0))
     solver = scenario.solver.model_copy(update={"time_limit_s": min(scenario.solver.time_limit_s, limit),
                                                 "polish_time_limit_s": polish})
-    return scenario.model_copy(update={"amcs": amcs, "pool": pool, "solver": solver})
+    update = {"amcs": amcs, "pool": pool, "solver": solver}
+    if scenario.consortium is not None and scenario.consortium.servicers:
+        # the coalition's servicers are its members' (none configured among them: the defaults for its members)
+        servicers = [sv for sv in scenario.consortium.servicers if sv.amc in members]
+        update["consortium"] = scenario.consortium.model_copy(update={"servicers": servicers})
+    return scenario.model_copy(update=update)
 
 
-def _measure(assets: pd.DataFrame, scenario: Scenario, selected: np.ndarray, objective: float) -> float:
-    measure = scenario.consortium.measure if scenario.consortium else "npv"
+def _measure(assets: pd.DataFrame, scenario: Scenario, selected: np.ndarray, objective: float
+             ) -> tuple[float, dict[str, float], dict[str, dict[str, float]]]:
+    """The coalition's own value by ``consortium.measure``: surplus (with its parts), pool npv, or senior size."""
+    measure = scenario.consortium.measure if scenario.consortium else "surplus"
     if measure == "npv":
-        return objective
-    from pooling.tranching.deal import size_deal
+        return objective, {}, {}
+    if not selected.any():  # the empty pool: no deal, nothing gained or issued
+        return 0.0, {}, {}
+    if measure == "senior_proceeds":
+        from pooling.tranching.deal import size_deal
 
-    return float(size_deal(assets[selected], scenario).analytics["senior_size"])
+        return float(size_deal(assets[selected], scenario).analytics["senior_size"]), {}, {}
+    from pooling.consortium.surplus import deal_surplus
+
+    sp = deal_surplus(assets[selected], scenario)
+    return sp.surplus, sp.parts(), {str(k): dict(v) for k, v in sp.by_amc.to_dict("index").items()}
 
 
 def coalition_value(assets: pd.DataFrame, scenario: Scenario, members: Coalition,
@@ -127,9 +142,9 @@ def coalition_value(assets: pd.DataFrame, scenario: Scenario, members: Coalition
     except NoIncumbent:
         return CoalitionValue(members, 0.0, "no_incumbent", seconds=time.perf_counter() - t0)
     chosen = sub[sel.selected]
-    value = _measure(sub, sc, sel.selected, float(sel.objective_value))
+    value, parts, by_amc = _measure(sub, sc, sel.selected, float(sel.objective_value))
     return CoalitionValue(
-        members, value, sel.status, gbv=float(chosen["gbv"].sum()), n_assets=len(chosen),
+        members, value, sel.status, gbv=float(chosen["gbv"].sum()), n_assets=len(chosen), parts=parts, by_amc=by_amc,
         selected_npv_by_amc={k: float(v) for k, v in chosen.groupby("amc_id")["npv"].sum().items()},
         selected_gbv_by_amc={k: float(v) for k, v in chosen.groupby("amc_id")["gbv"].sum().items()},
         seconds=time.perf_counter() - t0, mip_gap=sel.mip_gap, hhi_cuts=sel.hhi_cuts,
@@ -272,9 +287,73 @@ def least_core(players: list[str], v: Callable[[Coalition], float], solver: str 
     return float(pyo.value(m.eps)), {i: float(pyo.value(m.x[i])) for i in players}
 
 
+def _label(c: Iterable[str]) -> str:
+    return "+".join(sorted(c))
+
+
+def _partition_label(blocks: Iterable[Coalition]) -> str:
+    return " | ".join(sorted(_label(b) for b in blocks))
+
+
+def cover_on_family(values: dict[Coalition, float], tol: float = 1e-9
+                    ) -> tuple[dict[Coalition, float], dict[Coalition, tuple[Coalition, ...]]]:
+    r"""The superadditive cover restricted to a family :math:`\mathcal F` of coalitions that holds every singleton
+    (the coalitions a sampled Shapley value visits): processed by size,
+
+    .. math:: \bar v(S) = \max\Bigl(v(S),\; \max_{T \in \mathcal F,\ \emptyset \ne T \subsetneq S}
+              \bar v(T) + \bar v^{+}(S \setminus T)\Bigr), \qquad
+              \bar v^{+}(U) = \bar v(U) \text{ if } U \in \mathcal F \text{ else } \textstyle\sum_{i\in U} \bar v(\{i\}).
+
+    Every split is a partition of :math:`S` into blocks of :math:`\mathcal F` that can act separately, so
+    :math:`\bar v` never exceeds the full cover; and for disjoint :math:`S, T \in \mathcal F` with
+    :math:`S \cup T \in \mathcal F`, :math:`\bar v(S \cup T) \ge \bar v(S) + \bar v(T)` (take the split at
+    :math:`S`): :math:`\bar v` is superadditive on the family, and monotone there when singletons are worth
+    :math:`\ge 0`. On the family of all coalitions it is the full cover. Cost :math:`O(|\mathcal F|^2)` bit tests.
+
+    Returns the values and, per coalition, the blocks that achieve it (its own deal: one block).
+    """
+    players = sorted({p for c in values for p in c})
+    bit = {p: 1 << i for i, p in enumerate(players)}
+    mask = {c: sum(bit[p] for p in c) for c in values}
+    singles = {frozenset([p]) for p in players}
+    missing = singles - set(values)
+    if missing:
+        raise ValueError(f"the family must hold every singleton; missing {sorted(_label(c) for c in missing)}")
+    vbar: dict[Coalition, float] = {}
+    blocks: dict[Coalition, tuple[Coalition, ...]] = {}
+    by_mask: dict[int, Coalition] = {}
+    done: list[Coalition] = []
+
+    def rest(m: int) -> tuple[float, tuple[Coalition, ...]]:
+        if m in by_mask:
+            c = by_mask[m]
+            return vbar[c], blocks[c]
+        ps = [frozenset([p]) for p in players if bit[p] & m]
+        return sum(vbar[c] for c in ps), tuple(ps)
+
+    for c in sorted(values, key=lambda c: (len(c), sorted(c))):
+        m = mask[c]
+        best, split = float(values[c]), (c,)
+        if len(c) > 1:
+            for t in done:
+                mt = mask[t]
+                if mt & m == mt and mt != m:
+                    val, parts = rest(m ^ mt)
+                    if vbar[t] + val > best + tol * max(1.0, abs(best)):
+                        best, split = vbar[t] + val, blocks[t] + parts
+        vbar[c], blocks[c] = best, tuple(sorted(split, key=lambda b: sorted(b)))
+        by_mask[m] = c
+        done.append(c)
+    return vbar, blocks
+
+
 @dataclass
 class ConsortiumResult:
-    """Everything ``pooling consortium`` reports."""
+    """Everything ``pooling consortium`` reports.
+
+    ``values`` are the reported (covered) coalition values :math:`\\hat v`; ``partitions`` the blocks achieving
+    them; ``realisation`` the grand coalition's blocks with each member's deal parts (what transfers.csv realises).
+    """
 
     allocation: pd.DataFrame
     coalitions: pd.DataFrame
@@ -284,22 +363,91 @@ class ConsortiumResult:
     least_core_allocation: dict[str, float]
     grand: CoalitionValue
     exact: bool
+    values: dict[Coalition, float] = field(default_factory=dict)
+    partitions: dict[Coalition, tuple[Coalition, ...]] = field(default_factory=dict)
+    realisation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rule: str = "nucleolus"
+    measure: str = "surplus"
+    transfers: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def _coalition_table(game: Game) -> pd.DataFrame:
+#: the surplus parts of a coalition's own deal in coalitions.csv
+PART_COLUMNS = ("senior_proceeds", "retained_value", "servicing_value", "outside_value", "issuance_cost", "surplus")
+
+
+def _coalition_table(game: Game, values: dict[Coalition, float],
+                     partitions: dict[Coalition, tuple[Coalition, ...]]) -> pd.DataFrame:
+    """coalitions.csv: the reported value (covered), the own deal's value and parts, and the partition."""
     rows = []
     for c, cv in sorted(game.cache.items(), key=lambda kv: (len(kv[0]), sorted(kv[0]))):
-        if not c:
+        if not c or c not in values:
             continue
-        rows.append({"coalition": "+".join(sorted(c)), "n_members": len(c), "value": cv.value, "status": cv.status,
-                     "mip_gap": cv.mip_gap, "pool_gbv": cv.gbv, "n_assets": cv.n_assets, "seconds": round(cv.seconds, 3)})
-    return pd.DataFrame(rows, columns=["coalition", "n_members", "value", "status", "mip_gap", "pool_gbv", "n_assets",
-                                       "seconds"])
+        row = {"coalition": _label(c), "n_members": len(c), "value": values[c], "status": cv.status,
+               "own_value": cv.value, "partition": _partition_label(partitions.get(c, (c,)))}
+        row |= {k: cv.parts.get(k, np.nan) for k in PART_COLUMNS}
+        row |= {"mip_gap": cv.mip_gap, "pool_gbv": cv.gbv, "n_assets": cv.n_assets, "seconds": round(cv.seconds, 3)}
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["coalition", "n_members", "value", "status", "own_value", "partition",
+                                       *PART_COLUMNS, "mip_gap", "pool_gbv", "n_assets", "seconds"])
+
+
+def _base_value(cv: CoalitionValue, measure: str) -> float:
+    """v₀(S), the value S's own deal can guarantee: under ``surplus`` a deal worth less than holding is not done
+    (worth 0, the members keep their assets)."""
+    return max(cv.value, 0.0) if measure == "surplus" else cv.value
+
+
+def _realisation(game: Game, blocks: tuple[Coalition, ...], measure: str) -> pd.DataFrame:
+    """The grand coalition's blocks and, per member, its block's deal parts (zeros where the block holds)."""
+    rows = []
+    for b in blocks:
+        cv = game.cache[b]
+        deal = _base_value(cv, measure) > 0 or (measure != "surplus" and cv.n_assets > 0)
+        for p in sorted(b):
+            part = cv.by_amc.get(p, {}) if deal else {}
+            rows.append({"amc_id": p, "block": _label(b), "deal": bool(deal and cv.n_assets > 0),
+                         "n_assets": int(part.get("n_assets", 0)), "gbv": float(part.get("gbv", 0.0)),
+                         "selected_npv": float(cv.selected_npv_by_amc.get(p, 0.0)) if deal else 0.0,
+                         "outside_value": float(part.get("outside_value", 0.0)),
+                         "retained_value": float(part.get("retained_value", 0.0)),
+                         "servicing_value": float(part.get("servicing_value", 0.0))})
+    return pd.DataFrame(rows).set_index("amc_id")
+
+
+def _cover(players: list[str], game: Game, measure: str, exact: bool
+           ) -> tuple[dict[Coalition, float], dict[Coalition, tuple[Coalition, ...]]]:
+    """v̂ over the cached coalitions: the full superadditive cover (every coalition known), else the cover on the
+    cached family (:func:`cover_on_family`)."""
+    base = {c: _base_value(cv, measure) for c, cv in game.cache.items() if c}
+    if exact:
+        from pooling.consortium.solutions import best_partition, superadditive_cover
+
+        def v0(c: Coalition) -> float:
+            return base[c] if c else 0.0
+
+        values = {c: float(x) for c, x in superadditive_cover(players, v0).items() if c}
+        parts = {c: tuple(b) for c, b in best_partition(players, v0).items() if c}
+        # the own deal when it achieves the cover (ties): the one-block partition
+        for c in values:
+            if base[c] >= values[c] - 1e-9 * max(1.0, abs(values[c])):
+                parts[c] = (c,)
+    else:
+        values, parts = cover_on_family(base)
+    # a block that does no deal (worth nothing) is its members each holding their assets
+    parts = {c: tuple(sorted((q for b in blocks for q in ((b,) if len(b) == 1 or base[b] > 0
+                                                            else tuple(frozenset([p]) for p in b))),
+                             key=lambda q: sorted(q)))
+             for c, blocks in parts.items()}
+    return values, parts
 
 
 def analyse(assets: pd.DataFrame, scenario: Scenario, workers: int | None = None,
             on_value: Callable[[CoalitionValue], None] | None = None, seed: int = 0) -> ConsortiumResult:
-    """Coalition values, standalone vs pooled, allocations, core check, least core, withdrawals."""
+    """Coalition values (the superadditive cover of each coalition's own deal), standalone vs pooled, allocations
+    (gbv, npv, Shapley, nucleolus with the least-core ranges, Nash bargaining when asked), core check naming the
+    blocking coalition, withdrawals, transfer prices of the chosen rule (docs/consortium.md)."""
+    from pooling.consortium import solutions
+
     cfg = scenario.consortium or Consortium()
     game = Game(assets, scenario, workers=workers if workers is not None else cfg.workers, on_value=on_value)
     players = game.players
@@ -309,65 +457,106 @@ def analyse(assets: pd.DataFrame, scenario: Scenario, workers: int | None = None
     singles = [frozenset([p]) for p in players]
     if exact:
         game.ensure(game.all_coalitions())
-        phi = shapley_exact(players, game.v)
-        se = dict.fromkeys(players, 0.0)
     else:
         rng = np.random.default_rng(seed)
         orders = [list(rng.permutation(players)) for _ in range(cfg.shapley_samples)]
         need = {frozenset(o[: k + 1]) for o in orders for k in range(n)} | set(singles) | {grand_c}
         game.ensure(need)
-        phi, se = shapley_sampled(players, game.v, cfg.shapley_samples, seed)
+    values, partitions = _cover(players, game, cfg.measure, exact)
+
+    def v(c: Iterable[str]) -> float:
+        c = frozenset(c)
+        return values[c] if c else 0.0
+
+    if exact:
+        phi = shapley_exact(players, v)
+        se = dict.fromkeys(players, 0.0)
+    else:
+        phi, se = shapley_sampled(players, v, cfg.shapley_samples, seed)
     grand = game.cache[grand_c]
-    vN = grand.value
+    vN = values[grand_c]
+    real = _realisation(game, partitions[grand_c], cfg.measure)
     contributed = assets.groupby("amc_id")["gbv"].sum()
     contributed_npv = assets.groupby("amc_id")["npv"].sum()
-    sel_gbv = pd.Series(grand.selected_gbv_by_amc, dtype=float)
-    sel_npv = pd.Series(grand.selected_npv_by_amc, dtype=float)
     alloc = pd.DataFrame({"amc_id": players})
     alloc["name"] = [next(a.label for a in scenario.amcs if a.id == p) for p in players]
     alloc["kind"] = [next(a.kind for a in scenario.amcs if a.id == p) for p in players]
+    alloc["funding_cost"] = [next(a.annual_funding_cost for a in scenario.amcs if a.id == p) for p in players]
     alloc["contributed_gbv"] = [float(contributed.get(p, 0.0)) for p in players]
     alloc["contributed_npv"] = [float(contributed_npv.get(p, 0.0)) for p in players]
-    alloc["selected_gbv"] = [float(sel_gbv.get(p, 0.0)) for p in players]
-    alloc["selected_npv"] = [float(sel_npv.get(p, 0.0)) for p in players]
-    alloc["standalone_value"] = [game.cache[frozenset([p])].value for p in players]
+    alloc["selected_gbv"] = [float(real.loc[p, "gbv"]) if cfg.measure == "surplus"
+                             else float(game.cache[grand_c].selected_gbv_by_amc.get(p, 0.0)) for p in players]
+    alloc["selected_npv"] = [float(real.loc[p, "selected_npv"]) if cfg.measure == "surplus"
+                             else float(game.cache[grand_c].selected_npv_by_amc.get(p, 0.0)) for p in players]
+    alloc["block"] = [real.loc[p, "block"] for p in players]
+    alloc["standalone_value"] = [values[frozenset([p])] for p in players]
     alloc["standalone_status"] = [game.cache[frozenset([p])].status for p in players]
     total_gbv = alloc["contributed_gbv"].sum()
     total_sel_npv = alloc["selected_npv"].sum()
     alloc["alloc_gbv"] = vN * alloc["contributed_gbv"] / total_gbv if total_gbv > 0 else 0.0
-    alloc["alloc_npv"] = vN * alloc["selected_npv"] / total_sel_npv if total_sel_npv > 0 else 0.0
+    alloc["alloc_npv"] = vN * alloc["selected_npv"] / total_sel_npv if total_sel_npv > 0 else vN / n
     alloc["shapley_value"] = [phi[p] for p in players]
     alloc["shapley_se"] = [se[p] for p in players]
+    rules = {"gbv": "alloc_gbv", "npv": "alloc_npv", "shapley": "shapley_value"}
+    eps, lc = None, {}
+    if exact and n >= 2:
+        solver = scenario.solver.pyomo_solver
+        nuc = solutions.nucleolus(players, v, solver=solver)
+        eps, ranges = solutions.least_core_ranges(players, v, solver=solver)
+        lc = nuc
+        alloc["nucleolus"] = [nuc[p] for p in players]
+        alloc["least_core_min"] = [ranges[p][0] for p in players]
+        alloc["least_core_max"] = [ranges[p][1] for p in players]
+        rules["nucleolus"] = "nucleolus"
+    elif n == 1:
+        alloc["nucleolus"] = [vN]
+        alloc["least_core_min"] = alloc["least_core_max"] = [vN]
+        rules["nucleolus"] = "nucleolus"
+    else:  # 2^n rows are out of reach: the nucleolus is not computed for a sampled game
+        alloc["nucleolus"] = alloc["least_core_min"] = alloc["least_core_max"] = np.nan
+    if cfg.nash:
+        threats = {p: values[frozenset([p])] for p in players}
+        try:
+            nash = solutions.nash_bargaining(players, vN, threats)
+            alloc["nash"] = [nash[p] for p in players]
+            rules["nash"] = "nash"
+        except InputError:
+            alloc["nash"] = np.nan
+    chosen = cfg.rule if cfg.rule in rules else "shapley"
     alloc["uplift_shapley"] = alloc["shapley_value"] - alloc["standalone_value"]
     alloc["uplift_shapley_pct"] = np.where(alloc["standalone_value"] > 0,
                                            alloc["uplift_shapley"] / alloc["standalone_value"].where(alloc["standalone_value"] > 0, 1.0),
                                            np.nan)
 
     core_rows = []
-    eps, lc = None, {}
     if exact:
-        for rule, col in (("gbv", "alloc_gbv"), ("npv", "alloc_npv"), ("shapley", "shapley_value")):
+        tol = 1e-6 * max(abs(vN), 1.0)
+        for rule, col in rules.items():
             x = dict(zip(players, alloc[col], strict=True))
-            viol = core_violations(players, game.v, x)
-            worst = viol.iloc[0] if len(viol) else None
-            core_rows.append({"rule": rule, "in_core": bool(worst is None or worst["excess"] <= 1e-6 * max(abs(vN), 1.0)),
-                              "max_excess": float(worst["excess"]) if worst is not None else 0.0,
-                              "worst_coalition": worst["coalition"] if worst is not None else ""})
-        if n >= 2:
-            eps, lc = least_core(players, game.v)
-            alloc["least_core"] = [lc[p] for p in players]
-    withdrawals = _withdrawals(game, players, phi) if exact and n >= 2 else pd.DataFrame()
-    return ConsortiumResult(alloc, _coalition_table(game), pd.DataFrame(core_rows), withdrawals, eps, lc, grand, exact)
+            check = solutions.core_check(players, v, x, tol=tol)
+            worst = check.violations.iloc[0] if len(check.violations) else None
+            core_rows.append({"rule": rule, "in_core": bool(check.in_core),
+                              "max_excess": float(worst["shortfall"]) if worst is not None else 0.0,
+                              "worst_coalition": worst["coalition"] if worst is not None else "",
+                              "blocking_coalition": _label(check.blocking) if check.blocking else ""})
+    withdrawals = _withdrawals(v, players, phi) if exact and n >= 2 else pd.DataFrame()
+    from pooling.consortium.transfers import transfers
+
+    x_chosen = dict(zip(players, alloc[rules[chosen]], strict=True))
+    result = ConsortiumResult(alloc, _coalition_table(game, values, partitions), pd.DataFrame(core_rows), withdrawals,
+                              eps, lc, grand, exact, values, partitions, real, chosen, cfg.measure)
+    result.transfers = transfers(real, x_chosen)
+    return result
 
 
-def _withdrawals(game: Game, players: list[str], phi: dict[str, float]) -> pd.DataFrame:
+def _withdrawals(v: Callable[[Coalition], float], players: list[str], phi: dict[str, float]) -> pd.DataFrame:
     """One AMC withdraws: the grand value without it and every remaining AMC's Shapley change (cached values)."""
     rows = []
-    vN = game.v(frozenset(players))
+    vN = v(frozenset(players))
     for out in players:
         rest = [p for p in players if p != out]
-        sub_phi = shapley_exact(rest, game.v)
-        row = {"withdrawing": out, "grand_value": game.v(frozenset(rest)), "delta_grand_value": game.v(frozenset(rest)) - vN}
+        sub_phi = shapley_exact(rest, v)
+        row = {"withdrawing": out, "grand_value": v(frozenset(rest)), "delta_grand_value": v(frozenset(rest)) - vN}
         for p in players:
             row[f"delta_{p}"] = (sub_phi[p] - phi[p]) if p != out else -phi[p]
         rows.append(row)
