@@ -74,11 +74,13 @@ def _collateral_keys(value: dict[str, float]) -> dict[str, float]:
     return value
 
 
-#: default annual funding cost by AMC kind (``amcs[].funding_cost``). An assumption, not a market figure from the
-#: reference data: national AMCs fund near their own ABS senior and bond yields (2024–25 AMC ABS seniors 1.6–2.6%),
-#: plus a spread for holding illiquid NPLs; local AMCs, smaller and regional, pay about 2 points more (the seed
-#: report's reason for pooling). Set ``funding_cost`` per AMC for a real deal.
-DEFAULT_FUNDING_COST = {"national": 0.035, "local": 0.055}
+#: default annual cost of carrying NPLs by AMC kind (``amcs[].funding_cost``): debt plus the capital they tie up. An
+#: assumption, not a market figure from the reference data: about 85% debt at the AMC's borrowing cost (national AMCs
+#: near their bond and ABS senior yields, 2024–25 AMC ABS seniors 1.6–2.6%, plus a spread for illiquid NPLs: ≈ 3%;
+#: local AMCs, smaller and regional, ≈ 5%) and 15% equity (capital adequacy ≥ 12.5% of assets weighted at 100–150%)
+#: at a 10% / 12% required return: 0.85 × 3% + 0.15 × 10% ≈ 4.5% national, 0.85 × 5% + 0.15 × 12% ≈ 6.5% local —
+#: the seed report's reason for pooling is exactly this gap. Set ``funding_cost`` per AMC for a real deal.
+DEFAULT_FUNDING_COST = {"national": 0.045, "local": 0.065}
 
 
 class _Strict(BaseModel):
@@ -379,6 +381,16 @@ class IssuanceCost(_Strict):
     rate: Annotated[float, Field(ge=0.0, le=0.2)] = 0.002
 
 
+class Collaboration(_Strict):
+    """Terms of the national–local collaboration modes (collaboration.csv, :mod:`pooling.consortium.collaboration`):
+    work-out costs as shares of collections and the recovery uplift a national AMC brings as entrusted servicer.
+    Defaults are assumptions (bank tenders 5–24% of collections, work-out success fees 5–15%)."""
+
+    national_cost: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.06
+    local_cost: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.10
+    entrusted_uplift: Annotated[float, Field(gt=-1.0, le=1.0)] = 0.0
+
+
 class Consortium(_Strict):
     """Consortium economics (DESIGN §7)."""
 
@@ -388,6 +400,8 @@ class Consortium(_Strict):
     issuance_cost: IssuanceCost = IssuanceCost()
     #: Nash bargaining against the threat points (each AMC's standalone value), reported as ``nash``
     nash: bool = False
+    #: national–local collaboration modes priced side by side (acquisition vs entrusted disposal)
+    collaboration: Collaboration = Collaboration()
     #: v(S)'s size bounds: proportional (× S's share of contributed gbv), same, or none
     size_rule: Literal["proportional", "same", "none"] = "proportional"
     #: v(S): the securitisation surplus of S's best deal (DESIGN §7), or the older measures: the pool's npv, the

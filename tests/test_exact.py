@@ -26,7 +26,7 @@ def _game_scenario(assets: pd.DataFrame, limits: dict, gap: float = 0.0):
         "name": "g", "as_of": "2026-06-30",
         "amcs": [{"id": a, "kind": "local", "tape": f"{a}.csv"} for a in sorted(assets["amc_id"].unique())],
         "pool": {"limits": limits},
-        "consortium": {"size_rule": "none", "workers": 1},
+        "consortium": {"size_rule": "none", "workers": 1, "measure": "npv"},
         "solver": {"mip_rel_gap": gap},
     }, "g.yaml")
 

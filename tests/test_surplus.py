@@ -203,3 +203,15 @@ def test_cover_on_a_family_is_superadditive_there_and_full_cover_on_all() -> Non
         assert part[c] <= expected[c] + 1e-9
         assert part[c] == pytest.approx(sum(family[b] for b in bs))
     assert isinstance(pd.Series(part).sum(), float)
+
+
+def test_core_verdicts_agree_with_a_direct_check(game) -> None:
+    """core.csv's verdict for each rule, recomputed: x(S) ≥ v(S) for every coalition, to 1e-6 of v(N)."""
+    values = _values(game)
+    players = list(game.allocation["amc_id"])
+    vN = values[frozenset(players)]
+    cols = {"gbv": "alloc_gbv", "npv": "alloc_npv", "shapley": "shapley_value", "nucleolus": "nucleolus"}
+    for r in game.core.itertuples(index=False):
+        x = dict(zip(players, game.allocation[cols[r.rule]], strict=True))
+        short = max(v - sum(x[p] for p in c) for c, v in values.items() if c)
+        assert r.in_core == (short <= 1e-6 * max(1.0, abs(vN))), (r.rule, short)

@@ -128,7 +128,7 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _money(x: float) -> str:
-    return f"{x / 1e6:,.1f}"
+    return f"{round(x / 1e6, 1) + 0.0:,.1f}"  # + 0.0: no "-0.0"
 
 
 def _load(path: Path):
@@ -519,25 +519,57 @@ def _pct(x: float) -> str:
 
 
 def _print_consortium(res) -> None:
-    """The allocation table, the core check and the least core."""
-    t = Table(title=f"allocation of the grand value v(N) = CNY {_money(res.grand.value)}m ({'exact' if res.exact else 'sampled'} "
-                    "Shapley); amounts in CNY m, uplift = Shapley − standalone", title_justify="left")
-    for c in ("AMC", "contributed gbv", "standalone", "by gbv", "by npv", "Shapley", "uplift", "uplift %"):
+    """The game's headline (the grand coalition's covered value and how it is realised), the allocation table
+    (the rule transfers.csv realises first), the core check and the least core."""
+    grand = frozenset(res.allocation["amc_id"])
+    value = res.values.get(grand, res.grand.value)
+    blocks = res.partitions.get(grand, (grand,))
+    how = ("one pooled deal" if len(blocks) == 1 else
+           "acting apart beats one pooled deal: " + " | ".join("+".join(sorted(b)) for b in blocks))
+    measure = {"surplus": "securitisation surplus", "npv": "pool npv", "senior_proceeds": "senior proceeds"}.get(
+        res.measure, res.measure)
+    out.print(f"consortium value v(N) = CNY {_money(value)}m of {measure} ({how}; the grand pool's own deal "
+              f"{_money(res.grand.value)}m); allocation rule: {res.rule}")
+    t = Table(title=f"allocation of v(N) ({'exact' if res.exact else 'sampled'} Shapley); amounts in CNY m",
+              title_justify="left")
+    cols = ("AMC", "contributed gbv", "standalone", "by gbv", "by npv", "Shapley", "nucleolus", "least core range")
+    for c in cols:
         t.add_column(c, justify="left" if c == "AMC" else "right")
-    for r in res.allocation.itertuples(index=False):
-        t.add_row(escape(r.amc_id), _money(r.contributed_gbv), _money(r.standalone_value), _money(r.alloc_gbv),
-                  _money(r.alloc_npv), _money(r.shapley_value) + (f" ±{_money(r.shapley_se)}" if not res.exact else ""),
-                  f"{r.uplift_shapley / 1e6:+,.1f}", _pct(r.uplift_shapley_pct))
+    a = res.allocation
+    for r in a.to_dict("records"):
+        lo, hi = r.get("least_core_min"), r.get("least_core_max")
+        rng = f"{_money(lo)} – {_money(hi)}" if lo is not None and pd.notna(lo) else "—"
+        t.add_row(escape(str(r["amc_id"])), _money(r["contributed_gbv"]), _money(r["standalone_value"]),
+                  _money(r["alloc_gbv"]), _money(r["alloc_npv"]),
+                  _money(r["shapley_value"]) + (f" ±{_money(r['shapley_se'])}" if not res.exact else ""),
+                  _money(r["nucleolus"]) if "nucleolus" in r and pd.notna(r["nucleolus"]) else "—", rng)
     out.print(t)
-    if not res.allocation["uplift_shapley_pct"].map(np.isfinite).all():
-        out.print("[dim]uplift % is — where the standalone value is not positive[/]")
     for r in res.core.itertuples(index=False):
+        blocking = getattr(r, "blocking_coalition", None) or getattr(r, "worst_coalition", "")
         out.print(f"rule {r.rule}: " + ("in the core" if r.in_core else
-                  f"NOT in the core — coalition {r.worst_coalition} would be CNY {_money(r.max_excess)}m better off alone"))
+                  f"NOT in the core — coalition {blocking} would be CNY {_money(r.max_excess)}m better off alone"))
     if res.least_core_epsilon is not None:
         eps = res.least_core_epsilon
-        out.print("the core is " + ("non-empty" if eps <= 1e-6 * max(abs(res.grand.value), 1) else
+        out.print("the core is " + ("non-empty" if eps <= 1e-6 * max(abs(value), 1) else
                   f"empty: some coalition always gains CNY {_money(eps)}m by leaving (least-core ε)"))
+    collab = getattr(res, "collaboration", None)
+    if collab is not None and len(collab):
+        c = Table(title="national–local collaboration (collaboration.csv): the range that leaves both better off "
+                        "than alone", title_justify="left")
+        for col in ("national", "local", "mode", "range", "mid", "local gain (CNY m)", "national gain (CNY m)"):
+            c.add_column(col, justify="left" if col in ("national", "local", "mode") else "right")
+        for r in collab.to_dict("records"):
+            if r["mode"] == "acquisition":
+                rng = f"price CNY {_money(r['price_min'])}–{_money(r['price_max'])}m"
+                mid = f"{_money(r['price_mid'])}m" if r["feasible"] else "—"
+            else:
+                rng = f"fee {r['fee_min']:.1%}–{r['fee_max']:.1%}"
+                mid = f"{r['fee_mid']:.1%}" if r["feasible"] else "—"
+            if not r["feasible"]:
+                rng += " (empty)"
+            gains = [_money(r[k]) if r["feasible"] else "—" for k in ("local_gain_at_mid", "national_gain_at_mid")]
+            c.add_row(escape(str(r["national"])), escape(str(r["local"])), r["mode"], rng, mid, *gains)
+        out.print(c)
 
 
 @app.command(help=_help(

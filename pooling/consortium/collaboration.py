@@ -47,12 +47,9 @@ import pandas as pd
 
 from pooling.errors import InputError
 
-__all__ = ["COLLABORATION_COLUMNS", "DEFAULT_FUNDING_COST", "CollaborationTerms", "collaboration_table",
-           "price_modes"]
+__all__ = ["COLLABORATION_COLUMNS", "CollaborationTerms", "collaboration_table", "price_modes"]
 
-#: annual funding cost by AMC kind when the scenario gives none (assumption: national AMCs borrow near the
-#: 2024–25 senior ABS coupons plus a spread; local AMCs pay more — the origin report's point)
-DEFAULT_FUNDING_COST = {"national": 0.035, "local": 0.055}
+from pooling.scenario import DEFAULT_FUNDING_COST
 
 #: collaboration.csv's columns, in order
 COLLABORATION_COLUMNS = [
@@ -123,7 +120,7 @@ def collaboration_table(assets: pd.DataFrame, amcs: list, terms: CollaborationTe
     contributed assets as valued (``expected_recovery``, ``expected_months``). ``amcs`` are the scenario's AMC
     entries (``id``, ``kind``, optional ``funding_cost``)."""
     def rate(a) -> float:
-        r = getattr(a, "funding_cost", None)
+        r = getattr(a, "funding_cost", None)  # the scenario's AMC entries: amcs[].funding_cost or the kind's default
         return DEFAULT_FUNDING_COST[a.kind] if r is None else float(r)
 
     nationals = [a for a in amcs if a.kind == "national"]

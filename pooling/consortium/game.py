@@ -369,6 +369,8 @@ class ConsortiumResult:
     rule: str = "nucleolus"
     measure: str = "surplus"
     transfers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: national–local collaboration modes (collaboration.csv)
+    collaboration: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 #: the surplus parts of a coalition's own deal in coalitions.csv
@@ -530,10 +532,9 @@ def analyse(assets: pd.DataFrame, scenario: Scenario, workers: int | None = None
 
     core_rows = []
     if exact:
-        tol = 1e-6 * max(abs(vN), 1.0)
         for rule, col in rules.items():
             x = dict(zip(players, alloc[col], strict=True))
-            check = solutions.core_check(players, v, x, tol=tol)
+            check = solutions.core_check(players, v, x, tol=1e-6)  # relative to max(1, |v(N)|) inside
             worst = check.violations.iloc[0] if len(check.violations) else None
             core_rows.append({"rule": rule, "in_core": bool(check.in_core),
                               "max_excess": float(worst["shortfall"]) if worst is not None else 0.0,
@@ -546,6 +547,11 @@ def analyse(assets: pd.DataFrame, scenario: Scenario, workers: int | None = None
     result = ConsortiumResult(alloc, _coalition_table(game, values, partitions), pd.DataFrame(core_rows), withdrawals,
                               eps, lc, grand, exact, values, partitions, real, chosen, cfg.measure)
     result.transfers = transfers(real, x_chosen)
+    from pooling.consortium.collaboration import CollaborationTerms, collaboration_table
+
+    c = cfg.collaboration
+    result.collaboration = collaboration_table(
+        assets, scenario.amcs, CollaborationTerms(c.national_cost, c.local_cost, c.entrusted_uplift))
     return result
 
 
