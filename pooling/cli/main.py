@@ -508,9 +508,11 @@ def _reports(result, out_dir: Path, summary: dict, allocation: pd.DataFrame | No
     limits = (pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False) if path.is_file() else
               pd.DataFrame(columns=["family", "key", "name", "limit", "value", "activity", "slack", "shadow_price",
                                     "npv_per_step"]))
+    extra = {name: pd.read_csv(out_dir / f"{name}.csv", encoding="utf-8-sig", dtype={"amc_id": str})
+             for name in ("transfers", "collaboration") if allocation is not None and (out_dir / f"{name}.csv").is_file()}
     paths = [Path(p) for p in write_reports(out_dir, ReportInputs(
         scenario=result.scenario, contributed=result.prepared.assets, pool=result.pool, summary=summary,
-        limits=limits, deal=result.deal, allocation=allocation))]
+        limits=limits, deal=result.deal, allocation=allocation, **extra))]
     return check_written(paths, REPORT_FILES, "write_reports")
 
 

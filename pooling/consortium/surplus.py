@@ -170,7 +170,6 @@ def deal_surplus(pool: pd.DataFrame, scenario: Scenario, plan: ServicingPlan | N
     A = float(deal.tranches["size"].iloc[0])
     sizes = dict(zip(deal.tranches["tranche"], deal.tranches["size"], strict=True))
     B = float(deal.tranches["size"].iloc[1]) if st.mezzanine else 0.0
-    J = float(deal.tranches["size"].iloc[-1])
     notes = float(sum(sizes.values()))
     rho = st.retention_share if st.retention == "vertical" else 0.0
     P = flows.collections.shape[1] - 1

@@ -64,6 +64,9 @@ class ReportInputs:
     limits: pd.DataFrame
     deal: Deal | None = None
     allocation: pd.DataFrame | None = None
+    #: transfers.csv (what each AMC hands over, is paid and keeps) and collaboration.csv, when the consortium ran
+    transfers: pd.DataFrame | None = None
+    collaboration: pd.DataFrame | None = None
 
     @property
     def analytics(self) -> dict:
@@ -835,7 +838,13 @@ def render_html(inputs: ReportInputs) -> str:
         acols = columns_for(alloc, labels=ALLOCATION_LABELS)
         fig = _allocation_fig(alloc)
         context["allocation"] = {"fig": figure(fig, "fig-allocation", 400) if fig is not None else None,
-                                 "table": table(numeric_frame(alloc, acols), acols)}
+                                 "table": table(numeric_frame(alloc, acols), acols), "transfers": None,
+                                 "collaboration": None}
+        for name in ("transfers", "collaboration"):
+            frame = getattr(inputs, name)
+            if frame is not None and len(frame):
+                cols = columns_for(frame, labels=ALLOCATION_LABELS)
+                context["allocation"][name] = table(numeric_frame(frame, cols), cols)
         nav.append(("allocation", "分配 Allocation"))
     return render(
         "report.html",
