@@ -97,13 +97,23 @@ _MODEL_CACHE: dict[tuple, CalibratedModel] = {}
 
 def load_model_cached(model_dir: Path) -> CalibratedModel:
     """The calibrated model in ``model_dir``, cached per process by its files' sizes and modification times."""
-    paths = [model_dir / n for n in (*MODEL_INPUT_FILES, "backtests.csv")]
-    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else (str(p), -1, -1) for p in paths)
-    if key not in _MODEL_CACHE:
-        if len(_MODEL_CACHE) >= 4:
-            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
-        _MODEL_CACHE[key] = load_model(model_dir)
-    return _MODEL_CACHE[key]
+    key = _file_stats([model_dir / n for n in (*MODEL_INPUT_FILES, "backtests.csv")])
+    return _cached(_MODEL_CACHE, key, lambda: load_model(model_dir))
+
+
+def _file_stats(paths) -> tuple:
+    """(path, size, modification time) of each file, (path, -1, -1) when missing: a cache key that changes when
+    any file does."""
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else (str(p), -1, -1) for p in paths)
+
+
+def _cached(cache: dict, key: tuple, load: Callable[[], object]):
+    """``cache[key]``, loaded on a miss; at most four entries per process (the oldest goes first)."""
+    if key not in cache:
+        if len(cache) >= 4:
+            cache.pop(next(iter(cache)))
+        cache[key] = load()
+    return cache[key]
 
 
 def valuation_statement(scenario: Scenario, model: CalibratedModel | None, valued: pd.DataFrame) -> dict:
@@ -129,14 +139,9 @@ def valuation_statement(scenario: Scenario, model: CalibratedModel | None, value
 def load_tapes_cached(scenario: Scenario) -> Tapes:
     """Validated tapes, cached per process by (files, sizes, modification times, aliases, as_of): a study's runs
     on one worker read the tapes once. Callers must not modify the frames."""
-    paths = scenario.input_paths()
-    stats = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else (str(p), -1, -1) for p in paths)
-    key = (stats, tuple(sorted(scenario.columns.items())), scenario.as_of, tuple(a.id for a in scenario.amcs))
-    if key not in _TAPE_CACHE:
-        if len(_TAPE_CACHE) >= 4:
-            _TAPE_CACHE.pop(next(iter(_TAPE_CACHE)))
-        _TAPE_CACHE[key] = load_tapes(scenario)
-    return _TAPE_CACHE[key]
+    key = (_file_stats(scenario.input_paths()), tuple(sorted(scenario.columns.items())), scenario.as_of,
+           tuple(a.id for a in scenario.amcs))
+    return _cached(_TAPE_CACHE, key, lambda: load_tapes(scenario))
 
 
 def prepare(scenario: Scenario, on_stage: Callable[[str], None] | None = None) -> Prepared:

@@ -196,10 +196,15 @@ def _prepare_or_report(s, out_dir: Path | None):
         try:
             return prepare(s, on_stage=lambda name: status.update(name + "…"))
         except ValidationFailed as e:
-            if out_dir is not None:
-                write_csv(e.problems[PROBLEM_COLUMNS], out_dir / "validation.csv")
-            out.print(_problem_table(e.problems))
+            report_problems(e.problems, out_dir)
             raise
+
+
+def report_problems(problems: pd.DataFrame, out_dir: Path | None) -> None:
+    """Bad input: every problem into OUT/validation.csv (the only file written) and a table on the console."""
+    if out_dir is not None:
+        write_csv(problems[PROBLEM_COLUMNS], out_dir / VALIDATE_FILES[0])
+    out.print(_problem_table(problems))
 
 
 def _strat_table(name: str, table: pd.DataFrame, rows: int = 12) -> Table:

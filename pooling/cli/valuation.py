@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pooling.cli.options import output_folder
-from pooling.errors import PROBLEM_COLUMNS, UsageError, ValidationFailed
+from pooling.errors import UsageError, ValidationFailed
 from pooling.io import write_csv
 
 out = Console(width=None if sys.stdout.isatty() else 140)
@@ -41,7 +41,7 @@ def _date(value: str | None, option: str) -> dt.date | None:
 
 def _history(paths: list[Path], as_of: dt.date | None, out_dir: Path):
     """The validated history; on bad tapes writes OUT/validation.csv, prints the problems and re-raises."""
-    from pooling.cli.main import _problem_table
+    from pooling.cli.main import report_problems
     from pooling.tapes.history import load_history
 
     missing = [str(p) for p in paths if not p.is_file()]
@@ -51,8 +51,7 @@ def _history(paths: list[Path], as_of: dt.date | None, out_dir: Path):
         try:
             history = load_history(list(paths), as_of=as_of)
         except ValidationFailed as e:
-            write_csv(e.problems[PROBLEM_COLUMNS], out_dir / "validation.csv")
-            out.print(_problem_table(e.problems))
+            report_problems(e.problems, out_dir)
             raise
     a = history.assets
     open_ = int(a["resolved_on"].isna().sum())
@@ -184,10 +183,9 @@ def value(
         try:
             valued, statement = value_scenario(s)
         except ValidationFailed as e:
-            from pooling.cli.main import _problem_table
+            from pooling.cli.main import report_problems
 
-            write_csv(e.problems[PROBLEM_COLUMNS], out_dir / "validation.csv")
-            out.print(_problem_table(e.problems))
+            report_problems(e.problems, out_dir)
             raise
         path = write_csv(valued, out_dir / "valuation.csv")
     out.print(valuation_text(statement))

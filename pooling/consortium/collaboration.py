@@ -46,10 +46,9 @@ import numpy as np
 import pandas as pd
 
 from pooling.errors import InputError
+from pooling.scenario import DEFAULT_FUNDING_COST
 
 __all__ = ["COLLABORATION_COLUMNS", "CollaborationTerms", "collaboration_table", "price_modes"]
-
-from pooling.scenario import DEFAULT_FUNDING_COST
 
 #: collaboration.csv's columns, in order
 COLLABORATION_COLUMNS = [

@@ -97,6 +97,7 @@ from pooling.tapes.synth import (
     _share_borrowers,
     _split,
     demo_amcs,
+    write_file,
 )
 
 __all__ = ["COURTS", "DEFAULT_START", "synth_history", "true_mean_months", "true_rate", "write_history"]
@@ -158,7 +159,6 @@ _RESOLUTION_ZH = {"settled": "和解", "auction": "拍卖", "transfer": "转让"
                   "open": "未结"}  # fmt: skip
 _DAYS_PER_MONTH = 30.4375
 _GH_X, _GH_W = np.polynomial.hermite.hermgauss(24)
-_EXCEL_MAX_ROWS = 1_048_576 - 2
 
 #: Columns of the frame :func:`synth_history` returns (History.assets without source_file / source_row).
 SYNTH_COLUMNS: tuple[str, ...] = (
@@ -442,24 +442,6 @@ def write_history(frame: pd.DataFrame, amcs: list[AMCSpec] | None, out_dir: Path
     for spec in amcs:
         out = _file_frame(frame, spec)
         path = out_dir / f"{spec.id.lower()}.{FORMATS[spec.fmt]}"
-        if spec.fmt in ("csv", "csv-gbk"):
-            out.to_csv(
-                path, index=False, encoding="gbk" if spec.fmt == "csv-gbk" else "utf-8", date_format="%Y-%m-%d",
-                lineterminator="\n",
-            )  # fmt: skip
-        elif spec.fmt == "parquet":
-            out.to_parquet(path, index=False, engine="pyarrow")
-        else:
-            if len(out) > _EXCEL_MAX_ROWS:
-                raise ValueError(f"AMC {spec.id}: {len(out)} rows do not fit in one Excel sheet; use csv or parquet")
-            sheet = "处置历史"
-            with pd.ExcelWriter(
-                path, engine="xlsxwriter", date_format="yyyy-mm-dd", datetime_format="yyyy-mm-dd"
-            ) as xw:
-                xw.book.set_properties({"created": dt.datetime(2000, 1, 1)})  # byte-identical from run to run
-                out.to_excel(xw, sheet_name=sheet, index=False, startrow=1)
-                ws = xw.sheets[sheet]
-                ws.write(0, 0, f"{spec.name} 不良资产处置历史", xw.book.add_format({"bold": True, "font_size": 14}))
-                ws.freeze_panes(2, 0)
+        write_file(out, spec, path, sheet="处置历史", title="不良资产处置历史")
         paths.append(path)
     return paths

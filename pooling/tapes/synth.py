@@ -876,8 +876,13 @@ def _chinese(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write_tape(frame: pd.DataFrame, spec: AMCSpec, path: Path) -> None:
-    """Write one tape in the AMC's format; dates ISO in CSV, real dates in Excel, typed columns in Parquet."""
-    out = _chinese(frame) if spec.chinese else frame
+    """Write one tape in the AMC's format (Chinese headers where the AMC uses them)."""
+    write_file(_chinese(frame) if spec.chinese else frame, spec, path, sheet="资产清单", title="不良资产清单")
+
+
+def write_file(out: pd.DataFrame, spec: AMCSpec, path: Path, *, sheet: str, title: str) -> None:
+    """Write one AMC file in its format: dates ISO in CSV (UTF-8 or GBK), real dates in Excel under a title row
+    ``"<AMC name> <title>"`` on sheet ``sheet``, typed columns in Parquet. Byte-identical from run to run."""
     if spec.fmt in ("csv", "csv-gbk"):
         out.to_csv(
             path, index=False, encoding="gbk" if spec.fmt == "csv-gbk" else "utf-8", date_format="%Y-%m-%d",
@@ -890,7 +895,6 @@ def _write_tape(frame: pd.DataFrame, spec: AMCSpec, path: Path) -> None:
             raise ValueError(
                 f"AMC {spec.id}: {len(out)} rows do not fit in one Excel sheet; use csv or parquet"
             )
-        sheet = "资产清单"
         with pd.ExcelWriter(
             path, engine="xlsxwriter", date_format="yyyy-mm-dd", datetime_format="yyyy-mm-dd"
         ) as xw:
@@ -898,7 +902,7 @@ def _write_tape(frame: pd.DataFrame, spec: AMCSpec, path: Path) -> None:
             xw.book.set_properties({"created": dt.datetime(2000, 1, 1)})
             out.to_excel(xw, sheet_name=sheet, index=False, startrow=1)
             ws = xw.sheets[sheet]
-            ws.write(0, 0, f"{spec.name} 不良资产清单", xw.book.add_format({"bold": True, "font_size": 14}))
+            ws.write(0, 0, f"{spec.name} {title}", xw.book.add_format({"bold": True, "font_size": 14}))
             ws.freeze_panes(2, 0)
 
 

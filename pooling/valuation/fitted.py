@@ -63,7 +63,7 @@ from scipy.special import expit, gammaln
 from pooling import vocab
 from pooling.errors import InputError
 from pooling.io import write_json
-from pooling.valuation.model import VALUATION_COLUMNS, curve_sums
+from pooling.valuation.model import VALUATION_COLUMNS, check_valuation_args, curve_sums
 
 if TYPE_CHECKING:
     from pooling.valuation.corrections import Corrections
@@ -496,13 +496,7 @@ def value_with_model(
         A copy of ``assets`` with VALUATION_COLUMNS, curve_shape, expected_recovery_low / _high (the 80% interval
         of the rate times gbv · F(H)) and model_id (the model's label).
     """
-    if source not in ("tape", "model"):
-        raise InputError(f"valuation source must be 'tape' or 'model', got {source!r}")
-    if int(horizon_months) != horizon_months or horizon_months < 1:
-        raise InputError(f"horizon_months must be a whole number ≥ 1, got {horizon_months}")
-    if not (math.isfinite(discount_rate) and discount_rate >= 0):
-        raise InputError(f"discount_rate must be finite and ≥ 0, got {discount_rate}")
-    horizon = int(horizon_months)
+    horizon = check_valuation_args(source, horizon_months, discount_rate)
     n = len(assets)
     lag = np.broadcast_to(np.asarray(delay_months, dtype=float), (n,))
     if n and (np.isnan(lag).any() or lag.min() < 0 or lag.max() >= horizon):

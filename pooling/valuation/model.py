@@ -528,6 +528,18 @@ def _curve_sums(
     return collected, pv, months
 
 
+def check_valuation_args(source: str, horizon_months: float, discount_rate: float) -> int:
+    """The arguments every valuation takes, checked (:class:`InputError` otherwise); returns the horizon H."""
+    if source not in ("tape", "model"):
+        raise InputError(f"valuation source must be 'tape' or 'model', got {source!r}")
+    if int(horizon_months) != horizon_months or horizon_months < 1:
+        raise InputError(f"horizon_months must be a whole number ≥ 1, got {horizon_months}")
+    if not (math.isfinite(discount_rate) and discount_rate >= 0):
+        raise InputError(f"discount_rate must be finite and ≥ 0, got {discount_rate}")
+    horizon = int(horizon_months)
+    return horizon
+
+
 def value_assets(
     assets: pd.DataFrame,
     *,
@@ -579,13 +591,7 @@ def value_assets(
     >>> v[["expected_recovery", "expected_months", "npv"]].round(2).to_numpy().tolist()
     [[13.21, 27.41, 11.63]]
     """
-    if source not in ("tape", "model"):
-        raise InputError(f"valuation source must be 'tape' or 'model', got {source!r}")
-    if int(horizon_months) != horizon_months or horizon_months < 1:
-        raise InputError(f"horizon_months must be a whole number ≥ 1, got {horizon_months}")
-    if not (math.isfinite(discount_rate) and discount_rate >= 0):
-        raise InputError(f"discount_rate must be finite and ≥ 0, got {discount_rate}")
-    horizon = int(horizon_months)
+    horizon = check_valuation_args(source, horizon_months, discount_rate)
 
     gbv = _column(assets, "gbv")
     s_codes, s_values = statuses = _codes(assets, "legal_status")
