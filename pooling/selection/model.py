@@ -918,6 +918,10 @@ def _solve_lp_round(
     else:
         rc = np.zeros(n)
     order = np.argsort(rc, kind="stable")
+    # nearest to their threshold on both sides: assets the LP takes (the repair may drop them) and assets it leaves
+    # (the repair may add them) — by |rc| alone one side can fill the free set, and a repair that may only add
+    # cannot bring a tight share back under its cap
+    order_in, order_out = order[x_lp[order] >= 0.5], order[x_lp[order] < 0.5]
     # A tight feasibility tolerance costs little on the small repair MILP and spares back-off rounds: with
     # money scaled to the pool size, HiGHS's default 1e-6 is ~CNY 16k on a CNY 16bn pool.
     tight = Options(**{**options.__dict__, "mip_feasibility_tolerance": 1e-9})
@@ -925,10 +929,11 @@ def _solve_lp_round(
     bound = lp.objective
     best: Result | None = None
     n_free = max(200, 10 * int(frac.sum()), n // 500)
-    repairs = 0
+    repairs = widened = 0
     while True:
         free = frac.copy()
-        free[order[: min(n_free, n)]] = True
+        free[order_in[: n_free // 2]] = True
+        free[order_out[: n_free - min(n_free // 2, len(order_in))]] = True
         lower = problem.col_lower.copy()
         upper = problem.col_upper.copy()
         take = ~free & (x_lp >= 0.5)
@@ -939,17 +944,30 @@ def _solve_lp_round(
         if left <= 0:
             break
         cap = left if repair_time_limit is None else min(left, repair_time_limit)
-        repair = _solve_fixed(problem, lower, upper, backend, Options(**{**tight.__dict__, "time_limit_s": cap}),
-                              on_progress, drop)
+        repair_opts = Options(**{**tight.__dict__, "time_limit_s": cap,
+                                 "mip_max_nodes": EXACT_MAX_NODES if widened else tight.mip_max_nodes})
+        repair = _solve_fixed(problem, lower, upper, backend, repair_opts, on_progress, drop)
         repairs += 1
+        if widened and repair.status is Status.TIME_LIMIT:
+            break  # stopped by the clock: where depends on the machine; the narrower repair's pool stands
         if repair.x is not None:
-            best = repair
+            if best is None or repair.objective > best.objective:
+                best = repair
+            # the rounding, not the bound, may hold the gap above target: widen the free set while the repairs
+            # stay cheap — each widened repair is node-limited (its pool is the same on any machine), and one
+            # stopped by the time limit is dropped
+            gap_now = max(bound - best.objective, 0.0) / max(abs(bound), 1e-12)
+            if (gap_now > options.mip_rel_gap and n_free < n and widened < REPAIR_WIDENINGS
+                    and repair.seconds <= REPAIR_WIDEN_SECONDS and repair.status is not Status.TIME_LIMIT):
+                n_free *= 4
+                widened += 1
+                continue
             break
+        if widened:
+            break  # a widened repair found nothing within its limits: the narrower repair's pool stands
         if repair.status is Status.TIME_LIMIT:
             break  # a wider repair would only be slower: the whole MILP below gets the time that is left
         # no pool with this many assets free: widen the free set fourfold, up to every asset (the MILP itself).
-        # (Widening to close a gap above target was tried: on small, tightly limited coalitions the gap is mostly
-        # the LP bound's looseness, and the wider repairs ran to their time limits for little gain.)
         if n_free >= n:
             break
         n_free *= 4
@@ -1019,11 +1037,16 @@ EXACT_LP_SECONDS = 1.0
 #: branch-and-bound nodes the exact stage may use: a deterministic work limit (a run stopped by it ends at the same
 #: pool on any machine, at any load); the time limit is only a safety net whose result is not used
 EXACT_MAX_NODES = 2_000
-#: the exact stage hands HiGHS the lp_round pool as a MIP start only on models with at most this many integer
-#: columns: with an incumbent, HiGHS 1.16's root processing on larger models runs without checking its time limit
-#: (measured: 27 s against a 3.3 s limit on a 15,600-binary coalition of the demo, interrupt callbacks not called);
-#: without a start it stops on time, and the lp_round pool stays the incumbent when the MILP finds worse
-EXACT_START_MAX_INTEGERS = 5_000
+#: lp_round widens the repair's free set fourfold, at most this many times, while its pool's gap is above target
+#: and the last repair took at most :data:`REPAIR_WIDEN_SECONDS`: on the demo's frontier a 200-asset repair left a
+#: gap of 1.5e-4 that an 800-asset one (0.3 s) closed to 4e-7, where the exact stage had run 30 s for nothing
+REPAIR_WIDENINGS = 2
+REPAIR_WIDEN_SECONDS = 1.0
+#: the exact stage runs only on models with at most this many integer columns: on larger ones HiGHS 1.16's root
+#: processing runs on without checking its time limit — measured 27 s against a 3.3 s limit on a 15,600-binary
+#: coalition of the demo (warm-started; interrupt callbacks not called), 53–58 s against 30 s on the 20,000-asset
+#: demo with a province HHI bound (not warm-started) — and a stage stopped by the clock is discarded anyway
+EXACT_MAX_INTEGERS = 5_000
 
 
 class _Run:
@@ -1120,7 +1143,8 @@ def _choose_strategy(run: _Run, strategy: str) -> None:
     (lp_round needs it anyway) and notes its time and fractional count; it rounds and repairs, and when the
     certified gap is above the requested one it runs the whole MILP to the requested gap — warm-started from the
     repaired pool, for at most ``solver.polish_time_limit_s`` — if the LP took at most :data:`EXACT_LP_SECONDS`
-    (and the model is below ``solver.large_pool_units``)."""
+    and the model has at most :data:`EXACT_MAX_INTEGERS` integer columns (and is below
+    ``solver.large_pool_units``)."""
     if strategy != "auto":
         run.strategy = strategy
         return
@@ -1132,7 +1156,8 @@ def _choose_strategy(run: _Run, strategy: str) -> None:
         run.first_lp = lp
     x = run.units(lp.x) if lp.x is not None else np.zeros(0)
     n_frac = int(((x > 1e-6) & (x < 1 - 1e-6)).sum())
-    cheap = lp.seconds <= EXACT_LP_SECONDS and run.model.n_units < run.solver.large_pool_units
+    cheap = (lp.seconds <= EXACT_LP_SECONDS and run.model.n_units < run.solver.large_pool_units
+             and int(run.problem.integrality.sum()) <= EXACT_MAX_INTEGERS)
     run.exact_stage = cheap
     run.choice = {"lp_seconds": round(lp.seconds, 4), "lp_fractional": n_frac, "exact_stage_allowed": cheap}
 
@@ -1246,8 +1271,7 @@ def _exact_stage(run: _Run, result: Result, x: np.ndarray, lp: Result | None) ->
     if budget < 1.0:
         return False
     run.progress(f"the whole MILP to the requested gap (up to {budget:.0f} s)", result.objective, result.mip_gap)
-    start = result.x if int(run.problem.integrality.sum()) <= EXACT_START_MAX_INTEGERS else None
-    milp = run.backend.solve(run.problem, run.opts(budget, mip_max_nodes=EXACT_MAX_NODES), start=start,
+    milp = run.backend.solve(run.problem, run.opts(budget, mip_max_nodes=EXACT_MAX_NODES), start=result.x,
                              on_progress=run.on_progress)
     run.solve_seconds += milp.seconds
     run.exact_budget -= milp.seconds
