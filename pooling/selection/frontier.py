@@ -320,6 +320,9 @@ def frontier(
 
     rows: list[dict] = []
     t_sweep = time.perf_counter()
+    # tangent cuts on the HHI hold for every pool whatever the bound, so each point starts from the cut directions
+    # the points before it found (a tighter bound then needs fewer LP rounds)
+    seed: dict[str, list[dict[str, float]]] = {d: list(v) for d, v in free.hhi_cuts.items()}
     for i, (h, is_free) in enumerate(plan):
         t = time.perf_counter()
         if is_free:
@@ -328,7 +331,11 @@ def frontier(
         else:
             bound_value = h if measure == "hhi" else 1.0 / h
             try:
-                sel = select_pool(assets, _bounded(scenario, dimension, measure, bound_value), backend=backend)
+                sel = select_pool(assets, _bounded(scenario, dimension, measure, bound_value), backend=backend,
+                                  hhi_seed=seed or None)
+                for d, cuts in sel.hhi_cuts.items():
+                    known = seed.setdefault(d, [])
+                    known.extend(c for c in cuts if c not in known)
                 rows.append(_row(i, dimension, measure, h, sel, assets, column, sel.status, time.perf_counter() - t))
             except Infeasible as err:
                 note = "; ".join(err.conflicts) if err.conflicts else str(err).splitlines()[0]
