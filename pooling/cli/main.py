@@ -30,7 +30,7 @@ from pooling.errors import (
     UsageError,
     ValidationFailed,
 )
-from pooling.io import write_csv
+from pooling.io import read_csv, write_csv
 from pooling.outputs import FRONTIER_FILES, REPORT_FILES, TAIL_FILES, VALIDATE_FILES, check_written
 from pooling.outputs import files_written as pipeline_files
 from pooling.scenario import Dimension, Solver, with_overrides
@@ -429,8 +429,7 @@ def _read_pool_keys(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"{path} not found; run `pooling optimize` first or point at its output folder")
     try:
-        return pd.read_csv(path, dtype={"amc_id": str, "asset_id": str}, usecols=["amc_id", "asset_id"],
-                           encoding="utf-8-sig")
+        return read_csv(path, dtype={"amc_id": str, "asset_id": str}, usecols=["amc_id", "asset_id"])
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
         raise InputError(f"{path} is not a pool.csv with amc_id and asset_id columns: {e}") from None
 
@@ -472,7 +471,7 @@ def _read_summary(out_dir: Path) -> dict:
 
 def _read_allocation(out_dir: Path) -> pd.DataFrame | None:
     path = out_dir / "allocation.csv"
-    return pd.read_csv(path, encoding="utf-8-sig", dtype={"amc_id": str}) if path.is_file() else None
+    return read_csv(path, dtype={"amc_id": str}) if path.is_file() else None
 
 
 @app.command(help=_help(
@@ -510,10 +509,10 @@ def _reports(result, out_dir: Path, summary: dict, allocation: pd.DataFrame | No
     from pooling.report.deal import ReportInputs, write_reports
 
     path = out_dir / "limits.csv"
-    limits = (pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False) if path.is_file() else
+    limits = (read_csv(path, keep_default_na=False) if path.is_file() else
               pd.DataFrame(columns=["family", "key", "name", "limit", "value", "activity", "slack", "shadow_price",
                                     "npv_per_step"]))
-    extra = {name: pd.read_csv(out_dir / f"{name}.csv", encoding="utf-8-sig", dtype={"amc_id": str})
+    extra = {name: read_csv(out_dir / f"{name}.csv", dtype={"amc_id": str})
              for name in ("transfers", "collaboration") if allocation is not None and (out_dir / f"{name}.csv").is_file()}
     paths = [Path(p) for p in write_reports(out_dir, ReportInputs(
         scenario=result.scenario, contributed=result.prepared.assets, pool=result.pool, summary=summary,

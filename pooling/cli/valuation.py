@@ -20,7 +20,7 @@ from rich.table import Table
 
 from pooling.cli.options import output_folder
 from pooling.errors import UsageError, ValidationFailed
-from pooling.io import write_csv
+from pooling.io import read_csv, write_csv
 
 out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
@@ -145,7 +145,7 @@ def backtest(
         result = judge(h.assets, model, cutoff=h.cutoff, holdout_from=holdout)
         paths = write_backtest_report(result, out_dir, model_dir, apply_corrections=apply_corrections)
     o = result.overall
-    rounds = pd.read_csv(Path(model_dir) / "backtests.csv")  # the round number is settled when it is recorded
+    rounds = read_csv(Path(model_dir) / "backtests.csv")  # the round number is settled when it is recorded
     dev, amc_dev = o.get("deviation_rate"), o.get("amc_deviation_rate")
     out.print(f"[bold]backtest round {int(rounds['round'].iloc[-1])}[/] of model {escape(model.label)} on "
               f"{o.get('n_resolved', 0):,} resolved assets"

@@ -345,7 +345,7 @@ def write_xlsx(path: Path, inputs: ReportInputs) -> Path:
 
 def _build_xlsx(path: Path, inputs: ReportInputs) -> None:
     as_of = inputs.scenario.as_of
-    wb = xlsxwriter.Workbook(str(path))
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
     wb.set_properties({"title": f"资产池证券化报告 Pooling report — {inputs.scenario.name}",
                        "subject": "amc-pooling", "author": "amc-pooling",
                        "created": dt.datetime(as_of.year, as_of.month, as_of.day)})

@@ -344,7 +344,7 @@ def write_study_report(store: str | Path, out_dir: str | Path | None = None,
 
 
 def _build_xlsx(path: Path, st: StudyTables, as_of: dt.date) -> None:
-    wb = xlsxwriter.Workbook(str(path))
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
     wb.set_properties({"title": f"情景研究 Scenario study — {st.name}", "subject": "amc-pooling",
                        "author": "amc-pooling", "created": dt.datetime(as_of.year, as_of.month, as_of.day)})
     fmt = formats(wb)
