@@ -11,8 +11,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,92 @@ def restore_formulas(frame: pd.DataFrame) -> pd.DataFrame:
                 out = frame.copy()
             out[col] = frame[col].where(~marked, text.slice(1))
     return out
+
+
+class Stage:
+    """A private copy of an output folder that a command writes into; :meth:`commit` puts it in place of the folder
+    in one step. See :func:`staged_folder`."""
+
+    def __init__(self, target: Path, path: Path) -> None:
+        self.target, self.path = target, path
+        self._before = _listing(path)
+        self.committed = False
+
+    def commit(self) -> None:
+        """Replace the target folder by the stage, unless nothing in the stage changed (then it is dropped)."""
+        if self.committed or not self.path.exists():
+            return
+        self.committed = True
+        if _listing(self.path) == self._before:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        if self.target.exists():
+            previous = self.target.parent / f".{self.target.name}.previous-{os.getpid()}"
+            os.rename(self.target, previous)
+            os.rename(self.path, self.target)  # a crash between the renames is undone by recover_folder
+            shutil.rmtree(previous, ignore_errors=True)
+        else:
+            os.rename(self.path, self.target)
+
+
+def _listing(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """Every file under ``folder`` with (inode, size, mtime): a file written since differs in at least one."""
+    out = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            st = os.lstat(os.path.join(root, name))
+            out[os.path.relpath(os.path.join(root, name), folder)] = (st.st_ino, st.st_size, st.st_mtime_ns)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_folder(target: Path) -> None:
+    """Undo what a killed command left beside ``target``: put back the previous folder if the kill fell between
+    the two renames of :meth:`Stage.commit`, and remove stages and old copies of processes that are gone."""
+    target = Path(target)
+    if not target.parent.is_dir():
+        return
+    for leftover in sorted(target.parent.glob(f".{target.name}.*-*")):
+        kind, _, pid = leftover.name[len(target.name) + 2:].rpartition("-")
+        if kind not in ("staging", "previous") or not pid.isdigit() or _alive(int(pid)) and int(pid) != os.getpid():
+            continue
+        if kind == "previous" and not target.exists():
+            os.rename(leftover, target)
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+@contextmanager
+def staged_folder(target: Path) -> Iterator[Stage]:
+    """Write an output folder all at once (DESIGN §14): the command writes into a private copy of ``target``
+    (its current files included, so a command that adds to a folder keeps the rest); :meth:`Stage.commit` swaps the
+    copy in. Without a commit — an error, an interrupt — the copy is removed and ``target`` is untouched; a process
+    killed outright leaves ``target`` as it was, and the next command on it clears the leftovers."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    recover_folder(target)
+    path = target.parent / f".{target.name}.staging-{os.getpid()}"
+    shutil.rmtree(path, ignore_errors=True)
+    if target.is_dir():
+        shutil.copytree(target, path, symlinks=True)
+    else:
+        path.mkdir()
+    os.chmod(path, 0o777 & ~_UMASK)
+    stage = Stage(target, path)
+    try:
+        yield stage
+    finally:
+        if not stage.committed:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def write_csv(frame: pd.DataFrame, path: Path, **kwargs: Any) -> Path:

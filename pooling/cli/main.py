@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pooling.cli.options import output_folder
+from pooling.cli.options import output_folder, showing, shown
 from pooling.errors import (
     PROBLEM_COLUMNS,
     InputError,
@@ -30,7 +30,7 @@ from pooling.errors import (
     UsageError,
     ValidationFailed,
 )
-from pooling.io import read_csv, write_csv
+from pooling.io import read_csv, staged_folder, write_csv
 from pooling.outputs import FRONTIER_FILES, REPORT_FILES, TAIL_FILES, VALIDATE_FILES, check_written
 from pooling.outputs import files_written as pipeline_files
 from pooling.scenario import Dimension, Solver, with_overrides
@@ -96,8 +96,31 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks o
 
 def _fail(error: PoolingError) -> None:
     """Print one clear block for an expected error and exit with its code."""
-    err.print(f"[bold red]error[/]: {escape(str(error))}")
+    err.print(f"[bold red]error[/]: {escape(shown(str(error)))}")
     raise typer.Exit(error.exit_code)
+
+
+#: Commands whose output folder is crash-safe on its own (a study's store resumes a killed study).
+_SELF_STAGED = {"study"}
+
+
+def _staged(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    """Run a command that writes an output folder against a private copy of it, swapped in when the command ends
+    with an answer — success or a deliberate exit such as a validation report or an infeasible pool — and
+    discarded on an internal error or an interrupt; a kill at any moment leaves the previous folder whole."""
+    target = kwargs.get("out_dir") or kwargs.get("pool_dir")
+    if target is None or fn.__name__ in _SELF_STAGED:
+        return fn(*args, **kwargs)
+    target = Path(target)
+    with staged_folder(target) as stage:
+        with showing(stage.path, target):
+            try:
+                result = fn(*args, **{**kwargs, "out_dir": stage.path})
+            except (PoolingError, typer.Exit):
+                stage.commit()
+                raise
+        stage.commit()
+        return result
 
 
 def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -106,7 +129,7 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return _staged(fn, args, kwargs)
         except PoolingError as e:
             if _state["debug"]:
                 raise
@@ -174,7 +197,7 @@ def validate(
     path = write_csv(problems[PROBLEM_COLUMNS], out_dir / VALIDATE_FILES[0])
     if tapes is None:
         out.print(_problem_table(problems))
-        out.print(f"[red]{len(problems):,} problem(s)[/] in {problems['file'].nunique()} file(s) → {path}")
+        out.print(f"[red]{len(problems):,} problem(s)[/] in {problems['file'].nunique()} file(s) → {shown(path)}")
         raise typer.Exit(1)
     a = tapes.assets
     t = Table(title=f"{s.name}: tapes are clean")
@@ -185,7 +208,7 @@ def validate(
         t.add_row(str(amc_id), r["file"], f"{r['n']:,}", _money(r["gbv"]))
     t.add_row("all", str(s.links or "(no links file)"), f"{len(a):,}", _money(a["gbv"].sum()), style="bold")
     out.print(t)
-    out.print(f"[green]0 problems[/]; {len(tapes.links):,} links → {path}")
+    out.print(f"[green]0 problems[/]; {len(tapes.links):,} links → {shown(path)}")
 
 
 def _prepare_or_report(s, out_dir: Path | None):
@@ -279,7 +302,7 @@ def describe(
     out.print(ct)
     if out_dir is not None:
         paths = d.write(out_dir)
-        out.print(f"wrote {len(paths)} files to {out_dir}")
+        out.print(f"wrote {len(paths)} files to {shown(out_dir)}")
 
 
 def _run(prepared, out_dir: Path, **stages) -> Any:
@@ -345,7 +368,7 @@ def _print_summary(data: dict) -> None:
 
 
 def _wrote(paths: list[Path], out_dir: Path) -> None:
-    out.print(f"wrote {len(paths)} files to {out_dir}: " + ", ".join(p.name for p in paths))
+    out.print(f"wrote {len(paths)} files to {shown(out_dir)}: " + ", ".join(p.name for p in paths))
 
 
 @app.command(help=_help(
@@ -693,7 +716,7 @@ def synth(
         raise UsageError(f"--history-start ({history_start}) must be before --as-of ({as_of})")
     with err.status(f"writing {assets:,} synthetic assets…"):
         path = write_consortium(out_dir, n_assets=assets, amcs=specs, seed=seed, as_of=cutoff)
-    out.print(f"wrote {path} and its tapes ({assets:,} assets, {len(specs)} AMCs)")
+    out.print(f"wrote {shown(path)} and its tapes ({assets:,} assets, {len(specs)} AMCs)")
     if history:
         from pooling.tapes.history_synth import synth_history, write_history
 
@@ -701,7 +724,7 @@ def synth(
             frame = synth_history(specs, n_assets=history_assets, start=start, cutoff=cutoff, seed=seed)
             paths = write_history(frame, specs, out_dir / "history")
         n_open = int((frame["resolution"] == "open").sum())
-        out.print(f"wrote {len(paths)} history tapes to {out_dir / 'history'} ({history_assets:,} assets valued "
+        out.print(f"wrote {len(paths)} history tapes to {shown(out_dir / 'history')} ({history_assets:,} assets valued "
                   f"{start} to {cutoff}, {n_open:,} still open at the cut-off)")
 
 
