@@ -97,10 +97,10 @@ class Stage:
     """A private copy of an output folder that a command writes into; :meth:`commit` puts it in place of the folder
     in one step. See :func:`staged_folder`."""
 
-    def __init__(self, target: Path, path: Path) -> None:
+    def __init__(self, target: Path, path: Path, in_place: bool = False) -> None:
         self.target, self.path = target, path
-        self._before = _listing(path)
-        self.committed = False
+        self._before = {} if in_place else _listing(path)
+        self.committed = in_place  # a folder too big to copy is written in place, file by file
 
     def commit(self) -> None:
         """Replace the target folder by the stage, unless nothing in the stage changed (then it is dropped)."""
@@ -155,15 +155,43 @@ def recover_folder(target: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
+#: A folder is staged (copied, then swapped) only up to this many files and bytes; a bigger one — or the working
+#: folder, one holding it, a symlink — is written in place, each file still atomic.
+STAGE_MAX_FILES = 2_000
+STAGE_MAX_BYTES = 2 << 30
+
+
+def stageable(target: Path) -> bool:
+    """Whether ``target`` can be written as a staged copy (see :data:`STAGE_MAX_FILES`)."""
+    target = Path(target).absolute()
+    cwd, home = Path.cwd().absolute(), Path.home().absolute()
+    if target == cwd or target in cwd.parents or target == home or target == Path(target.anchor) or target.is_symlink():
+        return False
+    if not target.is_dir():
+        return True
+    files = size = 0
+    for root, _, names in os.walk(target):
+        for name in names:
+            files += 1
+            size += os.lstat(os.path.join(root, name)).st_size
+            if files > STAGE_MAX_FILES or size > STAGE_MAX_BYTES:
+                return False
+    return True
+
+
 @contextmanager
 def staged_folder(target: Path) -> Iterator[Stage]:
     """Write an output folder all at once (DESIGN §14): the command writes into a private copy of ``target``
     (its current files included, so a command that adds to a folder keeps the rest); :meth:`Stage.commit` swaps the
     copy in. Without a commit — an error, an interrupt — the copy is removed and ``target`` is untouched; a process
-    killed outright leaves ``target`` as it was, and the next command on it clears the leftovers."""
-    target = Path(target)
+    killed outright leaves ``target`` as it was, and the next command on it clears the leftovers. A folder that
+    cannot be staged (:func:`stageable`) is written in place: the stage is the folder itself."""
+    target = Path(target).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     recover_folder(target)
+    if not stageable(target):
+        yield Stage(target, target, in_place=True)
+        return
     path = target.parent / f".{target.name}.staging-{os.getpid()}"
     shutil.rmtree(path, ignore_errors=True)
     if target.is_dir():

@@ -64,3 +64,21 @@ def test_kill_between_the_renames_is_recovered(tmp_path: Path) -> None:
     assert (target / "pool.csv").read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert os.getpid() != dead
+
+
+def test_the_working_folder_and_big_folders_are_written_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pooling.io as pio
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.txt").write_text("x")
+    with staged_folder(Path(".")) as stage:
+        assert stage.path == tmp_path
+        (stage.path / "pool.csv").write_text("p\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt", "pool.csv"]
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(3):
+        (big / f"f{i}").write_text("y")
+    monkeypatch.setattr(pio, "STAGE_MAX_FILES", 2)
+    with staged_folder(big) as stage:
+        assert stage.path == big
