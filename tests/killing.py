@@ -81,14 +81,17 @@ def run(scenario: Path, out: Path) -> float:
 
 @dataclass
 class KillReport:
-    kills: int = 0
-    previous: int = 0  # the folder held the previous run's set
+    kills: int = 0  # runs killed while still running
+    finished: int = 0  # runs that ended before their kill time (not counted as kills)
+    previous: int = 0  # after a kill the folder held the previous run's set
     new: int = 0  # ...or the new run's (the kill came after the swap)
     broken: list[str] = field(default_factory=list)
 
 
 def kill_loop(work: Path, kills: int, seed: int = 0) -> KillReport:
-    """Alternate the two scenarios into one folder, killing each run at a random moment of its expected span."""
+    """Alternate the two scenarios into one folder, killing runs at random moments of a run's span (measured on
+    the uninterrupted runs as the loop goes, so the kills land in the run whatever the machine's load), until
+    ``kills`` runs were killed mid-way."""
     first, second = write_two_scenarios(work)
     refs = {}
     spans = []
@@ -101,23 +104,28 @@ def kill_loop(work: Path, kills: int, seed: int = 0) -> KillReport:
     current = "first"
     rng = random.Random(seed)
     report = KillReport()
-    span = max(spans) * 1.2
-    for _ in range(kills):
+    while report.kills < kills and report.kills + report.finished < 4 * kills:
         nxt = "second" if current == "first" else "first"
+        span = sorted(spans)[len(spans) // 2]
+        t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "pooling.cli.main", "run",
                                  str(second if nxt == "second" else first), "--out", str(out)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(rng.uniform(0.4, 1.0) * span)  # the first ~40% is start-up: nothing is written yet
-        if proc.poll() is None:
+        try:
+            proc.wait(timeout=rng.uniform(0.3, 1.0) * span)  # the first ~30% is start-up: nothing is written yet
+        except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        report.kills += 1
+            proc.wait()
+            report.kills += 1
+        else:
+            report.finished += 1
+            spans.append(time.perf_counter() - t0)
         held = fingerprint(out) if out.is_dir() else {}
-        if held == refs[current]:
-            report.previous += 1
-        elif held == refs[nxt]:
+        if held == refs[nxt]:
             report.new += 1
             current = nxt
+        elif held == refs[current]:
+            report.previous += 1
         else:
             odd = sorted(set(held.items()) ^ set(refs[current].items()))
             report.broken.append(f"kill {report.kills}: {odd[:4]}")

@@ -261,3 +261,31 @@ def test_far_dates_are_problems_not_crashes(clean_scenario: Path) -> None:
     _, problems = check_tapes(load_scenario(clean_scenario))
     assert sorted(problems["value"]) == ["1066-10-14", "9999-12-31"]
     assert (problems["column"] == "default_date").all()
+
+
+def test_files_too_large_to_read_are_refused_before_reading(clean_scenario: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tape whose expanded size is above the limit is a problem at row 0; a workbook is judged by what it
+    decompresses to (a zip bomb), not by its size on disk."""
+    import xlsxwriter
+
+    import pooling.tapes.load as load
+
+    d = clean_scenario.parent / "data"
+    book = xlsxwriter.Workbook(str(d / "bomb.xlsx"))
+    sheet = book.add_worksheet()
+    for r in range(20_000):
+        sheet.write_number(r, 0, 0)
+    book.close()
+    packed = (d / "bomb.xlsx").stat().st_size
+    monkeypatch.setattr(load, "MAX_INPUT_BYTES", 10 * packed)
+    doc = load_scenario(clean_scenario).model_dump(mode="json")
+    doc["amcs"][1]["tape"] = "data/bomb.xlsx"
+    sc = load_scenario(clean_scenario).model_validate({**doc, "base_dir": clean_scenario.parent})
+    _, problems = check_tapes(sc)
+    bomb = problems[problems["file"].str.endswith("bomb.xlsx")]
+    assert len(bomb) == 1 and bomb["row"].iloc[0] == 0
+    assert "decompresses from" in bomb["problem"].iloc[0] and "--max-input-gb" in bomb["problem"].iloc[0]
+    assert not problems["file"].str.endswith("a.csv").any()  # the small tape is read as usual
+    monkeypatch.setattr(load, "MAX_INPUT_BYTES", 40)
+    _, problems = check_tapes(load_scenario(clean_scenario))
+    assert set(problems["file"]) == {A, B, L} and (problems["row"] == 0).all()

@@ -90,8 +90,14 @@ def _override(scenario, changes: dict[str, Any]):
 
 
 @app.callback()
-def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+          max_input_gb: Annotated[float | None, typer.Option(
+              "--max-input-gb", min=0.001, help="Refuse input files larger than this once expanded (default: a "
+              "quarter of the memory available).")] = None) -> None:
+    from pooling.tapes import load
+
     _state["debug"] = debug
+    load.MAX_INPUT_BYTES = None if max_input_gb is None else int(max_input_gb * 2**30)
 
 
 def _fail(error: PoolingError) -> None:

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import warnings
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,6 +221,64 @@ def _read_parquet(path: Path, file: str, problems: _Problems) -> _Raw | None:
     return _Raw(frame.reset_index(drop=True), np.arange(len(frame), dtype="int64") + 2, 1)
 
 
+#: Input size limit in bytes, once expanded (a CSV's text, a workbook's decompressed sheets, a Parquet file's
+#: uncompressed columns); None: a quarter of the memory available when the file is read. `pooling --max-input-gb`.
+MAX_INPUT_BYTES: int | None = None
+#: Reading takes several times a file's expanded size in memory (text, parsed cells, the typed frame).
+_EXPANSION = 4
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _expanded_size(path: Path, suffix: str) -> int:
+    """Bytes the file's contents take once expanded, read from its index without reading its data."""
+    if suffix in (".xlsx", ".xlsm"):
+        try:
+            with zipfile.ZipFile(path) as z:
+                return sum(info.file_size for info in z.infolist())
+        except (zipfile.BadZipFile, OSError):
+            return path.stat().st_size  # not a workbook at all: the reader says so
+    if suffix in (".parquet", ".pq"):
+        try:
+            import pyarrow.parquet as pq
+
+            meta = pq.ParquetFile(path).metadata
+            return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        except Exception:  # not a Parquet file: the reader says so
+            return path.stat().st_size
+    return path.stat().st_size
+
+
+def _too_big(path: Path, suffix: str) -> str | None:
+    """Why ``path`` is refused before it is read (it would exhaust memory), or None."""
+    size = _expanded_size(path, suffix)
+    if MAX_INPUT_BYTES is not None:
+        limit, why = MAX_INPUT_BYTES, "the limit set with --max-input-gb"
+    else:
+        available = _available_memory()
+        if available is None:
+            return None
+        limit, why = available // _EXPANSION, f"a {_EXPANSION}th of the {available / 2**30:.1f} GB of memory available"
+    if size <= limit:
+        return None
+    packed = path.stat().st_size
+    grows = f" (it decompresses from {packed / 2**20:,.1f} MB)" if size > 2 * packed else ""
+    return (f"file too large to read safely: {size / 2**30:,.2f} GB of data{grows}, above {limit / 2**30:,.2f} GB "
+            f"({why}); split the tape by AMC or region, or raise the limit with `pooling --max-input-gb N`")
+
+
 def read_table(path: Path, file: str, table: dict[str, str], problems: _Problems,
                allow_empty: bool = False) -> _Raw | None:
     """Read one tape or links file by its suffix; unreadable files become problems (named ``file``), None returned.
@@ -233,6 +293,10 @@ def read_table(path: Path, file: str, table: dict[str, str], problems: _Problems
         problems.add(file, 0, "", "", "empty file: no header and no rows")
         return None
     suffix = path.suffix.lower()
+    too_big = _too_big(path, suffix)
+    if too_big:
+        problems.add(file, 0, "", "", too_big)
+        return None
     if suffix in (".xlsx", ".xlsm", ".xls"):
         raw = _read_excel(path, file, table, problems)
     elif suffix in (".parquet", ".pq"):

@@ -1,0 +1,288 @@
+"""Corpus-mutation fuzzing of the tool's inputs: tapes (CSV and Excel), the links file and the scenario file.
+
+Each case starts from a small clean scenario (two tapes, English and Chinese headers, a links file), applies one to
+three random mutations — hostile cell values, broken structure, other encodings and delimiters, Excel quirks,
+scenario keys of the wrong type — and runs ``pooling validate`` on it in-process. A case passes when the command
+ends in exit 0 (clean), 1 (a validation report) or 2 (a usage error) without a traceback, within the time limit,
+and leaves in its output folder nothing but the validation report. Deterministic for a given seed.
+
+Used by ``tests/test_fuzz.py`` (a few hundred cases) and ``benchmarks/bench_fuzz.py`` (10,000)."""
+
+from __future__ import annotations
+
+import random
+import signal
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import xlsxwriter
+import yaml
+from typer.testing import CliRunner
+
+from tests.conftest import CLEAN_A, LINKS, write_scenario
+
+#: Chinese headers, as in the demo's local-AMC tapes.
+CLEAN_CN = """资产编号,借款人编号,借款人名称,本息费余额,本金余额,资产类型,担保方式,省份,行业,违约日期,诉讼状态,抵押物评估价值,抵押顺位
+GD-1,C9001,广州某某贸易有限公司,1200000.5,1000000,对公,住宅,广东省,批发和零售业,2023/3/1,诉讼中,1500000,1
+GD-2,C9002,张三,"1,234,567.00",1000000,个人住房,住宅,广东,个人,2022年6月30日,执行中,1800000,1
+GD-3,O2,深圳某某科技有限公司,800000,700000,小微,保证,广东省,C,20240229,已判决,,
+"""
+
+HOSTILE = [
+    "", " ", "NaN", "nan", "NULL", "None", "inf", "-inf", "1e309", "-1e308", "1e-320", "0", "-0", "-1",
+    "99999999999999999999999999", "1,2,3", "１２３", "１，０００", "12.5%", "$100", "CNY 100", "1 000", "0x1F",
+    "2023/13/45", "2023-02-30", "31.12.2023", "9999-12-31", "0000-00-00", "1899-12-31", "45000", "2023年", "昨天",
+    "=1+1", "@SUM(A1)", "+cmd|' /C calc'!A0", '=HYPERLINK("http://x","y")', "<script>alert(1)</script>",
+    "\x00", "\x1b[31mred", "\u202eevil", "a\nb", 'quote"inside', "'", "\\", "中文" * 50, "x" * 100_000,
+    "😀", "true", "FALSE", "[]", "{}", "CN-XX", "Atlantis", "litigation;judgment", "O1;O1;O1", "O2；O3",
+]
+
+ENCODINGS = ["utf-8", "utf-8-sig", "gbk", "utf-16", "latin-1", "cp1252", "big5", "shift_jis"]
+
+
+@dataclass
+class Case:
+    work: Path
+    scenario: Path
+    tapes: list[Path]
+    links: Path
+    applied: list[str] = field(default_factory=list)
+
+
+def write_case(work: Path) -> Case:
+    data = work / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "a.csv").write_text(CLEAN_A, encoding="utf-8")
+    (data / "gd.csv").write_text(CLEAN_CN, encoding="utf-8")
+    (data / "links.csv").write_text(LINKS, encoding="utf-8")
+    scenario = write_scenario(work, [{"id": "A", "kind": "national", "tape": "data/a.csv"},
+                                     {"id": "GD", "kind": "local", "home_province": "CN-GD", "tape": "data/gd.csv"}])
+    return Case(work, scenario, [data / "a.csv", data / "gd.csv"], data / "links.csv")
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8", errors="replace").splitlines()
+
+
+def _cells(rng: random.Random, path: Path) -> None:
+    lines = _lines(path)
+    for _ in range(rng.randint(1, 4)):
+        i = rng.randrange(len(lines))
+        cells = lines[i].split(",")
+        j = rng.randrange(len(cells))
+        value = rng.choice(HOSTILE)
+        cells[j] = '"' + value.replace('"', '""') + '"' if rng.random() < 0.7 else value
+        lines[i] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogatepass")
+
+
+def _structure(rng: random.Random, path: Path) -> None:
+    lines = _lines(path)
+    kind = rng.choice(["drop_line", "dup_line", "dup_header", "drop_header", "stray_title", "blank_lines", "crlf",
+                       "truncate", "bom_twice", "no_newline", "only_header", "empty", "swap_columns", "dup_column"])
+    if kind == "drop_line" and len(lines) > 1:
+        del lines[rng.randrange(len(lines))]
+    elif kind == "dup_line":
+        i = rng.randrange(len(lines))
+        lines.insert(i, lines[i])
+    elif kind == "dup_header":
+        lines.insert(rng.randrange(1, len(lines) + 1), lines[0])
+    elif kind == "drop_header":
+        lines = lines[1:]
+    elif kind == "stray_title":
+        lines = ["某某资产管理公司 资产清单 2026年6月", "", *lines]
+    elif kind == "blank_lines":
+        lines = [x for line in lines for x in (line, "", ",,,,")]
+    elif kind == "crlf":
+        path.write_bytes("\r\n".join(lines).encode("utf-8"))
+        return
+    elif kind == "truncate":
+        data = path.read_bytes()
+        path.write_bytes(data[: rng.randrange(len(data) + 1)])
+        return
+    elif kind == "bom_twice":
+        path.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbf" + path.read_bytes())
+        return
+    elif kind == "no_newline":
+        path.write_text("\n".join(lines), encoding="utf-8")
+        return
+    elif kind == "only_header":
+        lines = lines[:1]
+    elif kind == "empty":
+        lines = []
+    elif kind in ("swap_columns", "dup_column"):
+        rows = [line.split(",") for line in lines]
+        width = min(len(r) for r in rows)
+        a, b = rng.randrange(width), rng.randrange(width)
+        for r in rows:
+            if kind == "swap_columns":
+                r[a], r[b] = r[b], r[a]
+            else:
+                r.insert(b, r[a])
+        lines = [",".join(r) for r in rows]
+    path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+
+
+def _encoding(rng: random.Random, path: Path) -> None:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    kind = rng.choice(["encode", "delimiter", "bytes", "mixed"])
+    if kind == "encode":
+        path.write_bytes(text.encode(rng.choice(ENCODINGS), errors="replace"))
+    elif kind == "delimiter":
+        path.write_text(text.replace(",", rng.choice([";", "\t", "|", "，"])), encoding="utf-8")
+    elif kind == "bytes":
+        data = bytearray(path.read_bytes())
+        for _ in range(rng.randint(1, 8)):
+            if data:
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        path.write_bytes(bytes(data))
+    else:  # half UTF-8, half GBK
+        half = len(text) // 2
+        path.write_bytes(text[:half].encode("utf-8") + text[half:].encode("gbk", errors="replace"))
+
+
+def _excel(rng: random.Random, path: Path, case: Case) -> None:
+    """Turn the tape into a workbook with Excel's quirks; the scenario is pointed at it."""
+    rows = [line.split(",") for line in _lines(path)]
+    xlsx = path.with_suffix(".xlsx")
+    book = xlsxwriter.Workbook(str(xlsx))
+    kind = rng.choice(["formulas", "empty_first_sheet", "merged_title", "numbers_as_text", "several_sheets", "no_rows"])
+    if kind == "empty_first_sheet":
+        book.add_worksheet("说明")
+    sheet = book.add_worksheet("资产清单")
+    top = 0
+    if kind == "merged_title":
+        sheet.merge_range(0, 0, 1, 5, "资产清单（截至2026年6月30日）")
+        top = 3
+    for i, row in enumerate(rows if kind != "no_rows" else rows[:1]):
+        for j, value in enumerate(row):
+            if kind == "formulas" and i > 0 and rng.random() < 0.2:
+                sheet.write_formula(top + i, j, rng.choice(["=1/0", "=A1", "=SUM(1,2)", '="x"&"y"', "=NA()"]))
+            elif kind != "numbers_as_text" and value.replace(".", "", 1).isdigit():
+                sheet.write_number(top + i, j, float(value))
+            else:
+                sheet.write_string(top + i, j, value)
+    if kind == "several_sheets":
+        book.add_worksheet("Sheet2").write_string(0, 0, "other")
+    book.close()
+    doc = yaml.safe_load(case.scenario.read_text(encoding="utf-8"))
+    for amc in doc["amcs"]:
+        if amc["tape"] == f"data/{path.name}":
+            amc["tape"] = f"data/{xlsx.name}"
+    case.scenario.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+SCENARIO_EDITS: list[tuple[str, object]] = [
+    ("as_of", "June"), ("as_of", 20260630), ("as_of", None), ("amcs", []), ("amcs", "A"), ("links", 5),
+    ("links", "data/missing.csv"), ("name", ["x"]), ("pool", {"max_share": {"province": 2.0}}),
+    ("pool", {"size": {"min_gbv": -1}}), ("pool", "big"), ("solver", {"time_limit": -5}),
+    ("structure", {"senior_coupon": "2%"}), ("consortium", {"allocation": "random"}), ("unknown_key", 1),
+    ("valuation", {"model": "no/such/model"}), ("amcs.0.tape", "../../etc/passwd"), ("amcs.0.tape", ""),
+    ("amcs.0.kind", "alien"), ("amcs.1.home_province", "Atlantis"), ("amcs.0.id", ""), ("amcs.1.id", "A"),
+    ("amcs.0.extra", True), ("amcs.0.funding_cost", "cheap"), ("amcs.0.tape", "data/a.parquet"),
+]
+
+
+def _scenario(rng: random.Random, case: Case) -> None:
+    kind = rng.choice(["edit", "yaml", "bytes"])
+    if kind == "yaml":
+        case.scenario.write_text(rng.choice(["", "- a\n- b\n", "name: [unclosed\n", "\t bad: indent\n: x\n",
+                                             "amcs: !!python/object:os.system ls\n", "a: &x [*x]\n"]),
+                                 encoding="utf-8")
+        return
+    if kind == "bytes":
+        data = bytearray(case.scenario.read_bytes())
+        data[rng.randrange(len(data))] = rng.randrange(256)
+        case.scenario.write_bytes(bytes(data))
+        return
+    key, value = rng.choice(SCENARIO_EDITS)
+    doc = yaml.safe_load(case.scenario.read_text(encoding="utf-8"))
+    parts = key.split(".")
+    target = doc
+    for p in parts[:-1]:
+        target = target[int(p)] if p.isdigit() else target[p]
+    last = parts[-1]
+    if last.isdigit():
+        target[int(last)] = value
+    else:
+        target[last] = value
+    case.scenario.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+MUTATIONS: dict[str, Callable[[random.Random, Case], None]] = {
+    "cells": lambda rng, c: _cells(rng, rng.choice([*c.tapes, c.links])),
+    "structure": lambda rng, c: _structure(rng, rng.choice([*c.tapes, c.links])),
+    "encoding": lambda rng, c: _encoding(rng, rng.choice([*c.tapes, c.links])),
+    "excel": lambda rng, c: _excel(rng, rng.choice(c.tapes), c),
+    "scenario": _scenario,
+}
+
+
+@dataclass
+class Outcome:
+    case: int
+    mutations: list[str]
+    exit_code: int | None
+    problem: str | None  # None when the case passed
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):  # pragma: no cover - only on a hang
+    raise _Timeout
+
+
+def run_case(work: Path, number: int, seed: int, timeout: int = 30) -> Outcome:
+    """Build case ``number`` of ``seed`` in ``work``, validate it, and judge the outcome."""
+    from pooling.cli.main import app
+
+    rng = random.Random(f"{seed}:{number}")
+    case = write_case(work)
+    names = rng.sample(list(MUTATIONS), k=rng.randint(1, 3))
+    for name in names:
+        try:
+            MUTATIONS[name](rng, case)
+            case.applied.append(name)
+        except Exception:  # a mutation that does not fit this case (e.g. editing a scenario already broken)
+            case.applied.append(f"{name} (not applicable)")
+    out = work / "out"
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(timeout)
+    try:
+        result = CliRunner().invoke(app, ["validate", str(case.scenario), "--out", str(out)])
+    except _Timeout:
+        return Outcome(number, case.applied, None, f"no answer within {timeout} s")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    text = result.output
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        tb = "".join(traceback.format_exception(result.exception))[-600:]
+        return Outcome(number, case.applied, result.exit_code, f"exception: {tb}")
+    if result.exit_code not in (0, 1, 2) or "internal error" in text or "Traceback" in text:
+        return Outcome(number, case.applied, result.exit_code, f"exit {result.exit_code}: {text[-600:]}")
+    written = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    allowed = {0: [["validation.csv"]], 1: [["validation.csv"]], 2: [[]]}[result.exit_code]
+    if written not in allowed and not (result.exit_code == 1 and written == []):
+        return Outcome(number, case.applied, result.exit_code, f"wrote {written}")
+    return Outcome(number, case.applied, result.exit_code, None)
+
+
+def fuzz(root: Path, cases: int, seed: int = 0, progress: Callable[[int], None] | None = None) -> list[Outcome]:
+    """Run ``cases`` fuzz cases under ``root`` (one sub-folder each, removed after a pass)."""
+    import shutil
+
+    outcomes = []
+    for n in range(cases):
+        work = root / f"case-{n:05d}"
+        outcome = run_case(work, n, seed)
+        outcomes.append(outcome)
+        if outcome.problem is None:
+            shutil.rmtree(work, ignore_errors=True)
+        if progress is not None:
+            progress(n + 1)
+    return outcomes
