@@ -75,15 +75,21 @@ def input_files(scenario: Scenario) -> dict[str, Path]:
     return files
 
 
+#: Scenario keys that say how to compute, not what: the answer is the same whichever is chosen (a test checks it),
+#: so they stay out of ``inputs_sha256``.
+_NOT_INPUTS = {"base_dir": True, "consortium": {"workers"}, "solver": {"backend", "pyomo_solver"}}
+
+
 def inputs_digest(scenario: Scenario) -> str:
-    """Hash of every input file's bytes plus the resolved scenario (DESIGN §3.3 ``inputs_sha256``).
+    """Hash of every input file's bytes plus the resolved scenario (DESIGN §3.3 ``inputs_sha256``), leaving out
+    the keys that choose how to compute (the solver backend, worker counts).
 
     Files are keyed by their path as written in the scenario (:func:`input_files`), so moving a scenario folder
     keeps its hash.
     """
     files = input_files(scenario)
     digests = dict(zip(files, sha256_files(files.values()), strict=True))
-    resolved = scenario.model_dump_json(exclude={"base_dir"}).encode()
+    resolved = scenario.model_dump_json(exclude=_NOT_INPUTS).encode()
     digests["<scenario>"] = hashlib.sha256(resolved).hexdigest()
     return combined_sha256(digests)
 
