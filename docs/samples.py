@@ -75,7 +75,7 @@ SAMPLES: tuple[Sample, ...] = (
     Sample("consortium", ("consortium", "scenarios/demo/scenario.yaml", "--out", "out/consortium")),
     Sample("frontier", ("frontier", "scenarios/demo/scenario.yaml", "--dimension", "province", "--points", "8",
                         "--out", "out/frontier")),
-    Sample("study", ("study", "scenarios/studies/demo_grid.yaml", "--out", "out/demo-grid", "--dry-run")),
+    Sample("study", ("study", "scenarios/demo/study.yaml", "--out", "out/demo-grid", "--dry-run")),
     Sample("synth", ("synth", "out/small", "--assets", "2000", "--amcs", "3", "--format", "csv")),
     Sample("calibrate", ("calibrate", *_HISTORY, "--out", "models/demo", "--as-of", "2026-06-30",
                          "--holdout-from", "2024-07-01")),

@@ -93,11 +93,16 @@ def _override(scenario, changes: dict[str, Any]):
 def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
           max_input_gb: Annotated[float | None, typer.Option(
               "--max-input-gb", min=0.001, help="Refuse input files larger than this once expanded (default: a "
-              "quarter of the memory available).")] = None) -> None:
+              "quarter of the memory available).")] = None,
+          allow_outside: Annotated[bool, typer.Option(
+              "--allow-outside", help="Let scenario, study and plan files name files outside their own folder "
+              "(absolute paths, '..', symlinks out).")] = False) -> None:
+    from pooling import scenario
     from pooling.tapes import load
 
     _state["debug"] = debug
     load.MAX_INPUT_BYTES = None if max_input_gb is None else int(max_input_gb * 2**30)
+    scenario.ALLOW_OUTSIDE = allow_outside
 
 
 def _fail(error: PoolingError) -> None:

@@ -4,7 +4,7 @@ processes or on a Dask cluster, into a crash-safe SQLite results store.
 A study file (YAML, validated by pydantic, unknown keys rejected)::
 
     name: demo-grid                         # optional; the file's stem otherwise
-    base: ../demo/scenario.yaml             # relative to the study file
+    base: scenario.yaml                     # relative to the study file, in its folder
     common: {solver.mip_rel_gap: 1.0e-3}    # optional: overrides for every run, base included
     scenarios:                              # name → {dotted.path: value}
       zj_withdraws: {levers.withdraw: [ZJ]}
@@ -67,7 +67,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pooling.errors import InputError, PoolingError, ScenarioError, UsageError, ValidationFailed
 from pooling.io import sha256_files, write_csv
-from pooling.scenario import Scenario, _format_errors, parse_scenario, read_yaml
+from pooling.scenario import Scenario, _format_errors, outside_problem, parse_scenario, read_yaml
 
 STORE_NAME = "study.sqlite"
 SCHEMA_VERSION = 1
@@ -423,6 +423,9 @@ def load_study(path: str | Path) -> Study:
         raise StudyError(str(path), reserved + _study_problems(err)) from None
     if reserved:
         raise StudyError(str(path), reserved)
+    outside = outside_problem(path.parent, spec.base)
+    if outside:
+        raise StudyError(str(path), [("base", str(spec.base), outside)])
     base_path = (path.parent / spec.base).resolve()
     try:
         base_data = read_yaml(base_path)
