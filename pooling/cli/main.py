@@ -514,7 +514,8 @@ def _reports(result, out_dir: Path, summary: dict, allocation: pd.DataFrame | No
               pd.DataFrame(columns=["family", "key", "name", "limit", "value", "activity", "slack", "shadow_price",
                                     "npv_per_step"]))
     extra = {name: pd.read_csv(out_dir / f"{name}.csv", encoding="utf-8-sig", dtype={"amc_id": str})
-             for name in ("transfers", "collaboration") if allocation is not None and (out_dir / f"{name}.csv").is_file()}
+             for name in ("transfers", "collaboration", "packages")
+             if allocation is not None and (out_dir / f"{name}.csv").is_file()}
     paths = [Path(p) for p in write_reports(out_dir, ReportInputs(
         scenario=result.scenario, contributed=result.prepared.assets, pool=result.pool, summary=summary,
         limits=limits, deal=result.deal, allocation=allocation, **extra))]
@@ -559,6 +560,9 @@ def _print_consortium(res) -> None:
         eps = res.least_core_epsilon
         out.print("the core is " + ("non-empty" if eps <= 1e-6 * max(abs(value), 1) else
                   f"empty: some coalition always gains CNY {_money(eps)}m by leaving (least-core ε)"))
+    packages = getattr(res, "packages", None)
+    if packages is not None and len(packages):
+        out.print(_packages_line(packages))
     collab = getattr(res, "collaboration", None)
     if collab is not None and len(collab):
         c = Table(title="national–local collaboration (collaboration.csv): the range that leaves both better off "
@@ -577,6 +581,21 @@ def _print_consortium(res) -> None:
             gains = [_money(r[k]) if r["feasible"] else "—" for k in ("local_gain_at_mid", "national_gain_at_mid")]
             c.add_row(escape(str(r["national"])), escape(str(r["local"])), r["mode"], rng, mid, *gains)
         out.print(c)
+
+
+def _packages_line(packages: pd.DataFrame) -> str:
+    """One line on packages.csv: how many packages, how many re-solved, and each AMC's package that carries the most
+    — among its re-solved packages (the confirmed values), else by the dual estimate."""
+    resolved = packages["method"] == "resolve"
+    value = packages["resolve_value"].where(resolved, packages["dual_value"])
+    best = packages.assign(_value=value, _resolved=resolved).sort_values(["_resolved", "_value"], ascending=False,
+                                                                         kind="stable")
+    best = best.groupby("amc_id", sort=False).head(1).set_index("amc_id").reindex(packages["amc_id"].unique())
+    parts = [f"{escape(str(amc))} {escape(str(r['package']))} {_money(r['_value'])}m"
+             + ("" if r["method"] == "resolve" else " (dual)") for amc, r in best.iterrows()]
+    n_resolved = int((packages["method"] == "resolve").sum())
+    return (f"packages (packages.csv): {len(packages):,} packages, {n_resolved} re-solved; each AMC's most valuable "
+            "to the grand deal (CNY): " + " · ".join(parts))
 
 
 @app.command(help=_help(
