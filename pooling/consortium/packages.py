@@ -101,19 +101,20 @@ def value_rates(grand: CoalitionValue, measure: str, base: float, amc: np.ndarra
     :math:`\kappa_m = s_m / C_m` (``c``: each asset's objective; :math:`C, C_m` the pool's and member :math:`m`'s
     selected objective). Under ``surplus`` :math:`s_m = (\text{senior\_proceeds} - \text{issuance\_cost})\,
     C_m / C + R_m + S_m - O_m` (its share of the notes' cash by objective, its retained notes and servicing, less
-    its assets' outside value); otherwise :math:`\kappa_m = \kappa` (1 under ``npv``)."""
+    its assets' outside value); otherwise :math:`\kappa_m = \kappa` (1 under ``npv``). Under ``pool.objective:
+    tail_npv`` the assets carry no objective of their own (it sits on the tail columns): :math:`C` is the pool's
+    CVaR and every member's rate is :math:`\kappa`."""
     pool_c = float(c[selected].sum())
-    if measure == "npv":
-        kappa = 1.0
-    else:
-        kappa = base / pool_c if pool_c > 0 else 0.0
+    if pool_c <= 0 and (grand.objective_value or 0.0) > 0:
+        pool_c = float(grand.objective_value)
+    kappa = 1.0 if measure == "npv" else (base / pool_c if pool_c > 0 else 0.0)
     by_m = pd.Series(np.where(selected, c, 0.0)).groupby(amc).sum()
     rates = dict.fromkeys(by_m.index, kappa)
-    if measure == "surplus" and pool_c > 0 and grand.by_amc and base > 0:
+    if measure == "surplus" and pool_c > 0 and grand.by_amc:
         cash = grand.parts.get("senior_proceeds", 0.0) - grand.parts.get("issuance_cost", 0.0)
         for m, cm in by_m.items():
             part = grand.by_amc.get(m, {})
-            if cm > 0:
+            if cm > 0 and c[selected].sum() > 0:
                 s_m = (cash * cm / pool_c + part.get("retained_value", 0.0) + part.get("servicing_value", 0.0)
                        - part.get("outside_value", 0.0))
                 rates[m] = s_m / cm
