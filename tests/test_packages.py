@@ -91,7 +91,7 @@ def test_package_resolves_zero_keeps_the_dual_estimate_only() -> None:
 
 # ------------------------------------------------------------------------------------------ a game from tapes
 SMALL = {"pool.limits.max_obligor_group_share": 0.08, "pool.limits.max_top10_group_share": 0.5,
-         "consortium.coalition_time_limit_s": 5.0, "consortium.workers": 1, "consortium.package_resolves": 2,
+         "consortium.coalition_time_limit_s": 30.0, "consortium.workers": 1, "consortium.package_resolves": 2,
          "solver.time_limit_s": 30.0}
 
 
@@ -197,4 +197,6 @@ def test_package_values_recomputed_from_pool_csv_and_the_tapes(folder: Path, run
 def test_same_inputs_same_packages(folder: Path, run_dir: Path, tmp_path: Path) -> None:
     scenario = with_overrides(load_scenario(folder), SMALL)
     write_run(tmp_path, run_scenario(scenario, size=False, consortium=True))
+    again, first = (pd.read_csv(d / "packages.csv", encoding="utf-8-sig") for d in (tmp_path, run_dir))
+    pd.testing.assert_frame_equal(again, first)
     assert (tmp_path / "packages.csv").read_bytes() == (run_dir / "packages.csv").read_bytes()

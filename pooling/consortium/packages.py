@@ -44,6 +44,8 @@ gap; and limits bind differently on a smaller book.
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
+
 import numpy as np
 import pandas as pd
 
@@ -171,23 +173,55 @@ def package_table(game: Game, measure: str, resolves: int) -> pd.DataFrame:
 
     can_add = game.scenario.pool.objective != "tail_npv"  # the bonus sits on npv, which tail_npv does not read
     rows = _to_resolve(t, resolves, can_add)
-    key = sub["amc_id"].astype(str) + "\x00" + package_labels(sub)
+    # each asset's row of t (its package), to find a package's assets in the re-solves
+    asset_code = pd.MultiIndex.from_frame(t[["amc_id", "package"]]).get_indexer(
+        pd.MultiIndex.from_arrays([frame["amc_id"], frame["package"]]))
     ratio = sub["npv"].to_numpy(float) / np.where(gbv > 0, gbv, np.inf)
     bonus_rate = FORCE_BONUS * max(float(ratio.max()) if len(ratio) else 0.0, 0.0)
-    for i in rows:
-        r = t.loc[i]
-        in_p = (key == f"{r['amc_id']}\x00{r['package']}").to_numpy()
-        if r["whatif"] == "withdraw":
-            cv = coalition_value(sub[~in_p].reset_index(drop=True), game.scenario, grand_c, game.hhi_seed)
-            value, share = base - _base(cv, measure), 0.0
-        else:
-            cv = coalition_value(sub, game.scenario, grand_c, game.hhi_seed, bonus=np.where(in_p, bonus_rate * gbv, 0.0))
-            got = cv.selected if cv.selected is not None else np.zeros(len(sub), dtype=bool)
-            value = _base(cv, measure) - base
-            share = float(gbv[in_p & got].sum() / gbv[in_p].sum()) if gbv[in_p].sum() > 0 else float((in_p & got).any())
-        t.loc[i, ["resolve_value", "resolve_in_pool_share"]] = [value, share]
-        t.loc[i, ["resolve_status", "method"]] = [cv.status, "resolve"]
+    tasks = [(int(i), str(t.at[i, "whatif"])) for i in rows]
+    state = (sub, game.scenario, game.hhi_seed, asset_code, bonus_rate, measure)
+    if game.workers > 1 and len(tasks) > 1:
+        with ProcessPoolExecutor(game.workers, initializer=_init_worker, initargs=state) as ex:
+            results = list(ex.map(_worker_resolve, tasks))
+    else:
+        _init_worker(*state)
+        try:
+            results = [_worker_resolve(task) for task in tasks]
+        finally:
+            _WORKER.clear()
+    for (i, whatif), (v0, status, share) in zip(tasks, results, strict=True):
+        t.loc[i, ["resolve_value", "resolve_in_pool_share"]] = [base - v0 if whatif == "withdraw" else v0 - base,
+                                                                 share]
+        t.loc[i, ["resolve_status", "method"]] = [status, "resolve"]
     return t[list(PACKAGE_COLUMNS)]
+
+
+# Worker state for the re-solves: the grand coalition's assets are sent once per process, not once per package.
+_WORKER: dict = {}
+
+
+def _init_worker(sub: pd.DataFrame, scenario, hhi_seed: dict | None, asset_code: np.ndarray, bonus_rate: float,
+                 measure: str) -> None:
+    _WORKER.update(sub=sub, scenario=scenario, hhi_seed=hhi_seed, asset_code=asset_code, bonus_rate=bonus_rate,
+                   measure=measure)
+
+
+def _worker_resolve(task: tuple[int, str]) -> tuple[float, str, float]:
+    """One what-if on the grand coalition (``task``: package row, ``withdraw`` or ``add``): v₀ of the deal without
+    the package, or with it drawn in; the selection's status; the share of the package's gbv in that pool."""
+    row, whatif = task
+    w = _WORKER
+    sub, in_p = w["sub"], w["asset_code"] == row
+    members = frozenset(a.id for a in w["scenario"].amcs)
+    gbv = sub["gbv"].to_numpy(float)
+    if whatif == "withdraw":
+        cv = coalition_value(sub[~in_p].reset_index(drop=True), w["scenario"], members, w["hhi_seed"])
+        return _base(cv, w["measure"]), cv.status, 0.0
+    cv = coalition_value(sub, w["scenario"], members, w["hhi_seed"], bonus=np.where(in_p, w["bonus_rate"] * gbv, 0.0))
+    got = cv.selected if cv.selected is not None else np.zeros(len(sub), dtype=bool)
+    total = float(gbv[in_p].sum())
+    share = float(gbv[in_p & got].sum()) / total if total > 0 else float((in_p & got).any())
+    return _base(cv, w["measure"]), cv.status, share
 
 
 def _to_resolve(t: pd.DataFrame, k: int, can_add: bool) -> list[int]:
