@@ -192,6 +192,11 @@ def test_package_values_recomputed_from_pool_csv_and_the_tapes(folder: Path, run
     assert np.allclose(got["pool_gbv"], expected_pool, atol=0.05)  # pool.csv is written to the fen
     assert np.allclose(got["in_pool_share"], expected_pool / got["gbv"], atol=1e-9)
     assert {"广东一号包", "广东二号包"} <= set(got.loc["GD"].index)  # the tape's own packages are the ones valued
+    # only packages that move more npv than the selection's gap are re-solved
+    pool_npv = in_pool.groupby(["amc_id", "package"])["npv"].sum().reindex(got.index, fill_value=0.0)
+    moved = np.where(got["whatif"] == "withdraw", pool_npv, got["npv"] - pool_npv)
+    tolerance = with_overrides(load_scenario(folder), SMALL).solver.mip_rel_gap * in_pool["npv"].sum()
+    assert (moved[(got["method"] == "resolve").to_numpy()] > tolerance * (1 - 1e-9)).all()
 
 
 def test_same_inputs_same_packages(folder: Path, run_dir: Path, tmp_path: Path) -> None:
@@ -200,3 +205,16 @@ def test_same_inputs_same_packages(folder: Path, run_dir: Path, tmp_path: Path) 
     again, first = (pd.read_csv(d / "packages.csv", encoding="utf-8-sig") for d in (tmp_path, run_dir))
     pd.testing.assert_frame_equal(again, first)
     assert (tmp_path / "packages.csv").read_bytes() == (run_dir / "packages.csv").read_bytes()
+
+
+def test_console_line_names_each_amcs_weightiest_withdrawal(run_dir: Path) -> None:
+    from pooling.cli.main import _packages_line
+
+    t = pd.read_csv(run_dir / "packages.csv", encoding="utf-8-sig", dtype={"amc_id": str, "package": str})
+    line = _packages_line(t)
+    assert f"{len(t):,} packages, {int((t['method'] == 'resolve').sum())} re-solved" in line
+    for amc, rows in t[t["whatif"] == "withdraw"].groupby("amc_id"):
+        resolved = rows[rows["method"] == "resolve"]
+        pick = resolved.loc[resolved["resolve_value"].abs().idxmax()] if len(resolved) else \
+            rows.loc[rows["dual_value"].abs().idxmax()]
+        assert f"{amc} {pick['package']} " in line

@@ -584,18 +584,20 @@ def _print_consortium(res) -> None:
 
 
 def _packages_line(packages: pd.DataFrame) -> str:
-    """One line on packages.csv: how many packages, how many re-solved, and each AMC's package that carries the most
-    — among its re-solved packages (the confirmed values), else by the dual estimate."""
+    """One line on packages.csv: how many packages, how many re-solved, and per AMC what withdrawing its weightiest
+    package costs the pooled deal — the withdrawal with the largest value in magnitude, re-solved ones first (else
+    the dual estimate, marked)."""
     resolved = packages["method"] == "resolve"
     value = packages["resolve_value"].where(resolved, packages["dual_value"])
-    best = packages.assign(_value=value, _resolved=resolved).sort_values(["_resolved", "_value"], ascending=False,
-                                                                         kind="stable")
-    best = best.groupby("amc_id", sort=False).head(1).set_index("amc_id").reindex(packages["amc_id"].unique())
-    parts = [f"{escape(str(amc))} {escape(str(r['package']))} {_money(r['_value'])}m"
-             + ("" if r["method"] == "resolve" else " (dual)") for amc, r in best.iterrows()]
-    n_resolved = int((packages["method"] == "resolve").sum())
-    return (f"packages (packages.csv): {len(packages):,} packages, {n_resolved} re-solved; each AMC's most valuable "
-            "to the grand deal (CNY): " + " · ".join(parts))
+    ranked = packages.assign(_value=value, _resolved=resolved, _size=value.abs())
+    ranked = ranked[ranked["whatif"] == "withdraw"].sort_values(["_resolved", "_size"], ascending=False, kind="stable")
+    best = ranked.groupby("amc_id", sort=False).head(1).set_index("amc_id")
+    parts = [f"{escape(str(amc))} {escape(str(best.at[amc, 'package']))} {_money(best.at[amc, '_value'])}m"
+             + ("" if best.at[amc, "_resolved"] else " (dual estimate)")
+             for amc in packages["amc_id"].unique() if amc in best.index]
+    n_resolved = int(resolved.sum())
+    return (f"packages (packages.csv): {len(packages):,} packages, {n_resolved} re-solved; what withdrawing each AMC's "
+            "weightiest package costs the pooled deal (CNY; negative: the deal gains): " + " · ".join(parts))
 
 
 @app.command(help=_help(

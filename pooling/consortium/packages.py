@@ -34,7 +34,9 @@ with the grand coalition's HHI cuts: a withdrawal removes :math:`P`'s assets fro
 bounds as for :math:`N`); an add gives :math:`P`'s assets a bonus of ``FORCE_BONUS`` × the best npv/gbv of any
 asset per CNY of gbv in the objective the selection maximises, and measures the pool on true values
 (``resolve_in_pool_share`` says how much of :math:`P` the limits let in). ``resolve_value`` is the what-if's value,
-``method`` says which packages were re-solved.
+``method`` says which packages were re-solved. A package is re-solved only when the npv its what-if moves (its npv
+in the pool for a withdrawal, out of it for an add) exceeds the selection's gap, ``solver.mip_rel_gap`` × the
+pool's npv: below that a re-solve could not tell its value from the solver's tolerance.
 
 Not a full game per package: the values are of the pooled deal's own value :math:`v_0(N)`, not of the
 superadditive cover (that would need every coalition again). A withdrawal can *raise* :math:`v_0(N)`: the
@@ -152,10 +154,12 @@ def package_table(game: Game, measure: str, resolves: int) -> pd.DataFrame:
         "gbv": gbv, "npv": sub["npv"].to_numpy(float), "pool_gbv": np.where(selected, gbv, 0.0),
         "mu": np.maximum(d, 0.0), "nu": np.minimum(d, 0.0), "one": 1,
         "c_in": np.where(selected, c, 0.0), "c_out": np.where(selected, 0.0, c),
+        "npv_in": np.where(selected, sub["npv"].to_numpy(float), 0.0),
     })
     t = frame.groupby(["amc_id", "package"], sort=True).agg(
         n_assets=("one", "sum"), gbv=("gbv", "sum"), npv=("npv", "sum"), pool_gbv=("pool_gbv", "sum"),
-        mu=("mu", "sum"), nu=("nu", "sum"), c_in=("c_in", "sum"), c_out=("c_out", "sum")).reset_index()
+        mu=("mu", "sum"), nu=("nu", "sum"), c_in=("c_in", "sum"), c_out=("c_out", "sum"),
+        npv_in=("npv_in", "sum")).reset_index()
     order = {p: i for i, p in enumerate(players)}
     t = t.sort_values(["amc_id", "package"], key=lambda s: s.map(order) if s.name == "amc_id" else s,
                       kind="stable").reset_index(drop=True)
@@ -172,7 +176,10 @@ def package_table(game: Game, measure: str, resolves: int) -> pd.DataFrame:
     t["method"] = "dual"
 
     can_add = game.scenario.pool.objective != "tail_npv"  # the bonus sits on npv, which tail_npv does not read
-    rows = _to_resolve(t, resolves, can_add)
+    # a re-solve cannot tell a package whose npv is within the selection's gap from the solver's tolerance
+    tolerance = sc.solver.mip_rel_gap * float(frame["npv_in"].sum())
+    moved_npv = np.where(withdraw, t["npv_in"], t["npv"] - t["npv_in"])
+    rows = _to_resolve(t[moved_npv > tolerance], resolves, can_add)
     # each asset's row of t (its package), to find a package's assets in the re-solves
     asset_code = pd.MultiIndex.from_frame(t[["amc_id", "package"]]).get_indexer(
         pd.MultiIndex.from_arrays([frame["amc_id"], frame["package"]]))
@@ -225,13 +232,13 @@ def _worker_resolve(task: tuple[int, str]) -> tuple[float, str, float]:
 
 
 def _to_resolve(t: pd.DataFrame, k: int, can_add: bool) -> list[int]:
-    """Row labels of the packages to re-solve: per AMC, the ``k`` withdrawals with the largest dual value in
+    """Row labels of the packages of ``t`` to re-solve: per AMC, the ``k`` withdrawals with the largest dual value in
     magnitude — the packages that move the deal most, either way (ties: more pool gbv first) — and, when
     ``can_add``, the ``k`` adds with the largest (least negative) dual value (ties: higher npv per gbv first);
     then by row order."""
     if k <= 0 or t.empty:
         return []
-    t = t.assign(_density=t["npv"] / t["gbv"].where(t["gbv"] > 0, np.inf), _row=np.arange(len(t)),
+    t = t.assign(_density=t["npv"] / t["gbv"].where(t["gbv"] > 0, np.inf), _row=t.index,
                  _size=t["dual_value"].abs())
     w = t[t["whatif"] == "withdraw"].sort_values(["_size", "pool_gbv", "_row"], ascending=[False, False, True],
                                                  kind="stable")
