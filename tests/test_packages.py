@@ -89,6 +89,16 @@ def test_package_resolves_zero_keeps_the_dual_estimate_only() -> None:
     pd.testing.assert_frame_equal(t, again)
 
 
+def test_no_grand_pool_no_resolves() -> None:
+    """An infeasible grand coalition has no deal to re-solve around: every package is an add, by its dual only."""
+    assets, scenario = _clean_game()
+    # every asset is residential: a 50% cap on one collateral type leaves only the empty pool, below the size floor
+    scenario = with_overrides(scenario, {"pool.size.min": 100.0, "pool.limits.max_collateral_share": 0.5})
+    t = package_table(Game(assets, scenario, workers=1), "npv", 5)
+    assert len(t) == len(PACKAGES)
+    assert (t["whatif"] == "add").all() and (t["method"] == "dual").all() and (t["pool_gbv"] == 0).all()
+
+
 # ------------------------------------------------------------------------------------------ a game from tapes
 SMALL = {"pool.limits.max_obligor_group_share": 0.08, "pool.limits.max_top10_group_share": 0.5,
          "consortium.coalition_time_limit_s": 30.0, "consortium.workers": 1, "consortium.package_resolves": 2,

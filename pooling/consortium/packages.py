@@ -179,7 +179,8 @@ def package_table(game: Game, measure: str, resolves: int) -> pd.DataFrame:
     # a re-solve cannot tell a package whose npv is within the selection's gap from the solver's tolerance
     tolerance = sc.solver.mip_rel_gap * float(frame["npv_in"].sum())
     moved_npv = np.where(withdraw, t["npv_in"], t["npv"] - t["npv_in"])
-    rows = _to_resolve(t[moved_npv > tolerance], resolves, can_add)
+    # without a grand pool (infeasible, or no pool found in time) there is no deal to re-solve around
+    rows = _to_resolve(t[moved_npv > tolerance], resolves, can_add) if selected.any() else []
     # each asset's row of t (its package), to find a package's assets in the re-solves
     asset_code = pd.MultiIndex.from_frame(t[["amc_id", "package"]]).get_indexer(
         pd.MultiIndex.from_arrays([frame["amc_id"], frame["package"]]))
