@@ -470,16 +470,19 @@ def write_deal_files(out_dir: Path, deal: Deal) -> list[Path]:
 def write_consortium_files(out_dir: Path, game: ConsortiumResult) -> list[Path]:
     """:data:`~pooling.outputs.CONSORTIUM_FILES` (core.csv and withdrawals.csv: their header when empty);
     transfers.csv realises the allocation of ``consortium.rule`` (:mod:`pooling.consortium.transfers`);
-    collaboration.csv prices the national–local modes (:mod:`pooling.consortium.collaboration`)."""
+    collaboration.csv prices the national–local modes (:mod:`pooling.consortium.collaboration`); packages.csv
+    values each AMC's packages in the grand deal (:mod:`pooling.consortium.packages`)."""
     out_dir = Path(out_dir)
-    allocation_csv, coalitions_csv, core_csv, withdrawals_csv, transfers_csv, collaboration_csv = CONSORTIUM_FILES
+    (allocation_csv, coalitions_csv, core_csv, withdrawals_csv, transfers_csv, collaboration_csv,
+     packages_csv) = CONSORTIUM_FILES
     core = game.core if len(game.core.columns) else pd.DataFrame(
         columns=["rule", "in_core", "max_excess", "worst_coalition", "blocking_coalition"])
     withdrawals = game.withdrawals if len(game.withdrawals.columns) else pd.DataFrame(columns=["withdrawing", "grand_value", "delta_grand_value"])
     return [write_csv(game.allocation, out_dir / allocation_csv), write_csv(game.coalitions, out_dir / coalitions_csv),
             write_csv(core, out_dir / core_csv), write_csv(withdrawals, out_dir / withdrawals_csv),
             write_csv(game.transfers, out_dir / transfers_csv, float_format="%.2f"),
-            write_csv(game.collaboration, out_dir / collaboration_csv)]
+            write_csv(game.collaboration, out_dir / collaboration_csv),
+            write_csv(game.packages, out_dir / packages_csv)]
 
 
 def write_servicing_files(out_dir: Path, plan: ServicingPlan) -> list[Path]:

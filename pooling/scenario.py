@@ -59,6 +59,7 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "guarantor_ids",
     "source_loan_id",
     "obligor_name",
+    "package",
 )
 TAPE_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
@@ -412,6 +413,9 @@ class Consortium(_Strict):
     workers: Annotated[int, Field(ge=1)] | None = None
     #: a coalition whose pool is not found in this time is recorded as no_incumbent and worth 0
     coalition_time_limit_s: Annotated[float, Field(gt=0.0)] = 10.0
+    #: packages.csv: per AMC, re-solve this many of its top package withdrawals (and as many adds) after the dual
+    #: estimate of every package (0: the dual estimate only)
+    package_resolves: Annotated[int, Field(ge=0)] = 3
     #: servicers; when empty every AMC services at the default fee, locals with a home-province uplift
     servicers: list[Servicer] = []
     whole_groups_servicing: bool = False

@@ -547,7 +547,8 @@ def _reports(result, out_dir: Path, summary: dict, allocation: pd.DataFrame | No
               pd.DataFrame(columns=["family", "key", "name", "limit", "value", "activity", "slack", "shadow_price",
                                     "npv_per_step"]))
     extra = {name: read_csv(out_dir / f"{name}.csv", dtype={"amc_id": str})
-             for name in ("transfers", "collaboration") if allocation is not None and (out_dir / f"{name}.csv").is_file()}
+             for name in ("transfers", "collaboration", "packages")
+             if allocation is not None and (out_dir / f"{name}.csv").is_file()}
     paths = [Path(p) for p in write_reports(out_dir, ReportInputs(
         scenario=result.scenario, contributed=result.prepared.assets, pool=result.pool, summary=summary,
         limits=limits, deal=result.deal, allocation=allocation, **extra))]
@@ -592,6 +593,9 @@ def _print_consortium(res) -> None:
         eps = res.least_core_epsilon
         out.print("the core is " + ("non-empty" if eps <= 1e-6 * max(abs(value), 1) else
                   f"empty: some coalition always gains CNY {_money(eps)}m by leaving (least-core ε)"))
+    packages = getattr(res, "packages", None)
+    if packages is not None and len(packages):
+        out.print(_packages_line(packages))
     collab = getattr(res, "collaboration", None)
     if collab is not None and len(collab):
         c = Table(title="national–local collaboration (collaboration.csv): the range that leaves both better off "
@@ -610,6 +614,23 @@ def _print_consortium(res) -> None:
             gains = [_money(r[k]) if r["feasible"] else "—" for k in ("local_gain_at_mid", "national_gain_at_mid")]
             c.add_row(escape(str(r["national"])), escape(str(r["local"])), r["mode"], rng, mid, *gains)
         out.print(c)
+
+
+def _packages_line(packages: pd.DataFrame) -> str:
+    """One line on packages.csv: how many packages, how many re-solved, and per AMC what withdrawing its weightiest
+    package costs the pooled deal — the withdrawal with the largest value in magnitude, re-solved ones first (else
+    the dual estimate, marked)."""
+    resolved = packages["method"] == "resolve"
+    value = packages["resolve_value"].where(resolved, packages["dual_value"])
+    ranked = packages.assign(_value=value, _resolved=resolved, _size=value.abs())
+    ranked = ranked[ranked["whatif"] == "withdraw"].sort_values(["_resolved", "_size"], ascending=False, kind="stable")
+    best = ranked.groupby("amc_id", sort=False).head(1).set_index("amc_id")
+    parts = [f"{escape(str(amc))} {escape(str(best.at[amc, 'package']))} {_money(best.at[amc, '_value'])}m"
+             + ("" if best.at[amc, "_resolved"] else " (dual estimate)")
+             for amc in packages["amc_id"].unique() if amc in best.index]
+    n_resolved = int(resolved.sum())
+    return (f"packages (packages.csv): {len(packages):,} packages, {n_resolved} re-solved; what withdrawing each AMC's "
+            "weightiest package costs the pooled deal (CNY; negative: the deal gains): " + " · ".join(parts))
 
 
 @app.command(help=_help(

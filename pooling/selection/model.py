@@ -1165,8 +1165,9 @@ def _choose_strategy(run: _Run, strategy: str) -> None:
              and run.model.n_units < run.solver.large_pool_units
              and int(run.problem.integrality.sum()) <= EXACT_MAX_INTEGERS)
     run.exact_stage = cheap
-    run.choice = {"lp_seconds": round(lp.seconds, 4), "lp_iterations": iterations, "lp_fractional": n_frac,
-                  "exact_stage_allowed": cheap}
+    # (the iteration count stays out of the summary: the pyomo backend does not report it, and the summary must not
+    # depend on the backend)
+    run.choice = {"lp_seconds": round(lp.seconds, 4), "lp_fractional": n_frac, "exact_stage_allowed": cheap}
 
 
 def _solve_once(run: _Run) -> tuple[Result, Result | None]:

@@ -42,7 +42,7 @@ ENUM_COLUMNS = {
     "collateral_type": vocab.COLLATERAL_TYPES,
     "legal_status": vocab.LEGAL_STATUSES,
 }
-TEXT_COLUMNS = ("asset_id", "obligor_id", "obligor_name", "guarantor_ids", "source_loan_id")
+TEXT_COLUMNS = ("asset_id", "obligor_id", "obligor_name", "guarantor_ids", "source_loan_id", "package")
 LINK_COLUMNS = ("from_obligor", "to_obligor", "relation")
 _LINK_ALIASES = {
     "from": "from_obligor",
