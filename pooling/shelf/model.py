@@ -169,7 +169,7 @@ class Coefficients:
 
 def asset_coefficients(assets: pd.DataFrame, plan: ShelfPlan, issues: Issues,
                        capacity: pd.DataFrame) -> Coefficients:
-    """The model's coefficients per asset (vectorised): :math:`\pi_{seg}(c_k) r_i`, the carrying saved by issuing at
+    r"""The model's coefficients per asset (vectorised): :math:`\pi_{seg}(c_k) r_i`, the carrying saved by issuing at
     :math:`t_k` and the carrying to the shelf's end (module docstring)."""
     a = assets
     er = a["expected_recovery"].to_numpy(float)
@@ -475,6 +475,8 @@ def realise(assets: pd.DataFrame, plan: ShelfPlan, issues: Issues, units: Units,
                 raise Infeasible(f"issue {k + 1} ({issues.dates[k]}): its planned assets cannot meet the plan's "
                                  f"limits: {e}", e.conflicts) from None
         chosen = assets[cand][sel.selected]
+        if chosen.empty:  # no subset of what the plan gave this issue meets the limits: it is not made
+            continue
         issued_in[np.flatnonzero(cand)[sel.selected]] = k
         deal = size_deal(chosen, plan.issue_scenario(coupon))
         senior = float(deal.tranches["size"].iloc[0])
@@ -545,8 +547,13 @@ def _no_issue_reason(assets: pd.DataFrame, plan: ShelfPlan, issues: Issues, coef
                          f"{plan.shelf.min_issue_size:,.0f}", ["shelf.min_issue_size", "acquisitions"])
     if er.sum() <= 0:
         return
-    select_pool(avail.assign(npv=np.maximum(avail["npv"].to_numpy(float), 0.0)),
-                plan.issue_scenario(float(issues.coupons[-1]), {"min": floor}))
+    smallest = float(avail.loc[avail["gbv"] > 0, "gbv"].min())  # any issue holds at least one asset
+    try:
+        select_pool(avail.assign(npv=np.maximum(avail["npv"].to_numpy(float), 0.0)),
+                    plan.issue_scenario(float(issues.coupons[-1]), {"min": max(floor, smallest)}))
+    except Infeasible as e:
+        raise Infeasible(f"no issue can meet the plan's limits, even from every asset acquired by the last window "
+                         f"({issues.dates[-1]}): {e}", e.conflicts) from None
 
 
 def plan_shelf(assets: pd.DataFrame, plan: ShelfPlan, realise_issues: bool = True) -> ShelfResult:

@@ -107,3 +107,9 @@ def write_shelf(out_dir: Path, n_assets: int = 8_000, *, seed: int = 0, as_of: d
     path = out_dir / "plan.yaml"
     path.write_text(header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=120), encoding="utf-8")
     return path
+
+
+if __name__ == "__main__":  # python -m pooling.shelf.synth OUT_DIR  (rewrites scenarios/shelf byte for byte)
+    import sys
+
+    print(write_shelf(Path(sys.argv[1] if len(sys.argv) > 1 else "scenarios/shelf")))
