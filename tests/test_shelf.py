@@ -327,3 +327,16 @@ def test_report_escapes_the_plan_name(tmp_path):
     run = run_shelf(load_plan(path))
     page = shelf_page(run.result, run.summary)
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)" in page
+
+
+def test_every_plan_key_is_documented():
+    """docs/shelf.md documents every key of the plan's own sections (valuation, structure and pool.limits are the
+    scenario's, documented in docs/scenario.md)."""
+    from pooling.shelf.plan import ShelfPlan
+    from tests.test_docs import documented_keys, schema_keys
+
+    doc = documented_keys((Path(__file__).resolve().parents[1] / "docs" / "shelf.md").read_text(encoding="utf-8"))
+    shared = ("valuation", "structure", "pool")
+    missing = [f"{s}.{k}" if s else k for s, k, _ in schema_keys(ShelfPlan)
+               if not s.startswith(shared) and (f"{s}.{k}" if s else k) not in doc]
+    assert not missing, missing

@@ -692,8 +692,10 @@ def shelf(
             raise
     data = run_.summary
     out.print(f"[bold]{escape(p.name)}[/]: {data['status']} — {data['n_issues']} issue(s), notes CNY "
-              f"{_money(data['cap_used'])}m of a CNY {_money(p.shelf.cap)}m shelf ({data['cap_used_share']:.1%}); PV "
-              f"CNY {_money(data['pv'])}m realised, {_money(data['pv_plan'])}m planned (gap {data['gap']:.1e})")
+              f"{_money(data['cap_used'])}m of a CNY {_money(p.shelf.cap)}m shelf ({data['cap_used_share']:.1%})")
+    m = data["model"]
+    out.print(f"PV CNY {_money(data['pv'])}m realised, CNY {_money(data['pv_plan'])}m planned (gap {data['gap']:.1e}; "
+              f"{m['n_units']:,} {m['units']} × {len(data['windows']['open'])} windows)")
     t = Table(title="issues (CNY m)", title_justify="left")
     for c in ("issue", "date", "coupon", "assets", "gbv", "planned senior", "sized senior", "notes issued",
               "cap used"):
