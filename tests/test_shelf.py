@@ -107,7 +107,7 @@ def brute_force(plan, assets) -> float:
             S = senior[members, k].sum()
             N = S * nu
             notes_total += N
-            if N < plan.shelf.min_issue_size - 1e-6:
+            if plan.shelf.min_issue_size - 1e-6 > N:
                 ok = False
                 break
             if not feasible_subsets(members[None, :].astype(float), assets, scen)[0]:

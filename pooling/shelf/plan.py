@@ -23,7 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pooling.errors import ScenarioError
 from pooling.scenario import (
-    AMC,
     IssuanceCost,
     Limits,
     Scenario,
@@ -183,20 +182,23 @@ class ShelfPlan(_Strict):
     def tape_scenario(self) -> Scenario:
         """The scenario that reads, validates, groups and values the batches' tapes: one scenario "AMC" per batch
         (its id is the batch name), so :func:`pooling.pipeline.prepare` reads every batch file as a tape."""
-        amcs = [AMC(id=a.batch, name=f"{a.amc} {a.batch}", kind=self.amc(a.amc).kind, tape=a.tape)
+        # built from plain values and validated as a scenario file is (the scenario's models stay as they load)
+        amcs = [{"id": a.batch, "name": f"{a.amc} {a.batch}", "kind": self.amc(a.amc).kind, "tape": a.tape}
                 for a in self.acquisitions]
-        return Scenario(name=self.name, as_of=self.as_of, amcs=amcs, links=self.links, columns=self.columns,
-                        valuation=self.valuation, structure=self.structure, base_dir=self.base_dir)
+        return Scenario.model_validate({
+            "name": self.name, "as_of": self.as_of, "amcs": amcs, "links": self.links, "columns": self.columns,
+            "valuation": self.valuation.model_dump(), "structure": self.structure.model_dump(),
+            "base_dir": self.base_dir})
 
     def issue_scenario(self, senior_coupon: float | None = None, size: dict | None = None,
                        time_limit_s: float | None = None) -> Scenario:
         """The scenario of one issue: the plan's AMCs, limits and structure (at ``senior_coupon``), size bounds
         ``size`` ({min, max} gbv), for the per-issue selection and the sizer."""
         first = {a.amc: a.tape for a in reversed(self.acquisitions)}
-        amcs = [AMC(id=i, name=self.amc(i).name, kind=self.amc(i).kind, tape=first[i]) for i in self.amc_ids]
+        amcs = [{"id": i, "name": self.amc(i).name, "kind": self.amc(i).kind, "tape": first[i]} for i in self.amc_ids]
         structure = self.structure if senior_coupon is None else self.structure.model_copy(
             update={"senior_coupon": float(senior_coupon)})
-        data = {"name": self.name, "as_of": self.as_of, "amcs": [a.model_dump() for a in amcs],
+        data = {"name": self.name, "as_of": self.as_of, "amcs": amcs,
                 "valuation": self.valuation.model_dump(), "structure": structure.model_dump(),
                 "pool": {"limits": self.pool.limits.model_dump(), "size": size or {}},
                 "solver": {"mip_rel_gap": 1e-6, "time_limit_s": time_limit_s or self.planner.selection_time_limit_s},
