@@ -76,7 +76,8 @@ def brute_force(plan, assets) -> float:
     """The best schedule by enumeration: each asset in no issue or one open window (3^n for two windows), the
     objective and every constraint recomputed from docs/shelf.md's formulas; the senior capacity per segment from
     the shared sizer."""
-    windows = plan.windows_sorted()
+    s = plan.shelf
+    windows = [w for w in plan.windows_sorted() if s.valid_from <= w.date <= s.valid_to]  # the open windows
     coupons = np.array([w.senior_coupon for w in windows])
     ratio = segment_capacity(assets, plan, np.unique(coupons))
     n, K = len(assets), len(windows)
@@ -173,6 +174,8 @@ def test_cli_bad_plan_exit_1(tmp_path):
                "min_issue_size": 2.0e7}, "issue_cost": {"fixed": 2.0e6, "rate": 0.002}},
     {"pool": {"limits": {"min_wa_recovery_rate": 0.45, "max_collateral_share": 0.7}},
      "amcs": [{"id": "NAT"}, {"id": "ZJ", "kind": "local", "funding_cost": 0.09}]},
+    {"windows": [{"date": "2026-09-30", "senior_coupon": 0.03}, {"date": "2027-03-31", "senior_coupon": 0.02},
+                 {"date": "2027-09-30", "senior_coupon": 0.01}]},  # the last window is after valid_to: closed
 ])
 def test_brute_force_equals_planner(tmp_path, doc):
     plan, assets = _prepared(_write_plan(tmp_path, TINY, **doc))
@@ -180,6 +183,24 @@ def test_brute_force_equals_planner(tmp_path, doc):
     expected = brute_force(plan, assets)
     assert result.solution.status == "optimal"
     assert result.solution.objective == pytest.approx(expected, rel=1e-6, abs=1.0)
+
+
+def test_closed_window_is_never_used(tmp_path):
+    windows = [{"date": "2026-09-30", "senior_coupon": 0.03}, {"date": "2027-09-30", "senior_coupon": 0.005}]
+    run = run_shelf(load_plan(_write_plan(tmp_path, TINY, windows=windows)))
+    assert run.summary["windows"] == {"open": ["2026-09-30"], "closed": ["2027-09-30"]}
+    assert all(str(r.date) == "2026-09-30" for r in run.result.realised)
+
+
+def test_issuing_nothing_when_costs_exceed_proceeds(tmp_path):
+    path = _write_plan(tmp_path, TINY, issue_cost={"fixed": 1.0e9, "rate": 0.0})
+    res = CliRunner().invoke(app, ["shelf", str(path), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "out" / "shelf.json").read_text(encoding="utf-8"))
+    assert data["status"] == "no_issue_pays" and data["n_issues"] == 0 and data["cap_used"] == 0
+    assert len(pd.read_csv(tmp_path / "out" / "issues.csv", encoding="utf-8-sig")) == 0
+    # nothing issued: the PV is minus the carrying of every asset to the shelf's end
+    assert data["pv"] == pytest.approx(-data["costs"]["carrying_unissued"]) and data["pv"] < 0
 
 
 def test_buckets_on_tiny_plan_meet_the_same_limits(tmp_path):
