@@ -606,13 +606,20 @@ def run_shelf_metrics(plan: ShelfPlan) -> dict:
     """One study run of a shelf plan: shelf.json's headline numbers as a flat dict; an infeasible plan is a
     status, not an error."""
     try:
-        data = run_shelf(plan).summary
+        run = run_shelf(plan)
     except Infeasible as e:
         return {"status": "infeasible", "conflicting_limits": "; ".join(e.conflicts)}
     except NoIncumbent as e:
         return {"status": "no_incumbent", "error": str(e)}
+    data = run.summary
+    issues = issues_frame(run.result)
+    tau = np.array([(pd.Timestamp(d) - pd.Timestamp(plan.as_of)).days / 365.25 for d in issues["date"]])
+    gbv = issues["gbv"].to_numpy(float)
     return {k: data[k] for k in ("status", "pv", "pv_plan", "gap", "cap_used", "cap_used_share", "n_issues",
-                                 "proceeds")} | {"first_issue": (data["planned_issues"] or [{}])[0].get("date")}
+                                 "proceeds")} | {
+        # gbv-weighted time of issue, years after as_of: earlier when the coupon curve rises, later when it falls
+        "mean_issue_years": float((tau * gbv).sum() / gbv.sum()) if gbv.sum() > 0 else None,
+        "first_issue_years": float(tau.min()) if len(tau) else None}
 
 
 def write_shelf_run(out_dir: Path, run: ShelfRun) -> list[Path]:

@@ -361,3 +361,24 @@ def test_every_plan_key_is_documented():
     missing = [f"{s}.{k}" if s else k for s, k, _ in schema_keys(ShelfPlan)
                if not s.startswith(shared) and (f"{s}.{k}" if s else k) not in doc]
     assert not missing, missing
+
+
+def test_study_sweeps_plan_parameters(tmp_path):
+    """A study whose base is a shelf plan: runs go through the shelf planner, paths are checked against the plan."""
+    plan = _write_plan(tmp_path, TINY, issue_cost={"fixed": 4.0e6, "rate": 0.002})
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump({"base": "plan.yaml", "scenarios": {"steep": {"windows.1.senior_coupon": 0.12}},
+                                     "sweep": {"issue_cost.fixed": [0.0, 1.5e7]}}), encoding="utf-8")
+    res = CliRunner().invoke(app, ["study", str(study), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv", encoding="utf-8-sig").set_index("scenario")
+    assert (runs["status"] == "optimal").all()
+    assert runs.loc["steep", "mean_issue_years"] < runs.loc["base", "mean_issue_years"]
+    assert runs.loc["base: fixed=0.0", "n_issues"] == 2 and runs.loc["base: fixed=15000000.0", "n_issues"] == 1
+    # each run is the planner's own answer for its plan
+    direct = run_shelf(load_plan(plan)).summary
+    assert runs.loc["base", "pv"] == pytest.approx(direct["pv"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"base": "plan.yaml", "sweep": {"shelf.capp": [1.0]}}), encoding="utf-8")
+    res = CliRunner().invoke(app, ["study", str(bad), "--out", str(tmp_path / "bad")])
+    assert res.exit_code == 1 and "capp" in res.output
