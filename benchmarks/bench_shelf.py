@@ -24,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from pooling import pipeline
 from pooling.pipeline import prepare, run_shelf
 from pooling.selection.model import select_pool
 from pooling.shelf.model import batch_assets
@@ -57,6 +58,7 @@ def main() -> int:
     plan = load_plan(bench_plan(args.assets))
     rows = []
     for _ in range(args.repeat):
+        pipeline._TAPE_CACHE.clear()  # every repeat reads the tapes (the cache serves a study's runs, not this)
         t0 = time.perf_counter()
         run = run_shelf(plan)
         total = time.perf_counter() - t0
