@@ -41,8 +41,10 @@ wa_recovery        :math:`\sum_u r_u x_{u,k} - \rho\, G_k \ge 0`
 wa_months          :math:`\sum_u g_u (m_u - M)\, x_{u,k} \le 0`
 =================  ==============================================================================================
 
-Obligor-group caps are rows of the model when units are assets; with buckets (which mix obligor groups), they —
-and top-10 and HHI limits — are met by the per-issue step: each issue's assets are re-selected on the canonical
+Obligor-group caps are rows of the model: for every group when units are assets; with buckets, for every group
+that can reach its cap in an issue of at least the minimum size (:func:`capped_groups`: those get buckets of their
+own). Guarantee-circle, top-10 and HHI limits — and caps of groups beyond ``planner.max_group_units`` — are met by
+the per-issue step: each issue's assets are re-selected on the canonical
 selection path (:func:`pooling.selection.model.select_pool`) under *every* limit of the plan, then sized by the
 real sizer (:func:`pooling.tranching.deal.size_deal`) at the window's coupon; :func:`realise` reports the plan and
 the realised issue side by side.
@@ -144,12 +146,42 @@ def segment_capacity(assets: pd.DataFrame, plan: ShelfPlan, coupons: np.ndarray)
 
 def unit_attributes(plan: ShelfPlan, units: str) -> list[str]:
     """The asset columns a bucket must agree on: the batch, then each dimension a share cap looks at (and the
-    secured flag when ``min_secured_share`` is set); with ``units == "assets"`` also the obligor group."""
+    secured flag when ``min_secured_share`` is set), and ``cap_group`` — the obligor group of an asset whose group
+    can reach its cap (:func:`capped_groups`), empty for the rest."""
     lim = plan.pool.limits
     cols = ["batch"] + [c for k, c in CAP_COLUMNS.items() if getattr(lim, k) is not None]
     if lim.min_secured_share is not None and "collateral_type" not in cols:
         cols.append("secured")
+    if lim.max_obligor_group_share is not None:
+        cols.append("cap_group")
     return cols
+
+
+def capped_groups(assets: pd.DataFrame, plan: ShelfPlan, coef: Coefficients) -> np.ndarray:
+    r"""Per asset: the obligor group whose cap can bind, else "" (bucket units).
+
+    Every issue that is made has notes :math:`N_k \ge N_{\min}`, and :math:`N_k \le \nu\,\bar s\,G_k` with
+    :math:`\bar s` the largest senior capacity per CNY of gbv of any asset, so :math:`G_k \ge \underline G =
+    N_{\min}/(\nu \bar s)`. A group whose whole gbv is at most :math:`\alpha\,\underline G` can never break its cap
+    (DESIGN §5: drop cap rows that can never bind); the others — at most ``planner.max_group_units``, the
+    largest first — get their own buckets and cap rows, so the plan meets their caps exactly. Caps of groups beyond
+    that many are met by the per-issue selection."""
+    alpha = plan.pool.limits.max_obligor_group_share
+    out = np.full(len(assets), "", dtype=object)
+    if alpha is None or alpha >= 1.0 or not len(assets):
+        return out
+    gbv = assets["gbv"].to_numpy(float)
+    nu = 1.0 / (1.0 - plan.structure.sub_share_of_notes)
+    dense = coef.capacity.max(axis=1)[gbv > 0] / gbv[gbv > 0]
+    s_bar = float(dense.max()) if dense.size else 0.0
+    g_min = plan.shelf.min_issue_size / (nu * s_bar) if s_bar > 0 else 0.0
+    groups = assets["group_id"].astype(str)
+    totals = pd.Series(gbv).groupby(groups.to_numpy()).sum()
+    big = totals[totals > alpha * g_min].sort_values(ascending=False, kind="stable")
+    big = big.iloc[: plan.planner.max_group_units]
+    hit = groups.isin(big.index).to_numpy()
+    out[hit] = groups.to_numpy()[hit]
+    return out
 
 
 @dataclass
@@ -207,11 +239,12 @@ def build_units(assets: pd.DataFrame, plan: ShelfPlan, coef: Coefficients, mode:
     a = assets
     secured = ~a["collateral_type"].astype(str).isin(UNSECURED_COLLATERAL).to_numpy()
     gbv = a["gbv"].to_numpy(float)
+    cap_group = capped_groups(a, plan, coef)
     if mode == "assets":
         codes = np.arange(len(a), dtype=np.int64)
         n = len(a)
     else:
-        keys = a.assign(secured=secured)[unit_attributes(plan, mode)].astype(str)
+        keys = a.assign(secured=secured, cap_group=cap_group)[unit_attributes(plan, mode)].astype(str)
         codes, uniques = pd.MultiIndex.from_frame(keys).factorize(sort=True)
         n = len(uniques)
     add = lambda w: np.bincount(codes, weights=w, minlength=n)  # noqa: E731
@@ -227,6 +260,7 @@ def build_units(assets: pd.DataFrame, plan: ShelfPlan, coef: Coefficients, mode:
     for col in CAP_COLUMNS.values():
         frame[col] = a[col].astype(str).to_numpy()[first]
     frame["group_id"] = a["group_id"].astype(str).to_numpy()[first]
+    frame["cap_group"] = cap_group[first] if mode != "assets" else frame["group_id"]
     K = coef.capacity.shape[1]
     capacity_u = np.column_stack([add(coef.capacity[:, k]) for k in range(K)])
     saving_u = np.column_stack([add(coef.saving[:, k]) for k in range(K)])
@@ -257,16 +291,16 @@ def _limit_rows(plan: ShelfPlan, units: Units) -> list[tuple[str, str, np.ndarra
     g = f["gbv"].to_numpy(float)
     rows = []
     caps = dict(CAP_COLUMNS)
-    if units.mode == "assets" and lim.max_obligor_group_share is not None:
-        caps["max_obligor_group_share"] = "group_id"
+    if lim.max_obligor_group_share is not None:
+        caps["max_obligor_group_share"] = "cap_group"  # every group (assets), the groups that can bind (buckets)
     for key, col in caps.items():
         alpha = getattr(lim, key)
         if alpha is None or alpha >= 1.0:
             continue
-        values = f[col].astype(str)
-        totals = pd.Series(g).groupby(values.to_numpy()).sum()
-        for v in totals.index[totals.to_numpy() > 0]:  # a value whose gbv is never above α·G can still bind
-            rows.append((f"{col}_cap", f"{key} {v}", np.where(values.to_numpy() == v, g, 0.0), alpha, "<="))
+        codes, names = pd.factorize(f[col].astype(str), sort=True)
+        totals = np.bincount(codes, weights=g, minlength=len(names))
+        for c in np.flatnonzero((totals > 0) & (names != "")):
+            rows.append((f"{col}_cap", f"{key} {names[c]}", np.where(codes == c, g, 0.0), alpha, "<="))
     if lim.min_secured_share is not None:
         rows.append(("secured", "min_secured_share", f["secured_gbv"].to_numpy(float), lim.min_secured_share, ">="))
     if lim.min_wa_recovery_rate is not None:
@@ -295,7 +329,7 @@ def solve_plan(plan: ShelfPlan, units: Units, issues: Issues) -> PlanSolution:
     coef = (D[None, :] * cap * (1.0 - ic.rate * nu) + units.saving / sigma)
     avail = f["batch_date"].to_numpy()[:, None] <= np.array(issues.dates, dtype="datetime64[D]")[None, :]
     pairs = [(int(u), int(k)) for u, k in zip(*np.nonzero(avail), strict=True)]
-    by_issue = {k: [u for u, kk in pairs if kk == k] for k in range(K)}
+    by_issue = {k: np.flatnonzero(avail[:, k]).tolist() for k in range(K)}
     by_unit: dict[int, list[int]] = {}
     for u, k in pairs:
         by_unit.setdefault(u, []).append(k)
@@ -322,8 +356,9 @@ def solve_plan(plan: ShelfPlan, units: Units, issues: Issues) -> PlanSolution:
     n_limit_rows = 0
     for _family, _key, w, alpha, sense in rows:
         w = w / sigma
+        nz = np.flatnonzero(w)
         for k in range(K):
-            us = [u for u in by_issue[k] if w[u] != 0.0]
+            us = nz[avail[nz, k]].tolist()
             if not us:
                 continue
             expr = lin(w[u] * m.x[u, k] for u in us) - alpha * m.G[k]

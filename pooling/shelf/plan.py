@@ -105,6 +105,9 @@ class Planner(_Strict):
     mip_rel_gap: Annotated[float, Field(ge=0.0, le=1.0)] = 1e-6
     time_limit_s: Annotated[float, Field(gt=0.0)] = 60.0
     pyomo_solver: str = "appsi_highs"
+    #: bucket units: at most this many obligor groups (the largest that can reach their cap) get buckets and cap
+    #: rows of their own; the other groups' caps are met by the per-issue selection
+    max_group_units: Annotated[int, Field(ge=0)] = 500
     #: time limit of each issue's selection MILP (the per-issue step on the canonical selection path)
     selection_time_limit_s: Annotated[float, Field(gt=0.0)] = 30.0
 
