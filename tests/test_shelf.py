@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from pooling.cli.main import app
 from pooling.errors import Infeasible, ScenarioError
 from pooling.pipeline import prepare, run_shelf, write_shelf_run
-from pooling.shelf.model import batch_assets, plan_shelf, segment_capacity
+from pooling.shelf.model import batch_assets, plan_shelf, segment_capacity, segment_of
 from pooling.shelf.plan import load_plan, parse_plan
 from tests.limits_check import feasible_subsets
 
@@ -86,7 +86,7 @@ def brute_force(plan, assets) -> float:
     tau = np.array([_years(w.date, plan.as_of) for w in windows])
     tau_h = _years(plan.shelf.valid_to, plan.as_of)
     er = assets["expected_recovery"].to_numpy(float)
-    senior = np.column_stack([ratio.loc[assets["collateral_type"].astype(str), c].to_numpy(float) * er for c in coupons])
+    senior = np.column_stack([ratio.loc[segment_of(assets), c].to_numpy(float) * er for c in coupons])
     book = pd.to_numeric(assets["book_value"], errors="coerce").to_numpy(float)
     base = np.where(np.isfinite(book), book, assets["npv"].to_numpy(float))
     r = np.array([plan.carrying_cost(a) for a in assets["amc_id"]])

@@ -12,7 +12,8 @@ Notation (money scaled by :math:`\sigma` = the shelf cap before it reaches the s
   gbv of the unit; :math:`s_{u,k} = \sum_{i\in u} \pi_{\text{seg}(i)}(c_k)\, r_i` its **senior capacity** at
   coupon :math:`c_k` — linear per segment: :math:`\pi_s(c)` = the senior the shared sizer
   (:func:`pooling.tranching.waterfall.size_senior`, the rating stress of ``structure``) gives the whole segment
-  *s* (collateral type) of the plan's assets at coupon *c*, per CNY of expected recovery;
+  *s* (collateral type × timing band, :func:`segment_of`) of the plan's assets at coupon *c*, per CNY of expected
+  recovery;
 * :math:`\nu = 1/(1-\text{sub\_share\_of\_notes})`: notes issued per CNY of senior; :math:`F, \kappa` the issue
   cost {fixed, rate}; :math:`D_k = (1+f)^{-\tau_k}` at the plan's ``funding_cost`` *f*;
 * carrying: unit *u* (base :math:`b_u` = book value, or npv where the tape gives none; its AMC's carrying cost
@@ -75,8 +76,16 @@ CAP_COLUMNS = {
     "max_asset_type_share": "asset_type",
     "max_legal_status_share": "legal_status",
 }
-#: the segment the senior capacity is linear on (the sizer's projection and stresses split by collateral type)
-SEGMENT = "collateral_type"
+#: the senior capacity is linear per segment: collateral type (the sizer projects and stresses by it) × timing band
+SEGMENT = "segment"
+#: edges of the timing bands, expected months to recovery: [0, 12), [12, 24), [24, 36), [36, 48), [48, ∞)
+TIMING_BANDS = (12.0, 24.0, 36.0, 48.0)
+
+
+def segment_of(assets: pd.DataFrame) -> np.ndarray:
+    """Per asset its segment, ``<collateral_type>|<timing band>`` (band 0..4 by :data:`TIMING_BANDS`)."""
+    band = np.searchsorted(np.array(TIMING_BANDS), assets["expected_months"].to_numpy(float), side="right")
+    return (assets["collateral_type"].astype(str) + "|" + pd.Series(band, index=assets.index).astype(str)).to_numpy()
 DAYS_PER_YEAR = 365.25
 
 
@@ -115,9 +124,10 @@ def issue_slots(plan: ShelfPlan) -> Issues:
 
 
 def segment_capacity(assets: pd.DataFrame, plan: ShelfPlan, coupons: np.ndarray) -> pd.DataFrame:
-    r"""Senior per CNY of expected recovery, :math:`\pi_s(c)`, per segment *s* (rows) and coupon *c* (columns):
-    each segment's assets sized alone by the shared sizer under the senior rating's deterministic stress, with
-    the plan's structure at that coupon (:func:`pooling.tranching.waterfall.size_senior`)."""
+    r"""Senior per CNY of expected recovery, :math:`\pi_s(c)`, per segment *s* (rows: :func:`segment_of`) and
+    coupon *c* (columns): each segment's assets sized alone by the shared sizer under the senior rating's
+    deterministic stress (its collateral type's haircut), with the plan's structure at that coupon
+    (:func:`pooling.tranching.waterfall.size_senior`)."""
     st = plan.structure
     stresses = stress_table(st)
     if st.senior_rating not in stresses:
@@ -126,21 +136,25 @@ def segment_capacity(assets: pd.DataFrame, plan: ShelfPlan, coupons: np.ndarray)
     base_terms = terms_from(st)
     horizon = max(plan.valuation.horizon_months, base_terms.legal_periods * base_terms.period_months) \
         + stress.delay_months + 1
-    er = assets.groupby(SEGMENT, sort=True, observed=True)["expected_recovery"].sum()
-    curves = pool_curve(assets, horizon_months=horizon, by=SEGMENT)
+    seg = segment_of(assets)
+    er = assets.groupby(seg, sort=True)["expected_recovery"].sum()
+    band = pd.Series(seg).str.rsplit("|", n=1).str[1].to_numpy()
+    curves = {b: pool_curve(assets[band == b], horizon_months=horizon, by="collateral_type")
+              for b in sorted(set(band))}  # per band, one column per collateral type (its stress haircut)
     rows = {}
-    for seg in er.index:
-        seg_er = float(er[seg])
+    for key in er.index:
+        coll, b = str(key).rsplit("|", 1)
+        seg_er = float(er[key])
         if seg_er <= 0:
-            rows[str(seg)] = np.zeros(len(coupons))
+            rows[str(key)] = np.zeros(len(coupons))
             continue
-        stressed = monthly_to_periods(stress_monthly(curves[[seg]], stress), base_terms.period_months,
+        stressed = monthly_to_periods(stress_monthly(curves[b][[coll]], stress), base_terms.period_months,
                                       base_terms.legal_periods)
         sizes = []
         for c in coupons:
             terms = terms_from(st.model_copy(update={"senior_coupon": float(c)}), expenses_base=seg_er)
             sizes.append(float(size_senior(stressed, terms, 1.0)[0]) / seg_er)
-        rows[str(seg)] = np.array(sizes)
+        rows[str(key)] = np.array(sizes)
     return pd.DataFrame(rows, index=[float(c) for c in coupons]).T.rename_axis(SEGMENT)
 
 
@@ -214,7 +228,7 @@ def asset_coefficients(assets: pd.DataFrame, plan: ShelfPlan, issues: Issues,
     end = np.power(1.0 + rate, -tau_h)
     saving = base[:, None] * (np.power(1.0 + rate[:, None], -issues.tau[None, :]) - end[:, None])
     carry = base * (np.power(1.0 + rate, -tau_a) - end)
-    ratio = capacity.reindex(a[SEGMENT].astype(str).to_numpy()).to_numpy(float)  # assets × issues
+    ratio = capacity.reindex(segment_of(a)).to_numpy(float)  # assets × issues
     return Coefficients(ratio * er[:, None], saving, carry)
 
 
