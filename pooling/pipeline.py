@@ -617,7 +617,7 @@ def run_shelf_metrics(plan: ShelfPlan) -> dict:
     gbv = issues["gbv"].to_numpy(float)
     return {k: data[k] for k in ("status", "pv", "pv_plan", "gap", "cap_used", "cap_used_share", "n_issues",
                                  "proceeds")} | {
-        # gbv-weighted time of issue, years after as_of: earlier when the coupon curve rises, later when it falls
+        # gbv-weighted time of issue of the realised issues, years after as_of
         "mean_issue_years": float((tau * gbv).sum() / gbv.sum()) if gbv.sum() > 0 else None,
         "first_issue_years": float(tau.min()) if len(tau) else None}
 
