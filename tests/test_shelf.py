@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from pooling.cli.main import app
-from pooling.errors import Infeasible, ScenarioError
+from pooling.errors import Infeasible, InputError, ScenarioError
 from pooling.pipeline import prepare, run_shelf, write_shelf_run
 from pooling.shelf.model import batch_assets, plan_shelf, segment_capacity, segment_of
 from pooling.shelf.plan import load_plan, parse_plan
@@ -160,6 +160,27 @@ def test_cli_bad_plan_exit_1(tmp_path):
     res = CliRunner().invoke(app, ["shelf", str(path), "--out", str(tmp_path / "out")])
     assert res.exit_code == 1, res.output
     assert "foo" in res.output and "unknown key" in res.output
+
+
+def test_bad_batch_tape_exit_1_with_validation_csv(tmp_path):
+    batches = dict(TINY)
+    date, amc, rows = batches["B2"]
+    batches["B2"] = (date, amc, [*rows[:1], ("A5", "O5", -2.5e7, "industrial", "CN-SD", "", 9.0e6, 36)])
+    path = _write_plan(tmp_path, batches)
+    res = CliRunner().invoke(app, ["shelf", str(path), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 1, res.output
+    problems = pd.read_csv(tmp_path / "out" / "validation.csv", encoding="utf-8-sig")
+    assert (problems["file"].astype(str).str.endswith("B2.csv") & (problems["column"] == "gbv")).any()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["validation.csv"]
+
+
+def test_asset_bought_twice_is_named(tmp_path):
+    batches = dict(TINY)
+    date, amc, rows = batches["B2"]
+    batches["B2"] = (date, amc, [*rows, TINY["B1"][2][0]])  # A1 again, in a later batch of the same AMC
+    with pytest.raises(InputError) as e:
+        run_shelf(load_plan(_write_plan(tmp_path, batches)))
+    assert "NAT/A1 in B1, B2" in str(e.value)
 
 
 # --------------------------------------------------------------------------------------------------------------

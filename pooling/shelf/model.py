@@ -404,7 +404,8 @@ def solve_plan(plan: ShelfPlan, units: Units, issues: Issues) -> PlanSolution:
                               "planner.time_limit_s")
         res.solution_loader.load_vars()
         value, bound = float(res.best_feasible_objective), float(res.best_objective_bound)
-        status = "optimal" if tc == TerminationCondition.optimal else tc.name.lower()
+        status = {TerminationCondition.optimal: "optimal",
+                  TerminationCondition.maxTimeLimit: "time_limit"}.get(tc, tc.name.lower())
     else:
         res = pyo.SolverFactory(p.pyomo_solver).solve(m, load_solutions=False)
         if str(res.solver.termination_condition) == "infeasible":
