@@ -86,6 +86,8 @@ def segment_of(assets: pd.DataFrame) -> np.ndarray:
     """Per asset its segment, ``<collateral_type>|<timing band>`` (band 0..4 by :data:`TIMING_BANDS`)."""
     band = np.searchsorted(np.array(TIMING_BANDS), assets["expected_months"].to_numpy(float), side="right")
     return (assets["collateral_type"].astype(str) + "|" + pd.Series(band, index=assets.index).astype(str)).to_numpy()
+
+
 DAYS_PER_YEAR = 365.25
 
 
