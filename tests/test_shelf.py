@@ -403,3 +403,33 @@ def test_study_sweeps_plan_parameters(tmp_path):
     bad.write_text(yaml.safe_dump({"base": "plan.yaml", "sweep": {"shelf.capp": [1.0]}}), encoding="utf-8")
     res = CliRunner().invoke(app, ["study", str(bad), "--out", str(tmp_path / "bad")])
     assert res.exit_code == 1 and "capp" in res.output
+
+
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_brute_force_equals_planner_on_random_tiny_plans(tmp_path, seed):
+    """Seeded random plans: 7 assets over 3 batches, random amounts, provinces, collateral and timing, random
+    limits, cap and costs."""
+    rng = np.random.default_rng(seed)
+    provinces = np.array(["CN-ZJ", "CN-GD", "CN-JS"])
+    collateral = np.array(["residential", "commercial", "unsecured", "industrial"])
+    dates = {"B1": "2026-07-10", "B2": "2026-10-20", "L1": "2027-01-05"}
+    batches: dict = {b: (d, "ZJ" if b == "L1" else "NAT", []) for b, d in dates.items()}
+    for i in range(7):
+        b = ["B1", "B2", "L1"][i % 3]
+        gbv = round(float(rng.uniform(1e7, 6e7)), -3)
+        er = round(gbv * float(rng.uniform(0.1, 0.7)), -3)
+        book = "" if rng.random() < 0.3 else round(er * 0.7, -3)
+        batches[b][2].append((f"X{i}", f"O{i}", gbv, str(rng.choice(collateral)), str(rng.choice(provinces)), book, er,
+                              int(rng.integers(6, 60))))
+    windows = [{"date": "2026-09-30", "senior_coupon": round(float(rng.uniform(0.015, 0.03)), 4)},
+               {"date": "2027-03-31", "senior_coupon": round(float(rng.uniform(0.015, 0.06)), 4)}]
+    limits = {"max_province_share": float(rng.choice([0.5, 0.7, 1.0])),
+              "min_wa_recovery_rate": float(rng.choice([0.0, 0.3]))}
+    doc = {"windows": windows, "pool": {"limits": limits},
+           "issue_cost": {"fixed": float(rng.choice([0.0, 1e6, 5e6])), "rate": 0.002},
+           "shelf": {"cap": float(rng.choice([3e7, 1e9])), "valid_from": "2026-07-01", "valid_to": "2027-06-30",
+                     "max_issues": int(rng.integers(1, 3))},
+           "amcs": [{"id": "NAT"}, {"id": "ZJ", "kind": "local", "funding_cost": 0.07}]}
+    plan, assets = _prepared(_write_plan(tmp_path, batches, **doc))
+    result = plan_shelf(assets, plan, realise_issues=False)
+    assert result.solution.objective == pytest.approx(brute_force(plan, assets), rel=1e-6, abs=1.0)

@@ -592,7 +592,8 @@ def _no_issue_reason(assets: pd.DataFrame, plan: ShelfPlan, issues: Issues, coef
     er = avail["expected_recovery"].to_numpy(float)
     notes_per_gbv = float(coef.capacity[assets["batch_date"].to_numpy() <= last, -1].sum() * nu
                           / max(avail["gbv"].sum(), 1e-9))
-    floor = plan.shelf.min_issue_size / notes_per_gbv if notes_per_gbv > 0 else np.inf
+    n_min = plan.shelf.min_issue_size
+    floor = 0.0 if n_min <= 0 else (n_min / notes_per_gbv if notes_per_gbv > 0 else np.inf)
     if not np.isfinite(floor) or floor > avail["gbv"].sum():
         raise Infeasible(f"every asset acquired by the last window ({issues.dates[-1]}) supports CNY "
                          f"{notes_per_gbv * avail['gbv'].sum():,.0f} of notes, less than shelf.min_issue_size "
