@@ -433,3 +433,21 @@ def test_brute_force_equals_planner_on_random_tiny_plans(tmp_path, seed):
     plan, assets = _prepared(_write_plan(tmp_path, batches, **doc))
     result = plan_shelf(assets, plan, realise_issues=False)
     assert result.solution.objective == pytest.approx(brute_force(plan, assets), rel=1e-6, abs=1.0)
+
+
+def test_unavailable_pyomo_solver_is_an_input_error(tmp_path):
+    path = _write_plan(tmp_path, TINY, planner={"units": "assets", "pyomo_solver": "no_such_solver"})
+    with pytest.raises(InputError) as e:
+        run_shelf(load_plan(path))
+    assert "planner.pyomo_solver" in str(e.value)
+
+
+def test_another_pyomo_solver_gives_the_same_plan(tmp_path):
+    """planner.pyomo_solver through Pyomo's generic SolverFactory path (here its 'highs' interface)."""
+    doc = {"pool": {"limits": {"max_province_share": 0.6}}}
+    a = plan_shelf(*reversed(_prepared(_write_plan(tmp_path / "a", TINY, **doc))), realise_issues=False)
+    b = plan_shelf(*reversed(_prepared(_write_plan(tmp_path / "b", TINY, planner={"units": "assets",
+                                                                                   "pyomo_solver": "highs"}, **doc))),
+                   realise_issues=False)
+    assert b.solution.objective == pytest.approx(a.solution.objective, rel=1e-9)
+    assert np.array_equal(a.solution.y, b.solution.y)

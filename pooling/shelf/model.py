@@ -409,7 +409,11 @@ def solve_plan(plan: ShelfPlan, units: Units, issues: Issues) -> PlanSolution:
         status = {TerminationCondition.optimal: "optimal",
                   TerminationCondition.maxTimeLimit: "time_limit"}.get(tc, tc.name.lower())
     else:
-        res = pyo.SolverFactory(p.pyomo_solver).solve(m, load_solutions=False)
+        solver = pyo.SolverFactory(p.pyomo_solver)
+        if not solver.available(exception_flag=False):
+            raise InputError(f"planner.pyomo_solver {p.pyomo_solver!r} is not available here; use appsi_highs "
+                             "(installed with the package) or install that solver")
+        res = solver.solve(m, load_solutions=False)
         if str(res.solver.termination_condition) == "infeasible":
             raise Infeasible("the shelf plan has no feasible issue schedule", ["shelf", "pool.limits"])
         m.solutions.load_from(res)
