@@ -81,6 +81,7 @@ SAMPLES: tuple[Sample, ...] = (
                          "--holdout-from", "2024-07-01")),
     Sample("backtest", ("backtest", *_HISTORY, "--model", "models/demo", "--out", "out/backtest",
                         "--as-of", "2026-06-30")),
+    Sample("shelf", ("shelf", "scenarios/shelf/plan.yaml", "--out", "out/shelf")),
     Sample("value", ("value", "scenarios/demo/scenario.yaml", "--out", "out/value")),
 )
 #: samples too slow for the test run (tests/test_docs.py): the 8-point demo frontier takes minutes

@@ -58,3 +58,6 @@ CALIBRATE_FILES = ("model.json", "calibration.csv", "model_card.html")
 BACKTEST_FILES = ("backtest.csv", "corrections.json", "backtest.html")
 #: ``pooling value``
 VALUE_FILES = ("valuation.csv",)
+#: ``pooling shelf`` (:func:`pooling.pipeline.write_shelf_run`, in its order), then the report page
+SHELF_FILES = ("issues.csv", "assignments.csv", "shelf.json")
+SHELF_REPORT_FILES = ("shelf.html",)

@@ -31,7 +31,15 @@ from pooling.errors import (
     ValidationFailed,
 )
 from pooling.io import read_csv, staged_folder, write_csv
-from pooling.outputs import FRONTIER_FILES, REPORT_FILES, TAIL_FILES, VALIDATE_FILES, check_written
+from pooling.outputs import (
+    FRONTIER_FILES,
+    REPORT_FILES,
+    SHELF_FILES,
+    SHELF_REPORT_FILES,
+    TAIL_FILES,
+    VALIDATE_FILES,
+    check_written,
+)
 from pooling.outputs import files_written as pipeline_files
 from pooling.scenario import Dimension, Solver, with_overrides
 
@@ -702,6 +710,61 @@ def frontier(
                   _money(r["npv"]) if np.isfinite(r["npv"]) else "—",
                   f"{r['npv_loss_pct']:.2f}%" if np.isfinite(r["npv_loss_pct"]) else "—", *deal, str(r["status"]))
     out.print(t)
+    _wrote(paths, out_dir)
+
+
+@app.command(help=_help(
+    "Plan a shelf issuance (储架发行): which acquired assets go into which issue at which pricing window, within "
+    "the shelf's cap, validity and number of issues, every issue meeting the plan's limits on its own; maximise "
+    "the present value of note proceeds less carrying and issuance costs (docs/shelf.md).",
+    f"Writes {_names(SHELF_FILES + SHELF_REPORT_FILES)}. Exit 1 on a bad plan file or bad tapes (validation.csv "
+    "lists every problem), 3 when no issue can be made (the conflict is named), 4 when the planner stops without "
+    "a schedule.",
+    "Example: pooling shelf scenarios/shelf/plan.yaml --out out/shelf"))
+@handles_errors
+def shelf(
+    plan: Annotated[Path, typer.Argument(help="Shelf plan YAML file.", metavar="PLAN", show_default=False)],
+    out_dir: OutDir = Path("out"),
+) -> None:
+    from pooling.errors import OptimizationError
+    from pooling.io import write_json
+    from pooling.pipeline import run_shelf, write_shelf_run
+    from pooling.report.shelf import write_shelf_report
+    from pooling.shelf.plan import load_plan
+
+    p = load_plan(plan)
+    with err.status("preparing…") as status:
+        try:
+            run_ = run_shelf(p, on_stage=lambda name: status.update(name + "…"))
+        except ValidationFailed as e:
+            report_problems(e.problems, out_dir)
+            raise
+        except OptimizationError as e:
+            write_json({"name": p.name, "status": "infeasible" if e.exit_code == 3 else "no_incumbent",
+                        "message": str(e), "conflicting_limits": list(getattr(e, "conflicts", []))},
+                       out_dir / SHELF_FILES[2])
+            raise
+    data = run_.summary
+    out.print(f"[bold]{escape(p.name)}[/]: {data['status']} — {data['n_issues']} issue(s), notes CNY "
+              f"{_money(data['cap_used'])}m of a CNY {_money(p.shelf.cap)}m shelf ({data['cap_used_share']:.1%})")
+    m = data["model"]
+    out.print(f"PV CNY {_money(data['pv'])}m realised, CNY {_money(data['pv_plan'])}m planned (gap {data['gap']:.1e}; "
+              f"{m['n_units']:,} {m['units']} × {len(data['windows']['open'])} windows)")
+    t = Table(title="issues (CNY m)", title_justify="left")
+    for c in ("issue", "date", "coupon", "assets", "gbv", "planned senior", "sized senior", "notes issued",
+              "cap used"):
+        t.add_column(c, justify="left" if c in ("issue", "date") else "right")
+    from pooling.shelf.results import issues_frame
+
+    for r in issues_frame(run_.result).to_dict("records"):
+        t.add_row(str(r["issue"]), r["date"], f"{r['coupon']:.2%}", f"{r['n_assets']:,}", _money(r["gbv"]),
+                  _money(r["planned_senior"]), _money(r["sized_senior"]), _money(r["notes"]), f"{r['cap_used_share']:.1%}")
+    out.print(t)
+    if data["windows"]["closed"]:
+        out.print("windows outside the shelf's validity (no issue): " + ", ".join(data["windows"]["closed"]))
+    with err.status("writing…"):
+        paths = write_shelf_run(out_dir, run_)
+        paths += check_written(write_shelf_report(out_dir, run_.result, data), SHELF_REPORT_FILES, "write_shelf_report")
     _wrote(paths, out_dir)
 
 

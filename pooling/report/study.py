@@ -233,7 +233,10 @@ class StudyTables:
         head = ["scenario", *self.parameters, "status"]
         metrics = [m for m in ("pool_npv", "delta_pool_npv", "senior_size", "delta_senior_size", "pool_gbv",
                                "pool_n_assets", "recovery_rate", "senior_share_of_expected_recovery",
-                               "senior_coverage", "sub_irr", "mip_gap") if m in self.grid]
+                               "senior_coverage", "sub_irr", "mip_gap",
+                               # a shelf plan's study (docs/shelf.md)
+                               "pv", "pv_plan", "cap_used", "cap_used_share", "n_issues", "mean_issue_years",
+                               "first_issue_years", "gap") if m in self.grid]
         return head + metrics + ["run_id", "error"]
 
     def counts(self) -> dict[str, int]:
