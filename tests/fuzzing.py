@@ -1,10 +1,13 @@
-"""Corpus-mutation fuzzing of the tool's inputs: tapes (CSV and Excel), the links file and the scenario file.
+"""Corpus-mutation fuzzing of the tool's inputs: tapes (CSV and Excel), the links file, scenario, study and shelf
+plan files.
 
-Each case starts from a small clean scenario (two tapes, English and Chinese headers, a links file), applies one to
-three random mutations — hostile cell values, broken structure, other encodings and delimiters, Excel quirks,
-scenario keys of the wrong type — and runs ``pooling validate`` on it in-process. A case passes when the command
-ends in exit 0 (clean), 1 (a validation report) or 2 (a usage error) without a traceback, within the time limit,
-and leaves in its output folder nothing but the validation report. Deterministic for a given seed.
+Each case starts from a small clean scenario (two tapes, English and Chinese headers, a links file, a study and a
+shelf plan over them), applies one to three random mutations — hostile cell values, broken structure, other
+encodings and delimiters, Excel quirks, keys of the wrong type, paths leading out — and runs ``pooling validate``
+(most cases), ``pooling study --dry-run`` or ``pooling shelf`` on it in-process. A case passes when the command
+ends in one of its exit codes (0 clean, 1 a validation report, 2 a usage error; a shelf plan also 3 or 4) without
+a traceback, within the time limit, and leaves in its output folder nothing but what that outcome writes.
+Deterministic for a given seed.
 
 Used by ``tests/test_fuzz.py`` (a few hundred cases) and ``benchmarks/bench_fuzz.py`` (10,000)."""
 
@@ -48,6 +51,8 @@ class Case:
     scenario: Path
     tapes: list[Path]
     links: Path
+    study: Path | None = None
+    plan: Path | None = None
     applied: list[str] = field(default_factory=list)
 
 
@@ -59,7 +64,23 @@ def write_case(work: Path) -> Case:
     (data / "links.csv").write_text(LINKS, encoding="utf-8")
     scenario = write_scenario(work, [{"id": "A", "kind": "national", "tape": "data/a.csv"},
                                      {"id": "GD", "kind": "local", "home_province": "CN-GD", "tape": "data/gd.csv"}])
-    return Case(work, scenario, [data / "a.csv", data / "gd.csv"], data / "links.csv")
+    study = work / "study.yaml"
+    study.write_text(yaml.safe_dump({
+        "name": "fuzz", "base": "scenario.yaml", "common": {"solver.mip_rel_gap": 1e-3},
+        "scenarios": {"dearer": {"levers.coupon_shift": 0.005}, "no_gd": {"levers.withdraw": ["GD"]}},
+        "sweep": {"levers.court_delay_months": [0, 12]}}, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    plan = work / "plan.yaml"
+    plan.write_text(yaml.safe_dump({
+        "name": "fuzz-shelf", "as_of": "2026-06-30",
+        "shelf": {"cap": 1.0e7, "valid_from": "2026-07-01", "valid_to": "2027-06-30", "max_issues": 2,
+                  "min_issue_size": 1.0e6},
+        "windows": [{"date": "2026-09-30", "senior_coupon": 0.0215}, {"date": "2027-03-31", "senior_coupon": 0.018}],
+        "acquisitions": [{"batch": "A1", "date": "2026-07-15", "amc": "A", "tape": "data/a.csv"},
+                         {"batch": "G1", "date": "2026-11-30", "amc": "GD", "tape": "data/gd.csv"}],
+        "amcs": [{"id": "A", "kind": "national"}, {"id": "GD", "kind": "local", "funding_cost": 0.055}],
+        "funding_cost": 0.035, "issue_cost": {"fixed": 1.0e4, "rate": 0.002}, "links": "data/links.csv"},
+        allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return Case(work, scenario, [data / "a.csv", data / "gd.csv"], data / "links.csv", study, plan)
 
 
 def _lines(path: Path) -> list[str]:
@@ -185,6 +206,49 @@ SCENARIO_EDITS: list[tuple[str, object]] = [
 ]
 
 
+STUDY_EDITS: list[tuple[str, object]] = [
+    ("base", "../elsewhere.yaml"), ("base", "/etc/passwd"), ("base", "missing.yaml"), ("base", 3), ("base", None),
+    ("scenarios", {"base": {}}), ("scenarios", {"x": {"pool.limits.max_provence_share": 0.2}}),
+    ("scenarios", {"x": {"levers.withdraw": ["NOPE"]}}), ("scenarios", {"x": {"solver.time_limit_s": "fast"}}),
+    ("scenarios", {"a:b": {}}), ("scenarios", []), ("sweep", {"levers.coupon_shift": []}),
+    ("sweep", {"levers.coupon_shift": "0.01"}), ("sweep", {"no.such.key": [1, 2]}), ("common", {"amcs": None}),
+    ("name", {"x": 1}), ("sweeps", {}), ("description", "中文" * 1000),
+]
+
+PLAN_EDITS: list[tuple[str, object]] = [
+    ("shelf.cap", -1), ("shelf.cap", "ten billion"), ("shelf.valid_to", "2026-01-01"), ("shelf.max_issues", 0),
+    ("windows", []), ("windows.0.senior_coupon", 2.0), ("windows.0.date", "soon"), ("acquisitions", []),
+    ("acquisitions.0.tape", "../../etc/passwd"), ("acquisitions.0.tape", "data/missing.csv"),
+    ("acquisitions.0.amc", "ZZ"), ("acquisitions.1.batch", "A1"), ("acquisitions.0.date", "2025-01-01"),
+    ("amcs", "A"), ("funding_cost", -0.1), ("issue_cost", {"fixed": "x"}), ("pool", {"limits": {"max_hhi": 5}}),
+    ("unknown", True), ("links", "/etc/hosts"), ("structure", {"senior_coupon": None}),
+]
+
+
+def _edit_yaml(path: Path, edits: list[tuple[str, object]], rng: random.Random) -> None:
+    kind = rng.choice(["edit", "edit", "yaml", "bytes"])
+    if kind == "yaml":
+        path.write_text(rng.choice(["", "- a\n", "name: [unclosed\n", "base: !!python/object/apply:os.system [ls]\n"]),
+                        encoding="utf-8")
+        return
+    if kind == "bytes":
+        data = bytearray(path.read_bytes())
+        data[rng.randrange(len(data))] = rng.randrange(256)
+        path.write_bytes(bytes(data))
+        return
+    key, value = rng.choice(edits)
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    *parents, last = key.split(".")
+    target = doc
+    for part in parents:
+        target = target[int(part)] if part.isdigit() else target[part]
+    if last.isdigit():
+        target[int(last)] = value
+    else:
+        target[last] = value
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
 def _scenario(rng: random.Random, case: Case) -> None:
     kind = rng.choice(["edit", "yaml", "bytes"])
     if kind == "yaml":
@@ -219,6 +283,9 @@ MUTATIONS: dict[str, Callable[[random.Random, Case], None]] = {
     "scenario": _scenario,
 }
 
+#: The command each case runs: validate a scenario (most cases), dry-run a study, or plan a shelf.
+COMMANDS = ("validate", "validate", "validate", "study", "shelf")
+
 
 @dataclass
 class Outcome:
@@ -242,18 +309,29 @@ def run_case(work: Path, number: int, seed: int, timeout: int = 30) -> Outcome:
 
     rng = random.Random(f"{seed}:{number}")
     case = write_case(work)
+    command = rng.choice(COMMANDS)
     names = rng.sample(list(MUTATIONS), k=rng.randint(1, 3))
+    if command in ("study", "shelf"):  # the file itself mutated, sometimes its tapes too
+        names = [command, *rng.sample(["cells", "structure", "encoding"], k=rng.randint(0, 1))]
     for name in names:
         try:
-            MUTATIONS[name](rng, case)
+            if name == "study":
+                _edit_yaml(case.study, STUDY_EDITS, rng)
+            elif name == "shelf":
+                _edit_yaml(case.plan, PLAN_EDITS, rng)
+            else:
+                MUTATIONS[name](rng, case)
             case.applied.append(name)
         except Exception:  # a mutation that does not fit this case (e.g. editing a scenario already broken)
             case.applied.append(f"{name} (not applicable)")
     out = work / "out"
+    args = {"validate": ["validate", str(case.scenario), "--out", str(out)],
+            "study": ["study", str(case.study), "--out", str(out), "--dry-run"],
+            "shelf": ["shelf", str(case.plan), "--out", str(out)]}[command]
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(timeout)
     try:
-        result = CliRunner().invoke(app, ["validate", str(case.scenario), "--out", str(out)])
+        result = CliRunner().invoke(app, args)
     except _Timeout:
         return Outcome(number, case.applied, None, f"no answer within {timeout} s")
     finally:
@@ -263,11 +341,20 @@ def run_case(work: Path, number: int, seed: int, timeout: int = 30) -> Outcome:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         tb = "".join(traceback.format_exception(result.exception))[-600:]
         return Outcome(number, case.applied, result.exit_code, f"exception: {tb}")
-    if result.exit_code not in (0, 1, 2) or "internal error" in text or "Traceback" in text:
+    codes = (0, 1, 2, 3, 4) if command == "shelf" else (0, 1, 2)
+    if result.exit_code not in codes or "internal error" in text or "Traceback" in text:
         return Outcome(number, case.applied, result.exit_code, f"exit {result.exit_code}: {text[-600:]}")
     written = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
-    allowed = {0: [["validation.csv"]], 1: [["validation.csv"]], 2: [[]]}[result.exit_code]
-    if written not in allowed and not (result.exit_code == 1 and written == []):
+    leftovers = [p.name for p in work.iterdir() if p.name.startswith(".out.")]
+    if leftovers:
+        return Outcome(number, case.applied, result.exit_code, f"left {leftovers} beside the output folder")
+    if command == "shelf" and result.exit_code in (0, 3, 4):
+        return Outcome(number, case.applied, result.exit_code, None)  # a plan that ran: its own outputs
+    if command == "study":
+        allowed = [[]]  # a dry run writes nothing
+    else:
+        allowed = {0: [["validation.csv"]], 1: [["validation.csv"], []], 2: [[]]}.get(result.exit_code, [])
+    if written not in allowed:
         return Outcome(number, case.applied, result.exit_code, f"wrote {written}")
     return Outcome(number, case.applied, result.exit_code, None)
 
