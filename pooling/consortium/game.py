@@ -9,7 +9,9 @@ npv / senior size. The pool is selected from the members' assets under the scena
   (``consortium.size_rule: proportional``, default), kept as they are (``same``) or dropped (``none``);
 * each member's min/max share kept when :math:`|S| \ge 2`; a single AMC under its own ``standalone_limits``
   (:meth:`pooling.scenario.AMC.standalone`), not the consortium's caps;
-* :math:`v(\emptyset) = 0`; an infeasible coalition's own deal is worth 0 and says so (``status``).
+* :math:`v(\emptyset) = 0`; an infeasible coalition's own deal is worth 0 and says so (``status``), as is one
+  whose best pool still breaks an HHI or top-10 limit when its cuts stop (``hhi_not_converged``,
+  ``top10_not_converged``): a pool that breaks a limit cannot be issued.
 
 The value reported is the **superadditive cover** :math:`\hat v(S) = \max(v_0(S), \max_T \hat v(T) + \hat v(S
 \setminus T))` — members may always act separately — exact over all coalitions
@@ -117,6 +119,10 @@ def _measure(assets: pd.DataFrame, scenario: Scenario, selected: np.ndarray, obj
     return sp.surplus, sp.parts(), {str(k): dict(v) for k, v in sp.by_amc.to_dict("index").items()}
 
 
+#: Selection statuses whose pool still breaks a limit (its iterative cuts did not converge in time).
+LIMIT_BROKEN = ("hhi_not_converged", "top10_not_converged")
+
+
 def coalition_value(assets: pd.DataFrame, scenario: Scenario, members: Coalition,
                     hhi_seed: dict[str, list[dict[str, float]]] | None = None,
                     bonus: np.ndarray | None = None) -> CoalitionValue:
@@ -149,6 +155,10 @@ def coalition_value(assets: pd.DataFrame, scenario: Scenario, members: Coalition
         return CoalitionValue(members, 0.0, "infeasible", seconds=time.perf_counter() - t0)
     except NoIncumbent:
         return CoalitionValue(members, 0.0, "no_incumbent", seconds=time.perf_counter() - t0)
+    if sel.status in LIMIT_BROKEN:
+        # the cut loop stopped with an HHI or top-10 limit still broken: that pool cannot be issued, so no deal of
+        # the coalition's own is known — worth 0, and the status says why (acting apart may still be worth more)
+        return CoalitionValue(members, 0.0, sel.status, seconds=time.perf_counter() - t0, hhi_cuts=sel.hhi_cuts)
     chosen = sub[sel.selected]
     objective = float(sel.objective_value) if bonus is None else float(objective_values(sub, sc)[sel.selected].sum())
     value, parts, by_amc = _measure(sub, sc, sel.selected, objective)
