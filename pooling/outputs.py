@@ -58,3 +58,6 @@ CALIBRATE_FILES = ("model.json", "calibration.csv", "model_card.html")
 BACKTEST_FILES = ("backtest.csv", "corrections.json", "backtest.html")
 #: ``pooling value``
 VALUE_FILES = ("valuation.csv",)
+#: ``pooling monitor`` (:func:`pooling.pipeline.write_monitor`, then :func:`pooling.report.monitor.write_monitor_reports`)
+MONITOR_FILES = ("monitor.csv", "triggers.csv", "watchlist.csv", "reforecast.csv", "monitor.json")
+MONITOR_REPORT_FILES = ("monitor.xlsx", "monitor.html")
