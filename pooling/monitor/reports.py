@@ -75,7 +75,7 @@ def read_reports(
     closing = pd.Timestamp(closing)
     parts = []
     for path, file in zip(paths, names, strict=True):
-        raw = read_table(Path(path), file, table, problems)
+        raw = read_table(Path(path), file, table, problems, allow_empty=True)  # a month with no collections
         if raw is None:
             continue
         mapping = _map_headers(raw, file, table, REQUIRED, problems)

@@ -182,8 +182,9 @@ def monitor(plan: DealPlan, reports: pd.DataFrame, as_of: pd.Timestamp | None = 
     reforecast, fc, flows = _reforecast(plan, idx, amount, row_month, settled_t, cum_plan[:, -1], cum_actual[:, -1],
                                         t_asof, m_asof, pay_dates, as_of)
     senior_start = np.r_[plan.sizes["senior"], flows.balances["senior"][0, : n_mon - 1]]
+    reserve_start = np.r_[terms.cash_reserve_share * plan.sizes["senior"], flows.reserve_balance[0, : n_mon - 1]]
     triggers = _triggers(plan, actual, cum_actual, cum_plan, idx, amount, row_t, row_period, settled_t,
-                         period_end_t, period_dates, complete, senior_start)
+                         period_end_t, period_dates, complete, senior_start, reserve_start)
     last_t = np.full(n, -np.inf)
     collected = amount > 0
     if collected.any():
@@ -241,7 +242,8 @@ def _segments(pool: pd.DataFrame, actual: np.ndarray, cum_plan: np.ndarray, n_mo
         parts.append(pd.DataFrame({
             "period": np.tile(np.arange(1, n_mon + 1), k), "date": np.tile(dates.strftime("%Y-%m-%d"), k),
             "dimension": dim, "segment": np.repeat(labels, n_mon), "plan": P.ravel(), "actual": A.ravel(),
-            "cumulative_plan": cp.ravel(), "cumulative_actual": ca.ravel(), "ratio": ratio.ravel()}))
+            "cumulative_plan": cp.ravel(), "cumulative_actual": ca.ravel(), "ratio": ratio.ravel(),
+            "behind_plan": np.nan_to_num(ratio.ravel(), nan=np.inf) < threshold}))
     out = pd.concat(parts, ignore_index=True)
     order = {d: i for i, d in enumerate(DIMENSIONS)}
     out["_d"] = out["dimension"].map(order)
@@ -251,15 +253,17 @@ def _segments(pool: pd.DataFrame, actual: np.ndarray, cum_plan: np.ndarray, n_mo
 def _triggers(plan: DealPlan, actual: np.ndarray, cum_actual: np.ndarray, cum_plan: np.ndarray, idx: np.ndarray,
               amount: np.ndarray, row_t: np.ndarray, row_period: np.ndarray, settled_t: np.ndarray,
               period_end_t: np.ndarray, dates: pd.DatetimeIndex, complete: np.ndarray,
-              senior_start: np.ndarray) -> pd.DataFrame:
+              senior_start: np.ndarray, reserve_start: np.ndarray) -> pd.DataFrame:
     r"""triggers.csv: each trigger per period — value, threshold, breached (value < threshold).
 
     * ``cumulative_collection_ratio`` = Σ actual / Σ plan from closing to the period's end (or the report date);
     * ``npv_profitability`` = Σ over positions closed (settled) by then of their collections discounted to closing
       at ``valuation.discount_rate`` / Σ of their npv at issue (pool.csv); empty (no breach) while none is closed;
-    * ``senior_interest_cover`` = (period collections − taxes − servicer base fee − expenses) / senior interest due,
-      on the senior balance the deal had at the period's start (from the waterfall run on actual collections);
-      the current period's expenses and interest are pro rata to the time elapsed. Empty once the senior is repaid.
+    * ``senior_interest_cover`` = (period collections − taxes − servicer base fee − expenses + the liquidity reserve
+      at the period's start) / senior interest due, on the senior balance at the period's start (both from the
+      waterfall run on actual collections); below 1 the senior interest could not be paid in full — the event of
+      default of Chinese NPL ABS. The current period's expenses and interest are pro rata to the time elapsed.
+      Empty once the senior is repaid.
     """
     s, terms = plan.scenario, plan.terms
     st = s.structure
@@ -285,7 +289,7 @@ def _triggers(plan: DealPlan, actual: np.ndarray, cum_actual: np.ndarray, cum_pl
     base = terms.expenses_base if terms.expenses_base is not None else sum(plan.sizes.values())
     expenses = min(terms.expenses_rate * base * terms.dt, terms.expenses_cap * terms.dt) * elapsed
     interest = terms.senior_coupon * senior_start * terms.dt * elapsed
-    available = period_c * (1.0 - terms.tax_rate - terms.base_fee_rate) - expenses
+    available = period_c * (1.0 - terms.tax_rate - terms.base_fee_rate) - expenses + reserve_start
     cover = np.divide(available, interest, out=np.full(n_mon, np.nan), where=interest > 0.005)
 
     rows = []
