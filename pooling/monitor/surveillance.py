@@ -302,6 +302,18 @@ def _triggers(plan: DealPlan, actual: np.ndarray, cum_actual: np.ndarray, cum_pl
     return pd.concat(rows, ignore_index=True)[list(TRIGGER_COLUMNS)]
 
 
+def _joined(members: pd.DataFrame, column: str) -> pd.Series:
+    """Per group_id, the distinct values of ``column`` joined by ';' (sorted), without a Python call per group."""
+    d = members[["group_id", column]].drop_duplicates().sort_values(["group_id", column], kind="stable")
+    d = d.assign(_k=d.groupby("group_id").cumcount())
+    wide = d.pivot(index="group_id", columns="_k", values=column)
+    out = wide[0].astype(str)
+    for c in wide.columns[1:]:
+        more = wide[c].notna()
+        out = out.where(~more, out + ";" + wide[c].astype(str))
+    return out
+
+
 def _watchlist(pool: pd.DataFrame, plan_td: np.ndarray, actual_td: np.ndarray, status: np.ndarray,
                status_t: np.ndarray, last_t: np.ndarray, settled_t: np.ndarray, t_asof: float, mon) -> pd.DataFrame:
     """watchlist.csv: assets, then obligor groups of two or more pool assets, that collected less than
@@ -358,8 +370,7 @@ def _watchlist(pool: pd.DataFrame, plan_td: np.ndarray, actual_td: np.ndarray, s
         agg, gshort = agg[keep], gshort[keep]
         if len(agg):
             members = g[g["group_id"].isin(agg.index)]
-            amcs = members.drop_duplicates(["group_id", "amc_id"]).groupby("group_id")["amc_id"].agg(";".join)
-            provs = members.drop_duplicates(["group_id", "province"]).groupby("group_id")["province"].agg(";".join)
+            amcs, provs = _joined(members, "amc_id"), _joined(members, "province")
             groups = pd.DataFrame({
                 "amc_id": amcs.reindex(agg.index).to_numpy(), "asset_id": "", "obligor_id": "",
                 "group_id": agg.index.to_numpy(), "province": provs.reindex(agg.index).to_numpy(),
@@ -395,7 +406,8 @@ def _reforecast(plan: DealPlan, idx: np.ndarray, amount: np.ndarray, row_month: 
     pm, n_legal = terms.period_months, terms.legal_periods
     H = len(plan.base_monthly)
     actual_monthly = np.bincount(row_month - 1, weights=amount, minlength=H)[:H] if len(idx) else np.zeros(H)
-    key = pool[list(REFORECAST_SEGMENT)].astype(str).agg("|".join, axis=1) if len(pool) else pd.Series(dtype=str)
+    a, b = REFORECAST_SEGMENT
+    key = pool[a].astype(str) + "|" + pool[b].astype(str)
     codes, labels = pd.factorize(key, sort=True)
     A_s = np.bincount(codes, weights=actual_td, minlength=len(labels))
     P_s = np.bincount(codes, weights=plan_td, minlength=len(labels))
