@@ -128,8 +128,11 @@ def main() -> None:
         totals.append(r["total"])
         ratios.append(r["total"] / r["baseline"])
     med = statistics.median(totals)
-    print(f"median total {med:.2f} s over {len(totals)} run(s) (budget 30 s: {'ok' if med <= 30 else 'OVER'}); "
-          f"median ratio to read_csv {statistics.median(ratios):.1f}×")
+    print(f"median total {med:.2f} s over {len(totals)} run(s); median ratio to read_csv "
+          f"{statistics.median(ratios):.1f}×")
+    ok = med <= 30.0
+    print(f"budget: one year of monthly reports for {args.assets:,} assets ≤ 30 s → {'PASS' if ok else 'FAIL'}")
+    raise SystemExit(0 if ok else 1)
 
 
 if __name__ == "__main__":

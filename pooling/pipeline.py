@@ -648,13 +648,14 @@ def run_monitor(deal_dir: Path, scenario: Scenario, collections: list[Path], as_
 
 def write_monitor(out_dir: Path, result) -> list[Path]:
     """:data:`~pooling.outputs.MONITOR_FILES`, atomically, in that order."""
+    from pooling.io import write_csv_fast
     from pooling.outputs import MONITOR_FILES
 
     out_dir = Path(out_dir)
     monitor_csv, triggers_csv, watch_csv, reforecast_csv, monitor_json = MONITOR_FILES
     paths = [write_csv(result.monitor, out_dir / monitor_csv, float_format="%.6f"),
              write_csv(result.triggers, out_dir / triggers_csv, float_format="%.6f"),
-             write_csv(result.watchlist, out_dir / watch_csv, float_format="%.2f"),
+             write_csv_fast(result.watchlist, out_dir / watch_csv),  # up to one row per pool asset
              write_csv(result.reforecast, out_dir / reforecast_csv, float_format="%.2f"),
              write_json(result.summary, out_dir / monitor_json)]
     return check_written(paths, MONITOR_FILES, "write_monitor")

@@ -101,7 +101,7 @@ def _validate_file(raw, file: str, mapping: dict[str, int], closing: pd.Timestam
     header = {c: str(raw.frame.columns[pos]) for c, pos in mapping.items()}
     out = pd.DataFrame({"source_file": file, "source_row": lines})
     for c in ("amc_id", "asset_id"):
-        out[c] = _text(col[c]).to_numpy()
+        out[c] = _text(col[c]).set_axis(out.index)  # kept as the reader's string array (no object round trip)
         empty = (out[c] == "").to_numpy()
         problems.add(file, lines[empty], header[c], "", f"{c} is empty")
 
@@ -147,26 +147,53 @@ def _validate_file(raw, file: str, mapping: dict[str, int], closing: pd.Timestam
     return out.assign(_asset_header=header["asset_id"], _date_header=header["date"])
 
 
+def _positions(frame: pd.DataFrame, pool_keys: pd.DataFrame) -> np.ndarray:
+    """Each row's position in ``pool_keys`` (unique (amc_id, asset_id) pairs, as pool.csv), NaN when not there.
+    When asset ids are unique over the pool (the usual case) one factorisation of asset_id and a check of the AMC;
+    otherwise a merge on both keys."""
+    amc, asset = pool_keys["amc_id"].astype(str), pool_keys["asset_id"].astype(str)
+    n = len(asset)
+    # codes in order of first appearance: when the pool's ids are unique they are 0..n-1, and a row's code is
+    # its asset's position (or ≥ n: not in the pool)
+    codes, _ = pd.factorize(np.concatenate([asset.to_numpy(dtype=object), frame["asset_id"].to_numpy(dtype=object)]))
+    if (codes[:n] == np.arange(n)).all():
+        pos = codes[n:].astype(float)
+        found = pos < n
+        pos[~found] = np.nan
+        same = np.zeros(len(frame), dtype=bool)
+        same[found] = amc.to_numpy()[pos[found].astype(np.int64)] == frame["amc_id"].to_numpy()[found]
+        return np.where(same, pos, np.nan)
+    keys = pd.DataFrame({"amc_id": amc, "asset_id": asset, "_pos": np.arange(len(pool_keys))})
+    merged = frame[["amc_id", "asset_id"]].merge(keys, on=["amc_id", "asset_id"], how="left")
+    return merged["_pos"].to_numpy(dtype=float, na_value=np.nan)
+
+
 def _check_keys(frame: pd.DataFrame, pool_keys: pd.DataFrame, problems: _Problems) -> np.ndarray:
     """Unknown assets (not in the pool) and duplicate (amc_id, asset_id, date) rows over all files; returns each
     row's position in ``pool_keys`` (-1 when unknown)."""
-    keys = pool_keys[["amc_id", "asset_id"]].astype(str).assign(_pos=np.arange(len(pool_keys)))
-    keys = keys.drop_duplicates(["amc_id", "asset_id"])
-    merged = frame[["amc_id", "asset_id"]].merge(keys, on=["amc_id", "asset_id"], how="left")
-    position = merged["_pos"].to_numpy(dtype=float, na_value=np.nan)
+    position = _positions(frame, pool_keys)
     unknown = np.isnan(position) & (frame["asset_id"] != "").to_numpy() & (frame["amc_id"] != "").to_numpy()
     for file, idx in frame.index[unknown].groupby(frame["source_file"].to_numpy()[unknown]).items():
         rows = frame.loc[idx]
         problems.add(file, rows["source_row"].to_numpy(), str(rows["_asset_header"].iloc[0]),
                      (rows["amc_id"] + "/" + rows["asset_id"]).to_numpy(),
                      "unknown asset: not in the deal's pool (pool.csv)")
+    # duplicates: on (pool position, day) for known assets — integers, cheap at millions of rows — and on the
+    # text keys for the (few) unknown ones
     dated = frame["date"].notna().to_numpy()
-    key = frame[["amc_id", "asset_id", "date"]]
-    dup = key.duplicated(keep="first").to_numpy() & dated & (frame["asset_id"] != "").to_numpy()
+    day = frame["date"].to_numpy("datetime64[D]").astype(np.int64)
+    known = ~np.isnan(position) & dated
+    dup = np.zeros(len(frame), dtype=bool)
+    if known.any():
+        code = np.where(known, np.nan_to_num(position, nan=0.0).astype(np.int64), -1)
+        key = pd.Series(code * 1_000_000 + (day - day[known].min()))
+        dup[known] = key[known].duplicated(keep="first").to_numpy()
+    other = ~known & dated & (frame["asset_id"] != "").to_numpy()
+    if other.any():
+        dup[other] = frame.loc[other, ["amc_id", "asset_id", "date"]].duplicated(keep="first").to_numpy()
     if dup.any():
-        first = frame.groupby(["amc_id", "asset_id", "date"], sort=False, dropna=True)["source_row"].transform("first")
-        first_file = frame.groupby(["amc_id", "asset_id", "date"], sort=False, dropna=True)["source_file"].transform(
-            "first")
+        groups = frame.groupby(["amc_id", "asset_id", "date"], sort=False, dropna=True)
+        first, first_file = groups["source_row"].transform("first"), groups["source_file"].transform("first")
         for file, idx in frame.index[dup].groupby(frame["source_file"].to_numpy()[dup]).items():
             rows = frame.loc[idx]
             where = [f"{f} row {int(r)}" if f != file else f"row {int(r)}"

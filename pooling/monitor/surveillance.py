@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from pooling import vocab
 from pooling.scenario import Scenario
 from pooling.tranching.deal import _add_months, run_base_case, tranche_names
 from pooling.tranching.waterfall import PAY_ITEMS, Terms, monthly_to_periods
@@ -317,74 +320,92 @@ def _joined(members: pd.DataFrame, column: str) -> pd.Series:
 def _watchlist(pool: pd.DataFrame, plan_td: np.ndarray, actual_td: np.ndarray, status: np.ndarray,
                status_t: np.ndarray, last_t: np.ndarray, settled_t: np.ndarray, t_asof: float, mon) -> pd.DataFrame:
     """watchlist.csv: assets, then obligor groups of two or more pool assets, that collected less than
-    ``monitor.watch_ratio`` of their plan to date, ranked by shortfall (plan − actual), with the reasons."""
+    ``monitor.watch_ratio`` of their plan to date, each level ranked by shortfall (plan − actual; ties in pool
+    order), with the reasons. Reason texts are joined column-wise by Arrow, not row by row."""
     shortfall = plan_td - actual_td
     behind = (shortfall > 0.005) & (actual_td < mon.watch_ratio * plan_td)
     ratio = np.divide(actual_td, plan_td, out=np.full(len(pool), np.nan), where=plan_td > 0)
     silent = np.where(np.isfinite(last_t), t_asof - last_t, t_asof)
     sel = np.flatnonzero(behind)
-    a = pool.iloc[sel]
-    st = status[sel].astype(str)
-    reasons = pd.Series("", index=range(len(sel)), dtype=object)
-
-    def add(mask: np.ndarray, text: pd.Series | str) -> None:
-        text = text if isinstance(text, pd.Series) else pd.Series(text, index=reasons.index)
-        sep = np.where(reasons.to_numpy() == "", "", "; ")
-        reasons.loc[mask] = (reasons + pd.Series(sep, index=reasons.index) + text)[mask]
-
+    sel = sel[np.lexsort((sel, -shortfall[sel]))]
+    code = pd.Categorical(status[sel], categories=list(vocab.LEGAL_STATUSES)).codes  # -1: no status
+    court = np.isin(code, [vocab.LEGAL_STATUSES.index(c) for c in COURT_STATUSES
+                           if c != "enforcement_terminated"])
     sl = silent[sel]
     never = ~np.isfinite(last_t[sel])
     quiet = sl >= mon.silent_months
-    months = pd.Series(np.floor(sl + 1e-9).astype(int).astype(str), index=reasons.index)
-    add(quiet & never, "no collection since closing (" + months + " months)")
-    add(quiet & ~never, "no collection for " + months + " months")
-    unchanged = np.isnan(status_t[sel])
-    stalled = np.isin(st, COURT_STATUSES) & (st != "enforcement_terminated") & unchanged & (t_asof >= mon.stalled_months)
-    add(stalled, pd.Series("legal stage stalled at " + pd.Series(st), index=reasons.index)
-        + f" (no progress reported in {int(t_asof)} months)")
-    add(st == "enforcement_terminated", "enforcement terminated (终本): no assets found to enforce on")
-    add(st == "bankruptcy", "in bankruptcy: recovery waits on the administrator's distribution")
+    months = pa.array(np.floor(sl + 1e-9).astype(np.int64)).cast(pa.string())
+    pct = pa.array(np.round(np.nan_to_num(ratio[sel]) * 100).astype(np.int64)).cast(pa.string())
+    status_text = pc.take(pa.array(list(vocab.LEGAL_STATUSES) + [""], type=pa.string()),
+                          pa.array(np.where(code < 0, len(vocab.LEGAL_STATUSES), code)))
+    stalled = court & np.isnan(status_t[sel]) & (t_asof >= mon.stalled_months)
     settled = np.isfinite(settled_t[sel])
-    pct = pd.Series((np.nan_to_num(ratio[sel]) * 100).round(0).astype(int).astype(str), index=reasons.index)
-    add(settled, "settled at " + pct + "% of plan to date (a realised shortfall)")
-    add(reasons.to_numpy() == "", "collected " + pct + "% of plan to date")
+
+    n_sel = len(sel)
+
+    def part(mask: np.ndarray, *pieces) -> pa.Array:
+        """The text of ``pieces`` (arrays or constants) followed by '; ' where ``mask``, '' elsewhere."""
+        text = pc.binary_join_element_wise(*[p if isinstance(p, pa.Array) else pa.scalar(p, pa.string())
+                                             for p in (*pieces, "; ")], pa.scalar("", pa.string()))
+        if not isinstance(text, pa.Array):  # constants only
+            text = pa.repeat(text, n_sel)
+        return pc.if_else(pa.array(mask, type=pa.bool_()), text, pa.scalar("", pa.string()))
+
+    parts = [part(quiet & never, "no collection since closing (", months, " months)"),
+             part(quiet & ~never, "no collection for ", months, " months"),
+             part(stalled, "legal stage stalled at ", status_text, f" (no progress reported in {int(t_asof)} months)"),
+             part(code == vocab.LEGAL_STATUSES.index("enforcement_terminated"),
+                  "enforcement terminated (终本): no assets found to enforce on"),
+             part(code == vocab.LEGAL_STATUSES.index("bankruptcy"),
+                  "in bankruptcy: recovery waits on the administrator's distribution"),
+             part(settled, "settled at ", pct, "% of plan to date (a realised shortfall)")]
+    joined = pc.binary_join_element_wise(*parts, "")
+    joined = pc.if_else(pc.equal(joined, ""), part(np.ones(n_sel, dtype=bool), "collected ", pct, "% of plan to date"),
+                        joined)
+    reasons = pc.utf8_rtrim(joined, characters="; ")
+
+    def text(column: str) -> pd.Series:
+        if column not in pool:
+            return pd.Series("", index=range(n_sel), dtype=object)
+        return pool[column].take(sel).astype(str).reset_index(drop=True)  # a take, then text: no 1M-row copy
 
     assets = pd.DataFrame({
-        "amc_id": a["amc_id"].astype(str).to_numpy(), "asset_id": a["asset_id"].astype(str).to_numpy(),
-        "obligor_id": a["obligor_id"].astype(str).to_numpy() if "obligor_id" in a else "",
-        "group_id": a["group_id"].astype(str).to_numpy() if "group_id" in a else "",
-        "province": a["province"].astype(str).to_numpy(), "plan_to_date": plan_td[sel],
-        "actual_to_date": actual_td[sel], "shortfall": shortfall[sel], "reason": reasons.to_numpy(),
-        "level": "asset", "ratio": ratio[sel], "months_since_collection": np.where(never, np.nan, sl),
-        "legal_status": st})
+        "amc_id": text("amc_id"), "asset_id": text("asset_id"), "obligor_id": text("obligor_id"),
+        "group_id": text("group_id"), "province": text("province"), "plan_to_date": plan_td[sel],
+        "actual_to_date": actual_td[sel], "shortfall": shortfall[sel],
+        "reason": pd.Series(pd.array(reasons, dtype=pd.ArrowDtype(pa.string()))).astype(str),
+        "level": "asset", "rank": np.arange(1, len(sel) + 1), "ratio": ratio[sel],
+        "months_since_collection": np.where(never, np.nan, sl),
+        "legal_status": pd.Series(pd.array(status_text, dtype=pd.ArrowDtype(pa.string()))).astype(str)})
 
-    groups = pd.DataFrame()
-    if "group_id" in pool:
-        g = pd.DataFrame({"group_id": pool["group_id"].astype(str).to_numpy(), "plan": plan_td, "actual": actual_td,
-                          "behind": behind, "amc_id": pool["amc_id"].astype(str).to_numpy(),
-                          "province": pool["province"].astype(str).to_numpy()})
-        agg = g.groupby("group_id", sort=True).agg(plan=("plan", "sum"), actual=("actual", "sum"),
-                                                   n=("plan", "size"), n_behind=("behind", "sum"))
-        gshort = agg["plan"] - agg["actual"]
-        keep = (agg["n"] >= 2) & (gshort > 0.005) & (agg["actual"] < mon.watch_ratio * agg["plan"])
-        agg, gshort = agg[keep], gshort[keep]
-        if len(agg):
-            members = g[g["group_id"].isin(agg.index)]
+    groups = pd.DataFrame(columns=list(WATCH_COLUMNS))
+    if "group_id" in pool and len(pool):
+        gcode, glabels = pd.factorize(pool["group_id"].astype(str), sort=True)
+        k = len(glabels)
+        gplan = np.bincount(gcode, weights=plan_td, minlength=k)
+        gactual = np.bincount(gcode, weights=actual_td, minlength=k)
+        gn = np.bincount(gcode, minlength=k)
+        gbehind = np.bincount(gcode, weights=behind.astype(float), minlength=k).astype(np.int64)
+        gshort = gplan - gactual
+        keep = np.flatnonzero((gn >= 2) & (gshort > 0.005) & (gactual < mon.watch_ratio * gplan))
+        keep = keep[np.lexsort((keep, -gshort[keep]))]
+        if len(keep):
+            keep_mask = np.zeros(k, dtype=bool)
+            keep_mask[keep] = True
+            wanted = keep_mask[gcode]
+            members = pd.DataFrame({"group_id": gcode[wanted], "amc_id": pool["amc_id"].astype(str).to_numpy()[wanted],
+                                    "province": pool["province"].astype(str).to_numpy()[wanted]})
             amcs, provs = _joined(members, "amc_id"), _joined(members, "province")
+            reason = (pd.Series(gbehind[keep]).astype(str) + " of " + pd.Series(gn[keep]).astype(str)
+                      + " pool assets of the obligor group behind plan")
             groups = pd.DataFrame({
-                "amc_id": amcs.reindex(agg.index).to_numpy(), "asset_id": "", "obligor_id": "",
-                "group_id": agg.index.to_numpy(), "province": provs.reindex(agg.index).to_numpy(),
-                "plan_to_date": agg["plan"].to_numpy(), "actual_to_date": agg["actual"].to_numpy(),
-                "shortfall": gshort.to_numpy(),
-                "reason": (agg["n_behind"].astype(int).astype(str) + " of " + agg["n"].astype(str)
-                           + " pool assets of the obligor group behind plan").to_numpy(),
-                "level": "group", "ratio": (agg["actual"] / agg["plan"]).to_numpy(),
-                "months_since_collection": np.nan, "legal_status": ""})
-    out = pd.concat([f for f in (assets, groups) if len(f)], ignore_index=True) if len(assets) or len(groups) else \
-        pd.DataFrame(columns=[c for c in WATCH_COLUMNS if c != "rank"])
-    out = out.sort_values(["level", "shortfall", "amc_id", "asset_id", "group_id"],
-                          ascending=[True, False, True, True, True], kind="stable").reset_index(drop=True)
-    out["rank"] = out.groupby("level").cumcount() + 1 if len(out) else pd.Series(dtype="int64")
+                "amc_id": amcs.reindex(keep).to_numpy(), "asset_id": "", "obligor_id": "",
+                "group_id": np.asarray(glabels, dtype=object)[keep], "province": provs.reindex(keep).to_numpy(),
+                "plan_to_date": gplan[keep], "actual_to_date": gactual[keep], "shortfall": gshort[keep],
+                "reason": reason.to_numpy(), "level": "group", "rank": np.arange(1, len(keep) + 1),
+                "ratio": gactual[keep] / gplan[keep], "months_since_collection": np.nan, "legal_status": ""})
+    frames = [f for f in (assets, groups) if len(f)]
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(WATCH_COLUMNS))
     return out[list(WATCH_COLUMNS)]
 
 
