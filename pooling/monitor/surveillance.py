@@ -204,8 +204,8 @@ def monitor(plan: DealPlan, reports: pd.DataFrame, as_of: pd.Timestamp | None = 
         "inputs_match": plan.inputs_match,
         "months_since_closing": round(t_asof, 4),
         "periods_monitored": n_mon,
-        "report_rows": int(len(reports)),
-        "assets_reported": int(len(np.unique(idx))) if len(idx) else 0,
+        "report_rows": len(reports),
+        "assets_reported": len(np.unique(idx)) if len(idx) else 0,
         "plan_to_date": float(all_rows["cumulative_plan"].iloc[-1]),
         "actual_to_date": float(all_rows["cumulative_actual"].iloc[-1]),
         "collection_ratio": _ratio(all_rows["cumulative_actual"].iloc[-1], all_rows["cumulative_plan"].iloc[-1]),
@@ -336,7 +336,7 @@ def _watchlist(pool: pd.DataFrame, plan_td: np.ndarray, actual_td: np.ndarray, s
     quiet = sl >= mon.silent_months
     months = pa.array(np.floor(sl + 1e-9).astype(np.int64)).cast(pa.string())
     pct = pa.array(np.round(np.nan_to_num(ratio[sel]) * 100).astype(np.int64)).cast(pa.string())
-    status_text = pc.take(pa.array(list(vocab.LEGAL_STATUSES) + [""], type=pa.string()),
+    status_text = pc.take(pa.array([*list(vocab.LEGAL_STATUSES), ""], type=pa.string()),
                           pa.array(np.where(code < 0, len(vocab.LEGAL_STATUSES), code)))
     stalled = court & np.isnan(status_t[sel]) & (t_asof >= mon.stalled_months)
     settled = np.isfinite(settled_t[sel])
