@@ -282,3 +282,27 @@ def test_cli_synth_then_monitor_is_deterministic(deal, tmp_path) -> None:
                                    "actual_to_date", "shortfall", "reason"]
     html = (outs[0] / "monitor.html").read_text(encoding="utf-8")
     assert "<script src=\"http" not in html and "Surveillance" in html
+
+
+def test_monte_carlo_deal_gives_the_senior_repayment_probability(deal, tmp_path) -> None:
+    """Under sizing: monte_carlo the re-forecast also gives the share of the deal's factor scenarios in which the
+    senior is still paid in full; a deep shortfall everywhere lowers it."""
+    doc = yaml.safe_load(deal["scenario_path"].read_text(encoding="utf-8"))
+    doc["structure"].update({"sizing": "monte_carlo", "monte_carlo": {"scenarios": 300, "seed": 5}})
+    path = deal["root"] / "mc.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    scenario = load_scenario(path)
+    prepared = prepare(scenario)
+    result = run_scenario(scenario, prepared=prepared, pool=prepared.assets[["amc_id", "asset_id"]])
+    deal_dir = tmp_path / "mc"
+    write_run(deal_dir, result)
+    write_csv(result.pool[POOL_COLUMNS], deal_dir / "pool.csv", float_format="%.2f")
+    plan = deal_plan_of(deal_dir, scenario, prepared)
+    assert plan.scenario_periods is not None and plan.scenario_periods.shape[0] == 300
+    probs = []
+    for name, cut in (("plan", []), ("short", [("amc", a, 0.6) for a in sorted(set(plan.pool["amc_id"]))])):
+        paths = write_collections(synth_collections(plan, 18, cut), tmp_path / name)
+        res, _ = run_monitor(deal_dir, scenario, paths, prepared=prepared)
+        probs.append(res.summary["reforecast"]["senior_repaid_probability"])
+    assert 0.0 <= probs[1] <= probs[0] <= 1.0
+    assert probs[0] >= 0.5 and probs[1] < probs[0]
