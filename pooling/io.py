@@ -247,3 +247,22 @@ def combined_sha256(digests: dict[str, str]) -> str:
     for name in sorted(digests):
         h.update(f"{name}\0{digests[name]}\n".encode())
     return h.hexdigest()
+
+
+def write_csv_fast(frame: pd.DataFrame, path: Path, decimals: int | None = 2) -> Path:
+    """A large CSV written atomically by Arrow's C++ writer (an order of magnitude faster than ``DataFrame.to_csv``
+    at 10^5–10^6 rows): UTF-8 with BOM like :func:`write_csv`, floats rounded to ``decimals`` and written in their
+    shortest form, text fields quoted, missing values empty."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    if decimals is not None:
+        frame = frame.round(decimals)
+    table = pa.Table.from_pandas(neutralise_formulas(frame), preserve_index=False)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            fh.write(b"\xef\xbb\xbf")
+            pa_csv.write_csv(table, fh, pa_csv.WriteOptions(quoting_style="needed"))
+
+    return write_atomic(path, write)

@@ -61,3 +61,6 @@ VALUE_FILES = ("valuation.csv",)
 #: ``pooling shelf`` (:func:`pooling.pipeline.write_shelf_run`, in its order), then the report page
 SHELF_FILES = ("issues.csv", "assignments.csv", "shelf.json")
 SHELF_REPORT_FILES = ("shelf.html",)
+#: ``pooling monitor`` (:func:`pooling.pipeline.write_monitor`, then :func:`pooling.report.monitor.write_monitor_reports`)
+MONITOR_FILES = ("monitor.csv", "triggers.csv", "watchlist.csv", "reforecast.csv", "monitor.json")
+MONITOR_REPORT_FILES = ("monitor.xlsx", "monitor.html")

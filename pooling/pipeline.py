@@ -22,7 +22,7 @@ from pooling.consortium.game import CoalitionValue, ConsortiumResult, analyse
 from pooling.consortium.servicing import ServicingPlan, plan_servicing, with_uplift
 from pooling.errors import Infeasible, InputError, NoIncumbent
 from pooling.graph import build_groups
-from pooling.io import combined_sha256, sha256_files, write_csv, write_json
+from pooling.io import combined_sha256, read_csv, sha256_files, write_csv, write_json
 from pooling.outputs import (
     CONSORTIUM_FILES,
     DEAL_FILES,
@@ -81,7 +81,8 @@ def input_files(scenario: Scenario) -> dict[str, Path]:
 
 #: Scenario keys that say how to compute, not what: the answer is the same whichever is chosen (a test checks it),
 #: so they stay out of ``inputs_sha256``.
-_NOT_INPUTS = {"base_dir": True, "consortium": {"workers"}, "solver": {"backend", "pyomo_solver"}}
+_NOT_INPUTS = {"base_dir": True, "monitor": True,  # monitor: thresholds for after the issue, no part of a run
+               "consortium": {"workers"}, "solver": {"backend", "pyomo_solver"}}
 
 
 def inputs_digest(scenario: Scenario) -> str:
@@ -639,3 +640,104 @@ def write_shelf_run(out_dir: Path, run: ShelfRun) -> list[Path]:
              write_csv(assignments_frame(run.result), out_dir / assignments_csv),
              write_json(run.summary, out_dir / shelf_json)]
     return check_written(paths, SHELF_FILES, "write_shelf_run")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Surveillance after issue (DESIGN §12)
+# --------------------------------------------------------------------------------------------------------------
+
+def _read_deal_csv(deal_dir: Path, name: str) -> pd.DataFrame:
+    path = Path(deal_dir) / name
+    if not path.is_file():
+        raise InputError(f"{path} not found: DEAL_DIR must be the output folder of `pooling run` (it needs "
+                         "pool.csv, tranches.csv and summary.json)")
+    return read_csv(path, dtype={"amc_id": str, "asset_id": str, "obligor_id": str,
+                                                          "group_id": str}, keep_default_na=False, na_values=[""])
+
+
+def deal_plan_of(deal_dir: Path, scenario: Scenario, prepared: Prepared | None = None):
+    """The plan of an issued deal (:class:`pooling.monitor.surveillance.DealPlan`): the pool of ``DEAL_DIR``
+    (pool.csv) valued again from the scenario it was run with — whether the inputs hash as summary.json's
+    ``inputs_sha256`` is recorded (``inputs_match``; the ``monitor`` section is not part of the hash) — with the servicing plan's uplift when the deal took it, tranche sizes as issued
+    (tranches.csv), each asset's servicer (servicers.csv: the servicer with most of the asset's province × asset
+    type cell; otherwise its AMC), and, under ``sizing: monte_carlo``, the factor scenarios' collections."""
+    from pooling.monitor.surveillance import deal_plan
+    from pooling.tranching.deal import factor_parameters, terms_from, tranche_names
+    from pooling.tranching.montecarlo import scenario_collections
+
+    deal_dir = Path(deal_dir)
+    keys = _read_deal_csv(deal_dir, "pool.csv")
+    tranches = _read_deal_csv(deal_dir, "tranches.csv")
+    summary_path = deal_dir / SUMMARY_FILES[0]
+    if not summary_path.is_file():
+        raise InputError(f"{summary_path} not found: DEAL_DIR must be the output folder of `pooling run`")
+    data = json.loads(summary_path.read_text(encoding="utf-8"))
+    prepared = prepared or prepare(scenario)
+    inputs_match = data.get("inputs_sha256") == prepared.inputs_sha256
+    s = prepared.scenario
+    pool = pool_of(prepared.assets, keys, where=f"{deal_dir / 'pool.csv'}")
+    servicing = None
+    if s.structure.servicer_base_fee == "plan":
+        servicing = plan_servicing(pool, s)
+        s = with_overrides(s, {"structure.servicer_base_fee": servicing.effective_fee_rate},
+                           "structure.servicer_base_fee")
+        pool = with_uplift(pool, servicing)
+    cells = None
+    if (deal_dir / SERVICING_FILES[0]).is_file():
+        cells = _read_deal_csv(deal_dir, SERVICING_FILES[0])
+    elif servicing is not None:
+        cells = servicing.assignments
+    pool = pool.reset_index(drop=True)
+    servicer = pool["amc_id"].astype(str)
+    if cells is not None and {"servicer", "province", "asset_type", "gbv"} <= set(cells.columns):
+        top = (cells.sort_values(["province", "asset_type", "gbv", "servicer"], ascending=[True, True, False, True])
+               .drop_duplicates(["province", "asset_type"]))
+        merged = pool[["province", "asset_type"]].astype(str).merge(
+            top[["province", "asset_type", "servicer"]].astype(str), on=["province", "asset_type"], how="left")
+        servicer = merged["servicer"].fillna(servicer).astype(str)
+    pool = pool.assign(servicer=servicer.to_numpy())
+    terms = terms_from(s.structure, expenses_base=float(pool["expected_recovery"].sum()))
+    names = {v: k for k, v in tranche_names(s.structure.convention).items()}
+    sizes = {"senior": 0.0, "mezz": 0.0, "sub": 0.0}
+    for row in tranches.itertuples(index=False):
+        if str(row.tranche) in names:
+            sizes[names[str(row.tranche)]] = float(row.size)
+    periods = None
+    if s.structure.sizing == "monte_carlo":
+        mcs = s.structure.monte_carlo
+        periods = scenario_collections(pool, terms, n_scenarios=mcs.scenarios, seed=mcs.seed,
+                                       horizon_months=s.valuation.horizon_months,
+                                       discount_rate=s.valuation.discount_rate,
+                                       params=factor_parameters(s.structure)).periods
+    return deal_plan(pool, s, terms, sizes, periods, inputs_match=inputs_match)
+
+
+def run_monitor(deal_dir: Path, scenario: Scenario, collections: list[Path], as_of=None,
+                names: list[str] | None = None, prepared: Prepared | None = None):
+    """Surveillance of an issued deal (``pooling monitor``, DESIGN §12): read and validate the servicer reports
+    (:func:`pooling.monitor.reports.read_reports`; every problem at once as
+    :class:`~pooling.errors.ValidationFailed`), then actual vs plan, triggers, watch list and re-forecast
+    (:func:`pooling.monitor.surveillance.monitor`) against :func:`deal_plan_of`. Nothing is written.
+    Returns (:class:`~pooling.monitor.surveillance.MonitorResult`, the plan)."""
+    from pooling.monitor.reports import read_reports
+    from pooling.monitor.surveillance import monitor
+
+    plan = deal_plan_of(deal_dir, scenario, prepared)
+    as_of = None if as_of is None else pd.Timestamp(as_of)
+    reports = read_reports(collections, plan.pool[["amc_id", "asset_id"]], plan.closing, as_of, names)
+    return monitor(plan, reports, as_of), plan
+
+
+def write_monitor(out_dir: Path, result) -> list[Path]:
+    """:data:`~pooling.outputs.MONITOR_FILES`, atomically, in that order."""
+    from pooling.io import write_csv_fast
+    from pooling.outputs import MONITOR_FILES
+
+    out_dir = Path(out_dir)
+    monitor_csv, triggers_csv, watch_csv, reforecast_csv, monitor_json = MONITOR_FILES
+    paths = [write_csv(result.monitor, out_dir / monitor_csv, float_format="%.6f"),
+             write_csv(result.triggers, out_dir / triggers_csv, float_format="%.6f"),
+             write_csv_fast(result.watchlist, out_dir / watch_csv),  # up to one row per pool asset
+             write_csv(result.reforecast, out_dir / reforecast_csv, float_format="%.2f"),
+             write_json(result.summary, out_dir / monitor_json)]
+    return check_written(paths, MONITOR_FILES, "write_monitor")

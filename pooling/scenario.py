@@ -357,10 +357,31 @@ class Structure(_Strict):
     size_unit: Annotated[float, Field(gt=0.0)] = 1.0e4
     trigger_ccr: Share = 0.90
     trigger_fee_share: Share = 0.20
+    #: ``pooling monitor``: NPV profitability of the closed positions (PV of their collections / their npv at issue)
+    #: below which the trigger is breached (GACS-style deals: 90%)
+    trigger_npv_profitability: Annotated[float, Field(ge=0.0, le=2.0)] = 0.90
+    #: ``pooling monitor``: senior interest cover (period collections after taxes and senior fees / senior interest
+    #: due) below which the trigger is breached (1.0: the reserve had to be drawn for interest)
+    trigger_interest_cover: Annotated[float, Field(ge=0.0, le=10.0)] = 1.0
     stresses: dict[str, StressSpec] = {}
     #: deterministic: the rating stresses above; monte_carlo: the factor scenarios against the rating's target share
     sizing: Literal["deterministic", "monte_carlo"] = "deterministic"
     monte_carlo: MonteCarlo = MonteCarlo()
+
+class Monitoring(_Strict):
+    """Surveillance after issue (``pooling monitor``, DESIGN §12): watch-list rules and the re-forecast's
+    credibility weight (docs/monitor.md)."""
+
+    #: an asset (or obligor group) is watched when it collected less than this share of its plan to date
+    watch_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.8
+    #: "no collection since N months" is a reason once N reaches this
+    silent_months: Annotated[float, Field(gt=0.0, le=120.0)] = 6.0
+    #: a court stage (litigation … enforcement) with no reported progress for this long since closing is "stalled"
+    stalled_months: Annotated[float, Field(gt=0.0, le=120.0)] = 12.0
+    #: re-forecast: a segment's actual-to-plan ratio is shrunk toward the pool's with this share of the pool's plan
+    #: to date as prior weight (0: each segment's own ratio)
+    credibility: Annotated[float, Field(ge=0.0, le=10.0)] = 0.001
+
 
 class Servicer(_Strict):
     """A servicer (usually one of the AMCs) with its fee, capacity and home-province recovery uplift."""
@@ -485,6 +506,7 @@ class Scenario(_Strict):
     consortium: Consortium | None = None
     solver: Solver = Solver()
     levers: Levers = Levers()
+    monitor: Monitoring = Monitoring()
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @field_validator("columns")

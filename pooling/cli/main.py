@@ -785,7 +785,9 @@ def _date_option(value: str) -> str:
 @app.command(help=_help(
     "Write realistic synthetic multi-AMC tapes, links and a scenario (seeded, from public market facts).",
     "Writes OUT_DIR/scenario.yaml, the tapes under OUT_DIR/data and data/links.csv; with --history also one "
-    "history tape per AMC (valued assets and their outcomes, recent ones still open) under OUT_DIR/history.",
+    "history tape per AMC (valued assets and their outcomes, recent ones still open) under OUT_DIR/history. With "
+    "--collections DEAL_DIR --scenario SCENARIO: monthly servicer reports for that deal instead "
+    "(OUT_DIR/collections-YYYY-MM.csv; the plan, optionally with a --shortfall in chosen segments).",
     "Example: pooling synth out/bench --assets 100000 --amcs 8 --format parquet"))
 @handles_errors
 def synth(
@@ -802,7 +804,22 @@ def synth(
     history_assets: Annotated[int, typer.Option(help="Number of historical assets over all AMCs.", min=10)] = 30_000,
     history_start: Annotated[str, typer.Option(callback=_date_option,
                                                help="First valuation date of the history (yyyy-mm-dd).")] = "2016-01-01",
+    collections: Annotated[Path | None, typer.Option(
+        "--collections", metavar="DEAL_DIR", help="Instead of tapes: synthetic monthly servicer reports for the deal "
+        "in DEAL_DIR (a `pooling run` folder; needs --scenario), written as OUT_DIR/collections-YYYY-MM.csv.",
+        show_default=False)] = None,
+    scenario: Annotated[Path | None, typer.Option("--scenario", help="With --collections: the deal's scenario.",
+                                                  show_default=False)] = None,
+    months: Annotated[int, typer.Option(min=1, help="With --collections: months of reports from closing.")] = 12,
+    shortfall: Annotated[list[str] | None, typer.Option(
+        help="With --collections: collect less than plan in a segment, dimension=segment:share (province, "
+             "collateral_type, amc or servicer), e.g. province=CN-ZJ:0.3; repeatable.")] = None,
+    noise: Annotated[float, typer.Option(min=0.0, help="With --collections: sigma of a mean-one lognormal factor "
+                                                        "per asset (0: collections exactly as planned).")] = 0.0,
 ) -> None:
+    if collections is not None:
+        _synth_collections(out_dir, collections, scenario, months, shortfall or [], noise, seed)
+        return
     from pooling.tapes.synth import bench_amcs, demo_amcs, write_consortium
 
     specs = demo_amcs() if amcs == "demo" else bench_amcs(int(amcs), fmt)
@@ -823,9 +840,33 @@ def synth(
                   f"{start} to {cutoff}, {n_open:,} still open at the cut-off)")
 
 
+def _synth_collections(out_dir: Path, deal_dir: Path, scenario: Path | None, months: int, shortfall: list[str],
+                       noise: float, seed: int) -> None:
+    """``pooling synth OUT_DIR --collections DEAL_DIR``: the deal's plan as monthly servicer reports."""
+    from pooling.monitor.synth import parse_shortfall, synth_collections, write_collections
+    from pooling.pipeline import deal_plan_of
+
+    if scenario is None:
+        raise UsageError("--collections needs --scenario: the scenario the deal was run with")
+    cuts = parse_shortfall(shortfall)
+    s = _load(scenario)
+    prepared = _prepare_or_report(s, None)
+    plan = deal_plan_of(deal_dir, s, prepared)
+    frames = synth_collections(plan, months, cuts, noise=noise, seed=seed)
+    paths = write_collections(frames, out_dir)
+    rows = sum(len(f) for f in frames.values())
+    cut = "; ".join(f"{d} {g} −{v:.0%}" for d, g, v in cuts) or "none"
+    out.print(f"wrote {len(paths)} monthly servicer reports ({rows:,} rows) for {len(plan.pool):,} pool assets to "
+              f"{out_dir} (shortfall: {cut})")
+
+
 from pooling.cli.study import study as _study  # noqa: E402  (registered after the commands it sits beside)
 
 app.command(name="study")(handles_errors(_study))
+
+from pooling.cli import monitor as _monitor  # noqa: E402
+
+app.command(name="monitor", help=_monitor.HELP)(handles_errors(_monitor.monitor))
 
 from pooling.cli import valuation as _valuation  # noqa: E402
 from pooling.outputs import BACKTEST_FILES, CALIBRATE_FILES, VALUE_FILES  # noqa: E402

@@ -192,3 +192,60 @@ def first_history_chinese_header() -> dict[str, str]:
     for zh, canon in HISTORY_CHINESE_HEADERS.items():
         out.setdefault(canon, zh)
     return out
+
+
+# -------------------------------------------------------------------------------------- servicer reports (§12)
+#: Canonical columns of a servicer's collection report (``pooling monitor``): amc_id, asset_id, date, amount and an
+#: optional legal_status update (``settled`` closes the position).
+REPORT_COLUMNS: tuple[str, ...] = ("amc_id", "asset_id", "date", "amount", "legal_status")
+
+#: Chinese report headers → canonical column. The first alias of each column is the one ``pooling synth
+#: --collections`` writes.
+REPORT_CHINESE_HEADERS: dict[str, str] = {
+    "资产管理公司": "amc_id",
+    "资产管理公司编号": "amc_id",
+    "资产编号": "asset_id",
+    "资产编码": "asset_id",
+    "债权编号": "asset_id",
+    "借据号": "asset_id",
+    "回收日期": "date",
+    "回款日期": "date",
+    "收款日期": "date",
+    "回收金额": "amount",
+    "回款金额": "amount",
+    "收回金额": "amount",
+    "现金回收": "amount",
+    "诉讼状态": "legal_status",
+    "法律状态": "legal_status",
+    "司法状态": "legal_status",
+}
+
+#: English report headers beyond the canonical names.
+REPORT_ENGLISH_HEADERS: dict[str, str] = {
+    "amc": "amc_id",
+    "loan_id": "asset_id",
+    "collection_date": "date",
+    "payment_date": "date",
+    "value_date": "date",
+    "collected": "amount",
+    "collection": "amount",
+    "collections": "amount",
+    "collection_amount": "amount",
+    "litigation_status": "legal_status",
+}
+
+
+def report_alias_table() -> dict[str, str]:
+    """Header key → canonical name for servicer reports (:data:`REPORT_COLUMNS` and their aliases)."""
+    table = {header_key(c): c for c in REPORT_COLUMNS}
+    for source in (REPORT_ENGLISH_HEADERS, REPORT_CHINESE_HEADERS):
+        table.update({header_key(k): v for k, v in source.items()})
+    return table
+
+
+def first_report_chinese_header() -> dict[str, str]:
+    """Canonical name → the Chinese header ``pooling synth --collections`` writes."""
+    out: dict[str, str] = {}
+    for zh, canon in REPORT_CHINESE_HEADERS.items():
+        out.setdefault(canon, zh)
+    return out
