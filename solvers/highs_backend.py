@@ -11,7 +11,7 @@ from collections.abc import Callable
 import highspy
 import numpy as np
 
-from solvers.base import Backend, Capabilities
+from solvers.base import Backend, Capabilities, LpSession, complete
 from solvers.problem import Options, Problem, Result, Status
 
 _STATUS = {
@@ -155,6 +155,10 @@ class HighsBackend(Backend):
             result.info["simplex_iterations"] = int(info.simplex_iteration_count)
         return result
 
+    def lp_session(self, options: Options | None = None) -> HighsLpSession:
+        """One HiGHS model kept between solves, warm-started from its last basis (:class:`HighsLpSession`)."""
+        return HighsLpSession(self, options or Options())
+
     def iis(self, problem: Problem, options: Options | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """(row indices, column indices) of an irreducible infeasible subset of the LP relaxation.
 
@@ -198,3 +202,136 @@ class HighsBackend(Backend):
         rows = np.maximum(act - problem.row_upper, 0.0) + np.maximum(problem.row_lower - act, 0.0)
         cols = np.maximum(x - problem.col_upper, 0.0) + np.maximum(problem.col_lower - x, 0.0)
         return cols, rows
+
+
+class HighsLpSession(LpSession):
+    """:class:`~solvers.base.LpSession` on one ``highspy.Highs`` model, warm-started from its basis.
+
+    The model holds every row of the problem and the columns that have been free at some point; a column fixed
+    again keeps its place with both bounds at its value, and the columns never in the model move into the row
+    bounds (:math:`r - A_F v_F`). Between solves rows and columns the problem gained are added
+    (``addRows``/``addCols``), row and column bounds reset, and HiGHS re-solves from the last basis — a few
+    simplex iterations where a cold solve would redo them all. A problem that is not an extension of the last
+    one (a coefficient or a cost of a kept column changed) starts a new model (``stats["cold_starts"]``).
+    """
+
+    def __init__(self, backend: HighsBackend, options: Options):
+        super().__init__(backend, options)
+        self.h: highspy.Highs | None = None
+        self.ref: Problem | None = None  # the problem the model reflects
+        self.cols = np.zeros(0, dtype=np.int64)  # original column of each model column
+        self.pos = np.zeros(0, dtype=np.int64)  # model column of each original column, −1 if absent
+        self._csc: tuple[object, object] | None = None  # (A, A as CSC) for column slices
+        self.stats.update(iterations=0, columns_added=0, rows_added=0)
+
+    def _columns(self, problem: Problem):
+        if self._csc is None or self._csc[0] is not problem.A:
+            self._csc = (problem.A, problem.A.tocsc())
+        return self._csc[1]
+
+    def _extends(self, problem: Problem) -> bool:
+        old = self.ref
+        if old is None:
+            return False
+        if old is problem:
+            return True
+        m0, n0 = old.n_rows, old.n_cols
+        if problem.n_rows < m0 or problem.n_cols < n0 or problem.maximize != old.maximize:
+            return False
+        if not np.array_equal(problem.c[self.cols], old.c[self.cols]):
+            return False
+        if problem.A is old.A:
+            return True
+        head = problem.A[:m0, :n0]
+        head.sort_indices()
+        ref = old.A
+        return (head.nnz == ref.nnz and np.array_equal(head.indptr, ref.indptr)
+                and np.array_equal(head.indices, ref.indices) and np.array_equal(head.data, ref.data))
+
+    def _reset(self, problem: Problem, free: np.ndarray, options: Options) -> None:
+        self.cols = np.flatnonzero(free).astype(np.int64)
+        self.pos = np.full(problem.n_cols, -1, dtype=np.int64)
+        self.pos[self.cols] = np.arange(len(self.cols))
+        sub = self._columns(problem)[:, self.cols]
+        lp = highspy.HighsLp()
+        lp.num_col_ = len(self.cols)
+        lp.num_row_ = problem.n_rows
+        lp.col_cost_ = np.asarray(problem.c[self.cols], dtype=float)
+        lp.col_lower_ = np.asarray(problem.col_lower[self.cols], dtype=float)
+        lp.col_upper_ = np.asarray(problem.col_upper[self.cols], dtype=float)
+        lp.row_lower_ = np.asarray(problem.row_lower, dtype=float)
+        lp.row_upper_ = np.asarray(problem.row_upper, dtype=float)
+        lp.offset_ = float(problem.offset)
+        lp.sense_ = highspy.ObjSense.kMaximize if problem.maximize else highspy.ObjSense.kMinimize
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = sub.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = sub.indices.astype(np.int32)
+        lp.a_matrix_.value_ = sub.data.astype(float)
+        lp.a_matrix_.num_col_ = len(self.cols)
+        lp.a_matrix_.num_row_ = problem.n_rows
+        self.h = self.backend._highs(options)
+        self.h.passModel(lp)
+        self.stats["cold_starts"] += 1
+
+    def _update(self, problem: Problem, free: np.ndarray) -> None:
+        h = self.h
+        m0 = h.getNumRow()
+        if problem.n_rows > m0:  # new rows, over the model's columns
+            sub = problem.A[m0:][:, self.cols].tocsr()
+            k = problem.n_rows - m0
+            h.addRows(k, np.full(k, -np.inf), np.full(k, np.inf), int(sub.nnz), sub.indptr[:-1].astype(np.int32),
+                      sub.indices.astype(np.int32), sub.data.astype(float))
+            self.stats["rows_added"] += k
+        if problem.n_cols > len(self.pos):
+            self.pos = np.concatenate([self.pos, np.full(problem.n_cols - len(self.pos), -1, dtype=np.int64)])
+        new = np.flatnonzero(free & (self.pos < 0))
+        if len(new):
+            sub = self._columns(problem)[:, new]
+            h.addCols(len(new), problem.c[new].astype(float), problem.col_lower[new].astype(float),
+                      problem.col_upper[new].astype(float), int(sub.nnz), sub.indptr[:-1].astype(np.int32),
+                      sub.indices.astype(np.int32), sub.data.astype(float))
+            self.pos[new] = len(self.cols) + np.arange(len(new))
+            self.cols = np.concatenate([self.cols, new])
+            self.stats["columns_added"] += len(new)
+
+    def solve(self, problem: Problem, free: np.ndarray, values: np.ndarray, options: Options | None = None) -> Result:
+        options = options or self.options
+        free = np.asarray(free, dtype=bool)
+        values = np.asarray(values, dtype=float)
+        t0 = time.perf_counter()
+        if self.h is None or not self._extends(problem):
+            self._reset(problem, free, options)
+        else:
+            self._update(problem, free)
+        self.ref = problem
+        h = self.h
+        outside = np.where(self.pos < 0, values, 0.0)  # columns not in the model: into the row bounds
+        shift = problem.A @ outside
+        rows = np.arange(problem.n_rows, dtype=np.int32)
+        h.changeRowsBounds(problem.n_rows, rows, problem.row_lower - shift, problem.row_upper - shift)
+        kept = free[self.cols]
+        lower = np.where(kept, problem.col_lower[self.cols], values[self.cols])
+        upper = np.where(kept, problem.col_upper[self.cols], values[self.cols])
+        h.changeColsBounds(len(self.cols), np.arange(len(self.cols), dtype=np.int32), lower, upper)
+        h.setOptionValue("time_limit", float(options.time_limit_s))
+        h.run()
+        if h.getModelStatus() not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible,
+                                      highspy.HighsModelStatus.kTimeLimit):
+            h.clearSolver()  # a warm start gone wrong (e.g. unknown after postsolve): solve from scratch
+            h.run()
+        seconds = time.perf_counter() - t0
+        model_status = h.getModelStatus()
+        status = _STATUS.get(model_status, Status.ERROR)
+        info = h.getInfo()
+        self.stats["solves"] += 1
+        self.stats["iterations"] += int(info.simplex_iteration_count)
+        self.stats["lp_seconds"] += seconds
+        res = Result(status=status, seconds=seconds, message=h.modelStatusToString(model_status),
+                     info={"simplex_iterations": int(info.simplex_iteration_count), "lp_columns": len(self.cols)})
+        if status is not Status.OPTIMAL:
+            return res
+        sol = h.getSolution()
+        x = outside.copy()
+        x[self.cols] = np.asarray(sol.col_value, dtype=float)
+        duals = np.asarray(sol.row_dual, dtype=float) if sol.dual_valid else None
+        return complete(problem, x, duals, res)
