@@ -88,6 +88,12 @@ class LpSession:
                         reduced.expand_duals(res.row_duals, problem.n_rows), res)
 
 
+    def infeasibility_ray(self) -> tuple[np.ndarray, float] | None:
+        """After an infeasible :meth:`solve`: a Farkas ray over the rows and its gap (see
+        :meth:`solvers.highs_backend.HighsLpSession.infeasibility_ray`), or None when the backend has none."""
+        return None
+
+
 def complete(problem: Problem, x: np.ndarray, row_duals: np.ndarray | None, res: Result) -> Result:
     """``res`` restated for the whole ``problem``: its x, objective, row duals and every column's reduced cost."""
     res.x = x

@@ -29,6 +29,10 @@ _STATUS = {
 }
 
 
+#: dual feasibility tolerance of :class:`HighsLpSession` (HiGHS's default: 1e-7)
+DUAL_TOL = 1e-9
+
+
 def _silence_banner() -> None:
     """HiGHS prints a banner on stdout at the first ``Highs()`` of a process, before any option can be set;
     construct that first instance with file descriptor 1 pointed at /dev/null so CLI output stays clean."""
@@ -224,6 +228,33 @@ class HighsLpSession(LpSession):
         self._csc: tuple[object, object] | None = None  # (A, A as CSC) for column slices
         self.stats.update(iterations=0, columns_added=0, rows_added=0)
 
+    def infeasibility_ray(self) -> tuple[np.ndarray, float] | None:
+        """After an infeasible solve: a Farkas certificate y over the rows, oriented so that
+        :math:`\\max_{x \\in \\text{box}} y^\\top A x < \\min_{r^L \\le r \\le r^U} y^\\top r` on the restricted
+        problem (the model's columns in their bounds, the row bounds shifted by the columns outside), and that
+        gap; None when HiGHS has no ray. Freeing a fixed column j (at v_j in [l_j, u_j]) closes the gap by
+        :math:`\\max(q_j l_j, q_j u_j) - q_j v_j` with :math:`q = A^\\top y`."""
+        if self.h is None or self.h.getModelStatus() != highspy.HighsModelStatus.kInfeasible:
+            return None
+        status, has_ray, ray = self.h.getDualRay()
+        if status == highspy.HighsStatus.kError or not has_ray:
+            return None
+        problem, rl, ru, lower, upper = self._box
+        y = np.asarray(ray, dtype=float)
+        if len(y) != problem.n_rows:
+            return None
+        q = (problem.A.T @ y)[self.cols]
+        best = None
+        with np.errstate(invalid="ignore"):
+            for sign in (1.0, -1.0):
+                ys, qs = sign * y, sign * q
+                lhs = float(np.sum(np.where(qs > 0, qs * upper, np.where(qs < 0, qs * lower, 0.0))))
+                rhs = float(np.sum(np.where(ys > 0, ys * rl, np.where(ys < 0, ys * ru, 0.0))))
+                gap = rhs - lhs
+                if np.isfinite(gap) and gap > 0 and (best is None or gap > best[1]):
+                    best = (ys, gap)
+        return best
+
     def _columns(self, problem: Problem):
         if self._csc is None or self._csc[0] is not problem.A:
             self._csc = (problem.A, problem.A.tocsc())
@@ -270,6 +301,9 @@ class HighsLpSession(LpSession):
         lp.a_matrix_.num_col_ = len(self.cols)
         lp.a_matrix_.num_row_ = problem.n_rows
         self.h = self.backend._highs(options)
+        # reduced costs price every fixed column, and the Lagrangian bound sums their sign errors: HiGHS's
+        # default 1e-7 per column, over a million columns, loosened the bound by ~1e-5 of the optimum
+        self.h.setOptionValue("dual_feasibility_tolerance", DUAL_TOL)
         self.h.passModel(lp)
         self.stats["cold_starts"] += 1
 
@@ -314,6 +348,7 @@ class HighsLpSession(LpSession):
         upper = np.where(kept, problem.col_upper[self.cols], values[self.cols])
         h.changeColsBounds(len(self.cols), np.arange(len(self.cols), dtype=np.int32), lower, upper)
         h.setOptionValue("time_limit", float(options.time_limit_s))
+        self._box = (problem, problem.row_lower - shift, problem.row_upper - shift, lower, upper)
         h.run()
         if h.getModelStatus() not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible,
                                       highspy.HighsModelStatus.kTimeLimit):

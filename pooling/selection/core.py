@@ -18,8 +18,9 @@ the units near the threshold (:math:`d_i \approx 0`) are in question. So, as for
 5. **Re-price** every unit against the core LP's duals; a fixed unit whose sign is now wrong (fixed at 1 with
    :math:`d_i < 0`, at 0 with :math:`d_i > 0`) moves into the core. Repeat 4–5 until none does: the core LP's
    optimum, with the fixed units, is then optimal for the whole LP (its duals are dual feasible for every column).
-6. **Widen.** A core LP that is infeasible (the units fixed at 1 already break a cap or the size) widens the core
-   fourfold around the threshold, by the last prices.
+6. **Widen.** A core LP that is infeasible (the units fixed at 1 already break a cap or the size) frees the fixed
+   units that its Farkas ray says would restore feasibility (nearest the threshold first, until they close twice
+   the ray's gap); without a ray the core grows fourfold around the threshold, by the last prices.
 
 The bound reported is the Lagrangian bound of the final duals over the *whole* problem
 (:meth:`solvers.problem.Problem.lagrangian_bound`): valid for any duals, equal to the LP optimum at convergence.
@@ -38,7 +39,7 @@ from solvers import Backend, Options, Problem, Result, Status
 
 #: a fixed unit is wrongly fixed when its reduced cost has the wrong sign by more than this (scaled npv units:
 #: HiGHS's dual feasibility tolerance)
-PRICE_TOL = 1e-7
+PRICE_TOL = 1e-9
 #: widening factor of the core when a core LP is infeasible
 WIDEN = 4
 #: sample LPs tried (the sample doubled each time) before pricing starts from zero duals
@@ -128,7 +129,7 @@ class CoreLP:
             if res.status is Status.INFEASIBLE:
                 if core.all():
                     break  # the whole LP is infeasible
-                core = core | self._around(d, min(n, WIDEN * int(core.sum())))
+                core = self._widen(problem, core, d, values[:n])
                 self.stats["core_widenings"] += 1
                 self._say(f"core LP infeasible: core widened to {int(core.sum()):,} units")
                 continue
@@ -159,6 +160,28 @@ class CoreLP:
         return res
 
     # ------------------------------------------------------------------------------------------------ helpers
+    def _widen(self, problem: Problem, core: np.ndarray, d: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+        """A wider core after an infeasible core LP. With a Farkas ray y of the core LP (gap γ: how far the fixed
+        units put the rows out of reach), freeing fixed unit j closes :math:`h_j = \\max(q_j, 0) - q_j v_j` of it
+        (:math:`q = A^\\top y`, :math:`v_j` its fixed value): the units with :math:`h_j > 0` nearest the threshold
+        are freed until they close twice γ. Without a ray, or when that frees nothing, the core grows
+        :data:`WIDEN`-fold around the threshold."""
+        n = self.n_units
+        ray = self.session.infeasibility_ray()
+        if ray is not None:
+            y, gap = ray
+            q = (problem.A.T @ y)[:n]
+            help_ = np.where(core, 0.0, np.maximum(q, 0.0) - q * fixed)
+            cand = np.flatnonzero(help_ > 1e-12 * max(gap, 1e-300))
+            if len(cand):
+                order = cand[np.argsort(np.abs(d[cand]) / self.weight[cand], kind="stable")]
+                reach = np.searchsorted(np.cumsum(help_[order]), 2.0 * gap) + 1
+                out = core.copy()
+                out[order[:reach]] = True
+                self.stats["core_ray_widenings"] = self.stats.get("core_ray_widenings", 0) + 1
+                return out
+        return core | self._around(d, min(n, WIDEN * int(core.sum())))
+
     def _around(self, d: np.ndarray, k: int) -> np.ndarray:
         """The ``k`` units nearest the threshold (smallest |d_i| / w_i)."""
         n = len(d)
