@@ -127,18 +127,18 @@ def check_pool_limits(pool_csv: Path, scenario: Scenario, group_sizes: pd.Series
                        keep_default_na=False, encoding="utf-8-sig")
     broken: list[str] = []
     gbv = pool["gbv"].astype(float)
-    T = float(gbv.sum())
-    eps = rel_tol * max(T, 1.0)
+    total = float(gbv.sum())
+    eps = rel_tol * max(total, 1.0)
     size = scenario.pool.size
-    if size.min is not None and T < size.min - eps:
-        broken.append(f"pool.size.min: {T:,.0f} < {size.min:,.0f}")
-    if size.max is not None and T > size.max + eps:
-        broken.append(f"pool.size.max: {T:,.0f} > {size.max:,.0f}")
+    if size.min is not None and total < size.min - eps:
+        broken.append(f"pool.size.min: {total:,.0f} < {size.min:,.0f}")
+    if size.max is not None and total > size.max + eps:
+        broken.append(f"pool.size.max: {total:,.0f} > {size.max:,.0f}")
     lim = scenario.pool.limits
 
     def shares(column: str) -> pd.Series:
         values = pool[column].astype(str)
-        return gbv.groupby(values).sum() / T
+        return gbv.groupby(values).sum() / total
 
     for key, (column, _family, _what) in CAP_DIMENSIONS.items():
         alpha = getattr(lim, key)
@@ -159,15 +159,15 @@ def check_pool_limits(pool_csv: Path, scenario: Scenario, group_sizes: pd.Series
         if top > lim.max_top10_group_share + rel_tol:
             broken.append(f"max_top10_group_share {lim.max_top10_group_share:g}: top 10 hold {top:.6%}")
     if lim.min_wa_recovery_rate is not None:
-        rate = float(pool["expected_recovery"].astype(float).sum()) / T
+        rate = float(pool["expected_recovery"].astype(float).sum()) / total
         if rate < lim.min_wa_recovery_rate - rel_tol:
             broken.append(f"min_wa_recovery_rate {lim.min_wa_recovery_rate:g}: {rate:.6%}")
     if lim.max_wa_months_to_recovery is not None:
-        months = float((gbv * pool["expected_months"].astype(float)).sum()) / T
+        months = float((gbv * pool["expected_months"].astype(float)).sum()) / total
         if months > lim.max_wa_months_to_recovery * (1 + rel_tol):
             broken.append(f"max_wa_months_to_recovery {lim.max_wa_months_to_recovery:g}: {months:.6f}")
     if lim.min_secured_share is not None:
-        secured = float(gbv[~pool["collateral_type"].astype(str).isin(vocab.UNSECURED_COLLATERAL)].sum()) / T
+        secured = float(gbv[~pool["collateral_type"].astype(str).isin(vocab.UNSECURED_COLLATERAL)].sum()) / total
         if secured < lim.min_secured_share - rel_tol:
             broken.append(f"min_secured_share {lim.min_secured_share:g}: {secured:.6%}")
     bounds = dict(lim.max_hhi)
@@ -664,7 +664,7 @@ def bench_size(n_assets: int, mix: str, args: argparse.Namespace, work: Path) ->
                 gc.collect()
                 print(f"{tag} Pyomo ConcreteModel build: {seconds:.2f} s, hand-off to HiGHS (appsi set_instance) "
                       f"{handoff:.2f} s", flush=True)
-        del model, problem, prepared, assets
+        model = problem = prepared = assets = None  # free the seed's arrays before the next one
         gc.collect()
     return res
 

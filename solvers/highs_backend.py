@@ -107,8 +107,10 @@ class HighsBackend(Backend):
         h = self._highs(options)
         t0 = time.perf_counter()
         h.passModel(_lp(problem))
-        if options.lp_algorithm == "ipm" and not problem.is_mip:
+        if options.lp_algorithm in ("ipm", "ipm_nox") and not problem.is_mip:
             h.setOptionValue("solver", "ipm")  # crossover stays on: callers want a vertex and reduced costs
+            if options.lp_algorithm == "ipm_nox":  # no crossover: an interior optimum, duals without a basis
+                h.setOptionValue("run_crossover", "off")
         if start is not None and problem.is_mip:
             sol = highspy.HighsSolution()
             sol.col_value = np.asarray(start, dtype=float)

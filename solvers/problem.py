@@ -196,7 +196,8 @@ class Options:
     primal_feasibility_tolerance: float = 1e-7
     mip_feasibility_tolerance: float = 1e-6
     #: LP algorithm for problems without integer columns: "auto" (the solver's choice, simplex in HiGHS) or
-    #: "ipm" (interior point, then crossover to a vertex: ~4× faster on million-column LPs)
+    #: "ipm" (interior point, then crossover to a vertex: ~4× faster on million-column LPs), or "ipm_nox"
+    #: (interior point without crossover: duals for pricing, no vertex, no basis)
     lp_algorithm: str = "auto"
 
 

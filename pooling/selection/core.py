@@ -40,6 +40,9 @@ from solvers import Backend, Options, Problem, Result, Status
 #: a fixed unit is wrongly fixed when its reduced cost has the wrong sign by more than this (scaled npv units:
 #: HiGHS's dual feasibility tolerance)
 PRICE_TOL = 1e-9
+#: LP algorithm of the sample LP: only its duals are used, so interior point without crossover (no vertex needed);
+#: at 1M assets a 50,000-unit sample took 2.0 s this way against 2.9 s by the simplex (same duals, same cores)
+SAMPLE_LP = "ipm_nox"
 #: widening factor of the core when a core LP is infeasible
 WIDEN = 4
 #: sample LPs tried (the sample doubled each time) before pricing starts from zero duals
@@ -92,7 +95,9 @@ class CoreLP:
             sample = Problem(problem.c[cols] * w, sub, problem.row_lower, problem.row_upper,
                              problem.col_lower[cols], problem.col_upper[cols], np.zeros(len(cols), dtype=bool),
                              problem.rows, problem.maximize, problem.offset)
-            res = self.backend.solve(sample, self._opts(deadline))
+            res = self.backend.solve(sample, Options(**{**self._opts(deadline).__dict__, "lp_algorithm": SAMPLE_LP}))
+            if res.status is not Status.OPTIMAL or res.row_duals is None:
+                res = self.backend.solve(sample, self._opts(deadline))  # the simplex settles what IPM did not
             self.stats["sample_seconds"] += time.perf_counter() - t
             self.stats["sample_units"] = len(pick)
             if res.status is Status.OPTIMAL and res.row_duals is not None:
