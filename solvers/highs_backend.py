@@ -354,6 +354,8 @@ class HighsLpSession(LpSession):
         h.run()
         if h.getModelStatus() not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible,
                                       highspy.HighsModelStatus.kTimeLimit):
+            self.stats["restarts"] = self.stats.get("restarts", 0) + 1
+            self.stats["restart_status"] = h.modelStatusToString(h.getModelStatus())
             h.clearSolver()  # a warm start gone wrong (e.g. unknown after postsolve): solve from scratch
             h.run()
         seconds = time.perf_counter() - t0

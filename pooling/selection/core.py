@@ -102,6 +102,7 @@ class CoreLP:
                              problem.rows, problem.maximize, problem.offset)
             res = self.backend.solve(sample, Options(**{**self._opts(deadline).__dict__, "lp_algorithm": SAMPLE_LP}))
             if res.status is not Status.OPTIMAL or res.row_duals is None:
+                self.stats["sample_fallback"] = res.message
                 res = self.backend.solve(sample, self._opts(deadline))  # the simplex settles what IPM did not
             self.stats["sample_seconds"] += time.perf_counter() - t
             self.stats["sample_units"] = len(pick)
