@@ -248,9 +248,13 @@ class HighsLpSession(LpSession):
         q = (problem.A.T @ y)[self.cols]
         best = None
         with np.errstate(invalid="ignore"):
+            tiny = 1e-9 * float(np.max(np.abs(q), initial=0.0))
             for sign in (1.0, -1.0):
                 ys, qs = sign * y, sign * q
-                lhs = float(np.sum(np.where(qs > 0, qs * upper, np.where(qs < 0, qs * lower, 0.0))))
+                at = np.where(qs > 0, upper, lower)
+                # a ray entry at rounding level towards an infinite bound (e.g. a helper column ≥ 0) adds nothing
+                terms = np.where(np.isfinite(at), qs * at, np.where(np.abs(qs) <= tiny, 0.0, qs * at))
+                lhs = float(np.sum(terms))
                 rhs = float(np.sum(np.where(ys > 0, ys * rl, np.where(ys < 0, ys * ru, 0.0))))
                 gap = rhs - lhs
                 if np.isfinite(gap) and gap > 0 and (best is None or gap > best[1]):

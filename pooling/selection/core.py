@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import scipy.sparse as sp
 
 from solvers import Backend, Options, Problem, Result, Status
 
@@ -96,7 +97,7 @@ class CoreLP:
             cols = np.concatenate([pick, np.arange(n, problem.n_cols)])
             w = np.ones(len(cols))
             w[: len(pick)] = n / len(pick)
-            sub = (A[:, cols] @ _diag(w)).tocsr()
+            sub = (A[:, cols] @ sp.diags(w, format="csc")).tocsr()
             sample = Problem(problem.c[cols] * w, sub, problem.row_lower, problem.row_upper,
                              problem.col_lower[cols], problem.col_upper[cols], np.zeros(len(cols), dtype=bool),
                              problem.rows, problem.maximize, problem.offset)
@@ -223,8 +224,3 @@ class CoreLP:
         if self.on_progress is not None:
             self.on_progress(message)
 
-
-def _diag(w: np.ndarray):
-    import scipy.sparse as sp
-
-    return sp.diags(w, format="csc")
