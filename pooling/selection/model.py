@@ -43,7 +43,8 @@ sparse rows), so the integer solves start from a tight outer approximation; a po
 the limit falls back to the last pool that met it.
 
 :func:`select_pool` runs four named steps over one explicit state (:class:`_Run`): converge the HHI cuts on the
-LP relaxation, choose the strategy by measured cost (``auto``: lp_round, then the whole MILP to the requested gap
+LP relaxation (by the core method, :mod:`pooling.selection.core`, on large models), choose the strategy by
+measured cost (``auto``: lp_round, then the whole MILP to the requested gap
 when the LP solved in at most :data:`EXACT_LP_SECONDS`), solve-check-tighten until the exact 0/1 pool meets every
 limit, and finish (gap against the best bound valid for the scenario's own problem, status, shadow prices).
 
@@ -1068,7 +1069,7 @@ class _Run:
         self.problem = self.model.problem
         self.margins = _Margins()
         self.deadline = time.perf_counter() + scenario.solver.time_limit_s
-        self.strategy = "milp"  # what the solves use: milp or lp_round (set by choose_strategy)
+        self.strategy = "milp"  # what the solves use: milp, lp_round or core (set by choose_strategy)
         self.exact_stage = False  # auto: the whole MILP after lp_round when its gap is too wide and the MILP is cheap
         self.exact_timed_out = False  # that stage ran out of time: its pool and bound were not used
         self.exact_budget = scenario.solver.polish_time_limit_s  # seconds left for the exact stage, over all tries
@@ -1144,7 +1145,8 @@ def _converge_cuts(run: _Run) -> None:
 
 
 def _choose_strategy(run: _Run, strategy: str) -> None:
-    """Step 2: ``milp`` and ``lp_round`` as asked; ``auto`` by measured cost. ``auto`` solves the LP relaxation
+    """Step 2: ``core`` when this run uses the core method (:meth:`_Run.use_core`: asked for, or ``auto`` on a
+    large model) — its LP, no exact stage; ``milp`` and ``lp_round`` as asked; ``auto`` by measured cost. ``auto`` solves the LP relaxation
     (lp_round needs it anyway) and notes its time and fractional count; it rounds and repairs, and when the
     certified gap is above the requested one it runs the whole MILP to the requested gap — warm-started from the
     repaired pool, for at most ``solver.polish_time_limit_s`` — if the LP took at most :data:`EXACT_LP_SECONDS`
@@ -1407,8 +1409,9 @@ def select_pool(
     """Choose the pool: build the MILP, converge the HHI cuts on its LP, choose the strategy, solve and tighten
     until the exact 0/1 pool meets every limit, price the limits.
 
-    ``strategy`` (default: the scenario's ``solver.strategy``) is ``milp``, ``lp_round`` or ``auto`` (chosen by
-    measured cost, see :func:`_choose_strategy`); ``diagnose=False`` skips naming the conflicting limits of an
+    ``strategy`` (default: the scenario's ``solver.strategy``) is ``milp``, ``lp_round``, ``core`` (lp_round with
+    every LP relaxation solved by the core method, :mod:`pooling.selection.core`) or ``auto`` (``core`` from
+    ``solver.large_pool_units`` units, else chosen by measured cost, see :func:`_choose_strategy`); ``diagnose=False`` skips naming the conflicting limits of an
     infeasible scenario (coalition values); ``hhi_seed`` warm-starts the HHI cuts with directions found for a
     related model (``Selection.hhi_cuts``); ``tail_scenarios`` replaces the factor scenarios drawn from
     ``pool.tail`` for ``pool.objective: tail_npv`` (whose ``objective_value`` is then the pool's CVaR, with
