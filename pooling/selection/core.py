@@ -20,8 +20,8 @@ the units near the threshold (:math:`d_i \approx 0`) are in question. So, as for
    wrongly priced first). Repeat 4–5 until none does: the core LP's
    optimum, with the fixed units, is then optimal for the whole LP (its duals are dual feasible for every column).
 6. **Widen.** A core LP that is infeasible (the units fixed at 1 already break a cap or the size) frees the fixed
-   units that its Farkas ray says would restore feasibility (nearest the threshold first, until they close twice
-   the ray's gap); without a ray the core grows fourfold around the threshold, by the last prices.
+   units that its Farkas ray says would restore feasibility (most helpful first, until they close twice the ray's
+   gap); without a ray the core grows fourfold around the threshold, by the last prices.
 
 The bound reported is the Lagrangian bound of the final duals over the *whole* problem
 (:meth:`solvers.problem.Problem.lagrangian_bound`): valid for any duals, equal to the LP optimum at convergence.
@@ -187,9 +187,9 @@ class CoreLP:
     def _widen(self, problem: Problem, core: np.ndarray, d: np.ndarray, fixed: np.ndarray) -> np.ndarray:
         """A wider core after an infeasible core LP. With a Farkas ray y of the core LP (gap γ: how far the fixed
         units put the rows out of reach), freeing fixed unit j closes :math:`h_j = \\max(q_j, 0) - q_j v_j` of it
-        (:math:`q = A^\\top y`, :math:`v_j` its fixed value): the units with :math:`h_j > 0` nearest the threshold
-        are freed until they close twice γ. Without a ray, or when that frees nothing, the core grows
-        :data:`WIDEN`-fold around the threshold."""
+        (:math:`q = A^\\top y`, :math:`v_j` its fixed value): the units with :math:`h_j > 0` are freed, most helpful
+        first (the fewest units that close it), until they close twice γ. Without a ray, or when that frees nothing,
+        the core grows :data:`WIDEN`-fold around the threshold."""
         n = self.n_units
         ray = self.session.infeasibility_ray()
         if ray is not None:
@@ -198,7 +198,7 @@ class CoreLP:
             help_ = np.where(core, 0.0, np.maximum(q, 0.0) - q * fixed)
             cand = np.flatnonzero(help_ > 1e-12 * max(gap, 1e-300))
             if len(cand):
-                order = cand[np.argsort(np.abs(d[cand]) / self.weight[cand], kind="stable")]
+                order = cand[np.argsort(-help_[cand], kind="stable")]  # the fewest units that close it
                 reach = np.searchsorted(np.cumsum(help_[order]), 2.0 * gap) + 1
                 out = core.copy()
                 out[order[:reach]] = True
