@@ -75,12 +75,13 @@ SAMPLES: tuple[Sample, ...] = (
     Sample("consortium", ("consortium", "scenarios/demo/scenario.yaml", "--out", "out/consortium")),
     Sample("frontier", ("frontier", "scenarios/demo/scenario.yaml", "--dimension", "province", "--points", "8",
                         "--out", "out/frontier")),
-    Sample("study", ("study", "scenarios/studies/demo_grid.yaml", "--out", "out/demo-grid", "--dry-run")),
+    Sample("study", ("study", "scenarios/demo/study.yaml", "--out", "out/demo-grid", "--dry-run")),
     Sample("synth", ("synth", "out/small", "--assets", "2000", "--amcs", "3", "--format", "csv")),
     Sample("calibrate", ("calibrate", *_HISTORY, "--out", "models/demo", "--as-of", "2026-06-30",
                          "--holdout-from", "2024-07-01")),
     Sample("backtest", ("backtest", *_HISTORY, "--model", "models/demo", "--out", "out/backtest",
                         "--as-of", "2026-06-30")),
+    Sample("shelf", ("shelf", "scenarios/shelf/plan.yaml", "--out", "out/shelf")),
     Sample("value", ("value", "scenarios/demo/scenario.yaml", "--out", "out/value")),
 )
 #: samples too slow for the test run (tests/test_docs.py): the 8-point demo frontier takes minutes

@@ -18,7 +18,7 @@ SUMMARY_FILES = ("summary.json",)
 DEAL_FILES = ("tranches.csv", "cashflows.csv", "stresses.csv", "stress_grid.csv", "retention.csv")
 #: :func:`pooling.pipeline.write_consortium_files`
 CONSORTIUM_FILES = ("allocation.csv", "coalitions.csv", "core.csv", "withdrawals.csv", "transfers.csv",
-                    "collaboration.csv")
+                    "collaboration.csv", "packages.csv")
 #: :func:`pooling.pipeline.write_servicing_files`
 SERVICING_FILES = ("servicers.csv",)
 #: :func:`pooling.report.deal.write_reports`, in its order
@@ -58,3 +58,6 @@ CALIBRATE_FILES = ("model.json", "calibration.csv", "model_card.html")
 BACKTEST_FILES = ("backtest.csv", "corrections.json", "backtest.html")
 #: ``pooling value``
 VALUE_FILES = ("valuation.csv",)
+#: ``pooling shelf`` (:func:`pooling.pipeline.write_shelf_run`, in its order), then the report page
+SHELF_FILES = ("issues.csv", "assignments.csv", "shelf.json")
+SHELF_REPORT_FILES = ("shelf.html",)

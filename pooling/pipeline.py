@@ -2,7 +2,7 @@
 
 :func:`prepare` is the front (read, validate, group, value); :func:`run_scenario` is the one orchestration every
 command calls (``pooling run``, ``optimize``, ``size``, ``consortium``, studies through :func:`run_pipeline`), so
-one scenario gives one answer everywhere. It returns plain results (:class:`RunResult`); writing files is apart
+one scenario gives one answer everywhere; :func:`run_shelf` plans a shelf on the same front (``pooling shelf``). It returns plain results (:class:`RunResult`); writing files is apart
 (:func:`write_run`), and each writer declares the names it writes (``*_FILES``) and returns the paths it wrote.
 """
 
@@ -28,6 +28,7 @@ from pooling.outputs import (
     DEAL_FILES,
     SELECTION_FILES,
     SERVICING_FILES,
+    SHELF_FILES,
     SUMMARY_FILES,
     TAIL_FILES,
     check_written,
@@ -36,6 +37,9 @@ from pooling.outputs import (
 from pooling.scenario import Scenario, with_overrides
 from pooling.selection.model import Selection, select_pool
 from pooling.selection.results import limits_frame, pool_frame, pool_measures, summary
+from pooling.shelf.model import ShelfResult, batch_assets, plan_shelf
+from pooling.shelf.plan import ShelfPlan
+from pooling.shelf.results import assignments_frame, issues_frame, shelf_summary
 from pooling.tapes.load import Tapes, load_tapes
 from pooling.tranching.deal import Deal, analytics_json, size_deal, write_deal
 from pooling.valuation.fitted import CalibratedModel, load_model, value_with_model
@@ -75,15 +79,21 @@ def input_files(scenario: Scenario) -> dict[str, Path]:
     return files
 
 
+#: Scenario keys that say how to compute, not what: the answer is the same whichever is chosen (a test checks it),
+#: so they stay out of ``inputs_sha256``.
+_NOT_INPUTS = {"base_dir": True, "consortium": {"workers"}, "solver": {"backend", "pyomo_solver"}}
+
+
 def inputs_digest(scenario: Scenario) -> str:
-    """Hash of every input file's bytes plus the resolved scenario (DESIGN §3.3 ``inputs_sha256``).
+    """Hash of every input file's bytes plus the resolved scenario (DESIGN §3.3 ``inputs_sha256``), leaving out
+    the keys that choose how to compute (the solver backend, worker counts).
 
     Files are keyed by their path as written in the scenario (:func:`input_files`), so moving a scenario folder
     keeps its hash.
     """
     files = input_files(scenario)
     digests = dict(zip(files, sha256_files(files.values()), strict=True))
-    resolved = scenario.model_dump_json(exclude={"base_dir"}).encode()
+    resolved = scenario.model_dump_json(exclude=_NOT_INPUTS).encode()
     digests["<scenario>"] = hashlib.sha256(resolved).hexdigest()
     return combined_sha256(digests)
 
@@ -464,16 +474,19 @@ def write_deal_files(out_dir: Path, deal: Deal) -> list[Path]:
 def write_consortium_files(out_dir: Path, game: ConsortiumResult) -> list[Path]:
     """:data:`~pooling.outputs.CONSORTIUM_FILES` (core.csv and withdrawals.csv: their header when empty);
     transfers.csv realises the allocation of ``consortium.rule`` (:mod:`pooling.consortium.transfers`);
-    collaboration.csv prices the national–local modes (:mod:`pooling.consortium.collaboration`)."""
+    collaboration.csv prices the national–local modes (:mod:`pooling.consortium.collaboration`); packages.csv
+    values each AMC's packages in the grand deal (:mod:`pooling.consortium.packages`)."""
     out_dir = Path(out_dir)
-    allocation_csv, coalitions_csv, core_csv, withdrawals_csv, transfers_csv, collaboration_csv = CONSORTIUM_FILES
+    (allocation_csv, coalitions_csv, core_csv, withdrawals_csv, transfers_csv, collaboration_csv,
+     packages_csv) = CONSORTIUM_FILES
     core = game.core if len(game.core.columns) else pd.DataFrame(
         columns=["rule", "in_core", "max_excess", "worst_coalition", "blocking_coalition"])
     withdrawals = game.withdrawals if len(game.withdrawals.columns) else pd.DataFrame(columns=["withdrawing", "grand_value", "delta_grand_value"])
     return [write_csv(game.allocation, out_dir / allocation_csv), write_csv(game.coalitions, out_dir / coalitions_csv),
             write_csv(core, out_dir / core_csv), write_csv(withdrawals, out_dir / withdrawals_csv),
             write_csv(game.transfers, out_dir / transfers_csv, float_format="%.2f"),
-            write_csv(game.collaboration, out_dir / collaboration_csv)]
+            write_csv(game.collaboration, out_dir / collaboration_csv),
+            write_csv(game.packages, out_dir / packages_csv)]
 
 
 def write_servicing_files(out_dir: Path, plan: ServicingPlan) -> list[Path]:
@@ -558,3 +571,71 @@ def run_frontier(prepared: Prepared, dimension: str, points: int = 8, measure: s
                 "sizing": getattr(s.structure, "sizing", "deterministic")}
 
     return frontier(assets, s, dimension, points, measure, on_point=on_point, measure_pool=deal_of if size else None)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The shelf: batch acquisition and phased issues (DESIGN §11)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShelfRun:
+    """A planned shelf: the prepared batches, the plan's answer and realised issues, shelf.json's content."""
+
+    prepared: Prepared
+    result: ShelfResult
+    summary: dict
+
+
+def shelf_digest(plan: ShelfPlan) -> str:
+    """Hash of every batch tape, the links file and the resolved plan (shelf.json ``inputs_sha256``)."""
+    files = input_files(plan.tape_scenario())
+    digests = dict(zip(files, sha256_files(files.values()), strict=True))
+    digests["<plan>"] = hashlib.sha256(plan.model_dump_json(exclude={"base_dir"}).encode()).hexdigest()
+    return combined_sha256(digests)
+
+
+def run_shelf(plan: ShelfPlan, on_stage: Callable[[str], None] | None = None) -> ShelfRun:
+    """Plan a shelf: read, validate, group and value every batch's tape as a run does (:func:`prepare`, one tape
+    per batch), attach each asset's batch and acquiring AMC, solve the planning model, re-select and size each
+    issue (:func:`pooling.shelf.model.plan_shelf`). Nothing is written (:func:`write_shelf_run`).
+
+    Raises :class:`~pooling.errors.ValidationFailed` on bad tapes, :class:`~pooling.errors.InputError` on an asset
+    bought twice, :class:`~pooling.errors.Infeasible` naming the conflict when no issue can be made.
+    """
+    prepared = prepare(plan.tape_scenario(), on_stage=on_stage)
+    assets = batch_assets(prepared.assets, plan)
+    if on_stage is not None:
+        on_stage("planning the shelf")
+    result = plan_shelf(assets, plan)
+    return ShelfRun(prepared, result, shelf_summary(result, shelf_digest(plan)))
+
+
+def run_shelf_metrics(plan: ShelfPlan) -> dict:
+    """One study run of a shelf plan: shelf.json's headline numbers as a flat dict; an infeasible plan is a
+    status, not an error."""
+    try:
+        run = run_shelf(plan)
+    except Infeasible as e:
+        return {"status": "infeasible", "conflicting_limits": "; ".join(e.conflicts)}
+    except NoIncumbent as e:
+        return {"status": "no_incumbent", "error": str(e)}
+    data = run.summary
+    issues = issues_frame(run.result)
+    tau = np.array([(pd.Timestamp(d) - pd.Timestamp(plan.as_of)).days / 365.25 for d in issues["date"]])
+    gbv = issues["gbv"].to_numpy(float)
+    return {k: data[k] for k in ("status", "pv", "pv_plan", "gap", "cap_used", "cap_used_share", "n_issues",
+                                 "proceeds")} | {
+        # gbv-weighted time of issue of the realised issues, years after as_of
+        "mean_issue_years": float((tau * gbv).sum() / gbv.sum()) if gbv.sum() > 0 else None,
+        "first_issue_years": float(tau.min()) if len(tau) else None}
+
+
+def write_shelf_run(out_dir: Path, run: ShelfRun) -> list[Path]:
+    """:data:`~pooling.outputs.SHELF_FILES` (atomically, one by one): issues.csv, assignments.csv, shelf.json."""
+    out_dir = Path(out_dir)
+    issues_csv, assignments_csv, shelf_json = SHELF_FILES
+    paths = [write_csv(issues_frame(run.result), out_dir / issues_csv),
+             write_csv(assignments_frame(run.result), out_dir / assignments_csv),
+             write_json(run.summary, out_dir / shelf_json)]
+    return check_written(paths, SHELF_FILES, "write_shelf_run")

@@ -59,6 +59,7 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "guarantor_ids",
     "source_loan_id",
     "obligor_name",
+    "package",
 )
 TAPE_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
@@ -412,6 +413,9 @@ class Consortium(_Strict):
     workers: Annotated[int, Field(ge=1)] | None = None
     #: a coalition whose pool is not found in this time is recorded as no_incumbent and worth 0
     coalition_time_limit_s: Annotated[float, Field(gt=0.0)] = 10.0
+    #: packages.csv: per AMC, re-solve this many of its top package withdrawals (and as many adds) after the dual
+    #: estimate of every package (0: the dual estimate only)
+    package_resolves: Annotated[int, Field(ge=0)] = 3
     #: servicers; when empty every AMC services at the default fee, locals with a home-province uplift
     servicers: list[Servicer] = []
     whole_groups_servicing: bool = False
@@ -603,9 +607,44 @@ def parse_scenario(data: Any, path: str | Path = "<scenario>") -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(str(path), [("(top level)", type(data).__name__, "expected a mapping of keys")])
     try:
-        return Scenario.model_validate({**data, "base_dir": path.parent.resolve()})
+        scenario = Scenario.model_validate({**data, "base_dir": path.parent.resolve()})
     except ValidationError as err:
         raise ScenarioError(str(path), _format_errors(err)) from None
+    outside = [] if ALLOW_OUTSIDE else _outside(scenario)
+    if outside:
+        raise ScenarioError(str(path), outside)
+    return scenario
+
+
+#: Whether files named in scenario, study and plan files may lie outside the file's folder (`--allow-outside`).
+ALLOW_OUTSIDE = False
+
+
+def outside_problem(folder: Path, written: str | Path) -> str | None:
+    """Why ``written`` (a path as a scenario, study or plan file gives it) is refused: absolute, or leading out
+    of ``folder`` by ``..`` or through a symlink; None when it stays inside (or ``--allow-outside`` was given)."""
+    if ALLOW_OUTSIDE:
+        return None
+    written = Path(written)
+    if written.is_absolute():
+        return ("an absolute path: files must lie in this file's folder or below it (or run with "
+                "`pooling --allow-outside ...`)")
+    root = Path(folder).resolve()
+    target = (root / written).resolve()  # follows symlinks: one pointing out of the folder leads out
+    if target != root and root not in target.parents:
+        how = "through a symlink" if ".." not in written.parts else "with '..'"
+        return (f"leads out of {root} {how}: files must lie in this file's folder or below it (or run with "
+                "`pooling --allow-outside ...`)")
+    return None
+
+
+def _outside(scenario: Scenario) -> list[tuple[str, str, str]]:
+    written = [(f"amcs[{i}].tape", a.tape) for i, a in enumerate(scenario.amcs)]
+    written += [("links", scenario.links)] if scenario.links is not None else []
+    m = scenario.valuation.model
+    written += [("valuation.model", m)] if m is not None and not isinstance(m, ModelParameters) else []
+    return [(key, str(value), problem) for key, value in written
+            if (problem := outside_problem(scenario.base_dir, value)) is not None]
 
 
 def _merge(base: dict, changes: dict) -> dict:

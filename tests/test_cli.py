@@ -317,7 +317,7 @@ def test_out_that_is_a_file_is_a_usage_error(command: str, tmp_path: Path) -> No
     elif command == "size":
         args = ["size", str(tmp_path), "--scenario", str(DEMO), "--out", str(target)]
     elif command == "study":
-        args = ["study", str(DEMO.parents[1] / "studies" / "demo_grid.yaml"), "--out", str(target)]
+        args = ["study", str(DEMO.parent / "study.yaml"), "--out", str(target)]
     else:
         args = [command, str(DEMO), "--out", str(target)]
     r = runner.invoke(app, args)

@@ -148,3 +148,30 @@ def test_highs_backend_runs_after_pyomo_appsi_highs_in_the_same_process() -> Non
                 np.zeros(2), np.ones(2), np.array([True, True]), pd.DataFrame({"family": ["c"]}), maximize=True)
     r = HighsBackend().solve(p, Options(threads=1))
     assert r.status is Status.OPTIMAL and r.objective == 2.0
+
+
+def test_a_pool_that_still_breaks_a_limit_is_no_deal(monkeypatch) -> None:
+    """A coalition whose selection stops with an HHI (or top-10) limit still broken cannot issue that pool: its own
+    deal is worth 0 with the status saying why."""
+    import pooling.selection.model as selection_model
+    from pooling.consortium.game import LIMIT_BROKEN, coalition_value
+    from tests.test_selection import small_pool
+
+    assets = small_pool(3, n=12, n_amcs=2)
+    scenario = parse_scenario({"name": "g", "as_of": "2026-06-30",
+                               "amcs": [{"id": a, "kind": "national", "tape": f"{a}.csv"}
+                                        for a in sorted(assets["amc_id"].unique())],
+                               "consortium": {"size_rule": "none", "workers": 1, "measure": "npv"}}, "g.yaml")
+    members = frozenset(assets["amc_id"].unique())
+    honest = coalition_value(assets, scenario, members)
+    assert honest.value > 0 and honest.status == "optimal"
+    real = selection_model.select_pool
+
+    def broken(*args, **kwargs):
+        sel = real(*args, **kwargs)
+        sel.status = LIMIT_BROKEN[0]
+        return sel
+
+    monkeypatch.setattr(selection_model, "select_pool", broken)
+    cv = coalition_value(assets, scenario, members)
+    assert (cv.value, cv.status) == (0.0, "hhi_not_converged")

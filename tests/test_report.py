@@ -230,6 +230,45 @@ def test_allocation_sheet_and_section(inputs, tmp_path):
     assert "Allocation by AMC" in text and 'id="fig-allocation"' in text
 
 
+def test_packages_sheet_and_section(inputs, tmp_path):
+    """packages.csv: every package in the workbook; in the HTML a chart and each AMC's re-solved and largest."""
+    from pooling.consortium.packages import PACKAGE_COLUMNS
+
+    amcs = [a.id for a in inputs.scenario.amcs]
+    n = 14  # per AMC: more than the report shows
+    rows = []
+    for amc in amcs:
+        for i in range(n):
+            resolved = i < 2
+            rows.append({"amc_id": amc, "package": f"CN-ZJ/p{i}", "n_assets": 10 + i, "gbv": 1e8 * (i + 1),
+                         "npv": 4e7 * (i + 1), "pool_gbv": 5e7 * (i + 1) if i < 12 else 0.0,
+                         "in_pool_share": 0.5 if i < 12 else 0.0, "whatif": "withdraw" if i < 12 else "add",
+                         "reduced_cost": 1e6 * (n - i), "dual_value": 1e5 * (n - i) * (1 if i < 12 else -1),
+                         "resolve_value": 2e5 * (n - i) if resolved else np.nan,
+                         "resolve_status": "optimal" if resolved else "", "resolve_in_pool_share": 0.0 if resolved
+                         else np.nan, "method": "resolve" if resolved else "dual"})
+    packages = pd.DataFrame(rows, columns=list(PACKAGE_COLUMNS))
+    alloc = pd.DataFrame({"amc_id": amcs, "shapley_value": np.linspace(1e8, 2e8, len(amcs))})
+    with_packages = ReportInputs(inputs.scenario, inputs.contributed, inputs.pool, inputs.summary, inputs.limits,
+                                 inputs.deal, alloc, packages=packages)
+    paths = {p.name: p for p in write_reports(tmp_path, with_packages)}
+    ws = _workbook(paths["report.xlsx"])[SHEETS["packages"]]
+    r, c = _find(ws, "Dual estimate of value")
+    assert ws.cell(r + 1, c).value == pytest.approx(packages.loc[0, "dual_value"])
+    assert sum(1 for row in ws.iter_rows(min_row=r + 1) if row[0].value) == len(packages)
+    text = paths["report.html"].read_text(encoding="utf-8")
+    assert "Marginal value of packages" in text and 'id="fig-packages"' in text
+    assert f"Showing {10 * len(amcs)} of {len(packages)} packages" in text
+    from pooling.report.deal import package_highlights
+
+    top = package_highlights(packages)
+    assert (top.groupby("amc_id").size() == 10).all()
+    assert (top["method"] == "resolve").sum() == 2 * len(amcs)  # every re-solved package is shown
+    resolved = top["method"] == "resolve"
+    assert (top.loc[resolved, "value"] == top.loc[resolved, "resolve_value"]).all()
+    assert (top.loc[~resolved, "value"] == top.loc[~resolved, "dual_value"]).all()
+
+
 def test_europe_convention_with_mezzanine(inputs):
     sc = inputs.scenario
     structure = sc.structure.model_copy(update={"convention": "europe", "mezzanine": Mezzanine(),

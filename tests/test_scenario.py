@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pooling.errors import ScenarioError
 from pooling.scenario import load_scenario, parse_scenario
@@ -157,3 +158,50 @@ def test_servicer_base_fee_is_a_share_or_plan(value: object, ok: bool) -> None:
     else:
         with pytest.raises(ScenarioError, match="servicer_base_fee"):
             parse_scenario(data, "s.yaml")
+
+
+def test_paths_that_lead_out_of_the_scenario_folder_are_refused(tmp_path: Path) -> None:
+    """Absolute paths, '..' escapes and symlinks pointing out are all named at once; --allow-outside lets them."""
+    import pooling.scenario as scenario_module
+    from pooling.errors import ScenarioError
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "t.csv").write_text("x")
+    inside = tmp_path / "deal"
+    (inside / "data").mkdir(parents=True)
+    (inside / "data" / "link.csv").symlink_to(outside / "t.csv")
+    (inside / "data" / "ok.csv").write_text("x")
+    path = inside / "scenario.yaml"
+    path.write_text(yaml.safe_dump({"name": "x", "as_of": "2026-06-30", "links": "../elsewhere/t.csv", "amcs": [
+        {"id": "A", "kind": "national", "tape": str(outside / "t.csv")},
+        {"id": "B", "kind": "national", "tape": "data/link.csv"},
+        {"id": "C", "kind": "national", "tape": "data/ok.csv"},
+        {"id": "D", "kind": "national", "tape": "data/../data/ok.csv"}]}), encoding="utf-8")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    keys = {k: p for k, _, p in info.value.problems}
+    assert set(keys) == {"amcs[0].tape", "amcs[1].tape", "links"}
+    assert "absolute path" in keys["amcs[0].tape"] and "symlink" in keys["amcs[1].tape"] and "'..'" in keys["links"]
+    assert all("--allow-outside" in p for p in keys.values())
+    scenario_module.ALLOW_OUTSIDE = True
+    try:
+        assert load_scenario(path).amcs[0].id == "A"
+    finally:
+        scenario_module.ALLOW_OUTSIDE = False
+
+
+def test_allow_outside_is_a_global_option(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pooling.cli.main import app
+
+    (tmp_path / "t.csv").write_text("asset_id\n")
+    (tmp_path / "deal").mkdir()
+    path = tmp_path / "deal" / "scenario.yaml"
+    path.write_text(yaml.safe_dump({"name": "x", "as_of": "2026-06-30",
+                                    "amcs": [{"id": "A", "kind": "national", "tape": "../t.csv"}]}), encoding="utf-8")
+    refused = CliRunner().invoke(app, ["validate", str(path), "--out", str(tmp_path / "o1")])
+    assert refused.exit_code == 1 and "leads out of" in refused.output
+    allowed = CliRunner().invoke(app, ["--allow-outside", "validate", str(path), "--out", str(tmp_path / "o2")])
+    assert allowed.exit_code == 1 and "leads out of" not in allowed.output  # read now: the tape itself is bad

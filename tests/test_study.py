@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import hashlib
 import os
 import signal
 import sqlite3
@@ -41,9 +42,10 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def write_study(folder: Path, base: Path, scenarios: dict | None = None, sweep: dict | None = None,
                 **extra: object) -> Path:
+    # a study names files in its own folder or below: it lives beside its base scenario, named after ``folder``
     folder.mkdir(parents=True, exist_ok=True)
-    doc = {"base": os.path.relpath(base, folder), "scenarios": scenarios or {}, "sweep": sweep or {}, **extra}
-    path = folder / "study.yaml"
+    doc = {"name": "study", "base": base.name, "scenarios": scenarios or {}, "sweep": sweep or {}, **extra}
+    path = base.parent / f"study-{hashlib.sha256(str(folder).encode()).hexdigest()[:12]}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
 

@@ -228,3 +228,64 @@ def test_problem_messages_name_the_fix(clean_scenario: Path) -> None:
     CORPUS["missing_column"][0](clean_scenario.parent / "data")
     _, problems = check_tapes(load_scenario(clean_scenario))
     assert re.search(r"`columns`", problems.loc[0, "problem"])
+
+
+def test_unquoted_comma_rows_are_named_not_truncated(clean_scenario: Path) -> None:
+    """A row with more fields than the header (text with a comma, unquoted) is a problem naming that row; pandas
+    would otherwise drop the extra cells with only a warning."""
+    path = clean_scenario.parent / "data" / "a.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2].replace("A2,O2,", "A2,O2,Acme, Ltd,", 1)
+    lines[4] = lines[4] + ",extra"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _, problems = check_tapes(load_scenario(clean_scenario))
+    mine = problems[problems["file"] == A]
+    assert mine["row"].tolist() == [3, 5]
+    assert mine["problem"].str.contains("quote text that contains commas").all()
+    assert mine["value"].tolist()[1] == "extra"
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_semicolon_tab_and_pipe_delimited_files_read_like_csv(clean_scenario: Path, sep: str) -> None:
+    d = clean_scenario.parent / "data"
+    clean = load_tapes(load_scenario(clean_scenario)).assets
+    for name in ("a.csv", "b.csv", "links.csv"):
+        (d / name).write_text((d / name).read_text(encoding="utf-8").replace(",", sep), encoding="utf-8")
+    again = load_tapes(load_scenario(clean_scenario)).assets
+    pd.testing.assert_frame_equal(again, clean)
+
+
+def test_far_dates_are_problems_not_crashes(clean_scenario: Path) -> None:
+    _edit_csv(clean_scenario.parent / "data" / "b.csv", 2, "default_date", "9999-12-31")
+    _edit_csv(clean_scenario.parent / "data" / "a.csv", 3, "default_date", "1066-10-14")
+    _, problems = check_tapes(load_scenario(clean_scenario))
+    assert sorted(problems["value"]) == ["1066-10-14", "9999-12-31"]
+    assert (problems["column"] == "default_date").all()
+
+
+def test_files_too_large_to_read_are_refused_before_reading(clean_scenario: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tape whose expanded size is above the limit is a problem at row 0; a workbook is judged by what it
+    decompresses to (a zip bomb), not by its size on disk."""
+    import xlsxwriter
+
+    import pooling.tapes.load as load
+
+    d = clean_scenario.parent / "data"
+    book = xlsxwriter.Workbook(str(d / "bomb.xlsx"))
+    sheet = book.add_worksheet()
+    for r in range(20_000):
+        sheet.write_number(r, 0, 0)
+    book.close()
+    packed = (d / "bomb.xlsx").stat().st_size
+    monkeypatch.setattr(load, "MAX_INPUT_BYTES", 10 * packed)
+    doc = load_scenario(clean_scenario).model_dump(mode="json")
+    doc["amcs"][1]["tape"] = "data/bomb.xlsx"
+    sc = load_scenario(clean_scenario).model_validate({**doc, "base_dir": clean_scenario.parent})
+    _, problems = check_tapes(sc)
+    bomb = problems[problems["file"].str.endswith("bomb.xlsx")]
+    assert len(bomb) == 1 and bomb["row"].iloc[0] == 0
+    assert "decompresses from" in bomb["problem"].iloc[0] and "--max-input-gb" in bomb["problem"].iloc[0]
+    assert not problems["file"].str.endswith("a.csv").any()  # the small tape is read as usual
+    monkeypatch.setattr(load, "MAX_INPUT_BYTES", 40)
+    _, problems = check_tapes(load_scenario(clean_scenario))
+    assert set(problems["file"]) == {A, B, L} and (problems["row"] == 0).all()

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pooling.cli.options import output_folder
+from pooling.cli.options import output_folder, showing, shown
 from pooling.errors import (
     PROBLEM_COLUMNS,
     InputError,
@@ -30,8 +30,16 @@ from pooling.errors import (
     UsageError,
     ValidationFailed,
 )
-from pooling.io import write_csv
-from pooling.outputs import FRONTIER_FILES, REPORT_FILES, TAIL_FILES, VALIDATE_FILES, check_written
+from pooling.io import read_csv, staged_folder, write_csv
+from pooling.outputs import (
+    FRONTIER_FILES,
+    REPORT_FILES,
+    SHELF_FILES,
+    SHELF_REPORT_FILES,
+    TAIL_FILES,
+    VALIDATE_FILES,
+    check_written,
+)
 from pooling.outputs import files_written as pipeline_files
 from pooling.scenario import Dimension, Solver, with_overrides
 
@@ -90,14 +98,48 @@ def _override(scenario, changes: dict[str, Any]):
 
 
 @app.callback()
-def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+          max_input_gb: Annotated[float | None, typer.Option(
+              "--max-input-gb", min=0.001, help="Refuse input files larger than this once expanded (default: a "
+              "quarter of the memory available).")] = None,
+          allow_outside: Annotated[bool, typer.Option(
+              "--allow-outside", help="Let scenario, study and plan files name files outside their own folder "
+              "(absolute paths, '..', symlinks out).")] = False) -> None:
+    from pooling import scenario
+    from pooling.tapes import load
+
     _state["debug"] = debug
+    load.MAX_INPUT_BYTES = None if max_input_gb is None else int(max_input_gb * 2**30)
+    scenario.ALLOW_OUTSIDE = allow_outside
 
 
 def _fail(error: PoolingError) -> None:
     """Print one clear block for an expected error and exit with its code."""
-    err.print(f"[bold red]error[/]: {escape(str(error))}")
+    err.print(f"[bold red]error[/]: {escape(shown(str(error)))}")
     raise typer.Exit(error.exit_code)
+
+
+#: Commands whose output folder is crash-safe on its own (a study's store resumes a killed study).
+_SELF_STAGED = {"study"}
+
+
+def _staged(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    """Run a command that writes an output folder against a private copy of it, swapped in when the command ends
+    with an answer — success or a deliberate exit such as a validation report or an infeasible pool — and
+    discarded on an internal error or an interrupt; a kill at any moment leaves the previous folder whole."""
+    target = kwargs.get("out_dir") or kwargs.get("pool_dir")
+    if target is None or fn.__name__ in _SELF_STAGED:
+        return fn(*args, **kwargs)
+    target = Path(target)
+    with staged_folder(target) as stage:
+        with showing(stage.path, target):
+            try:
+                result = fn(*args, **{**kwargs, "out_dir": stage.path})
+            except (PoolingError, typer.Exit):
+                stage.commit()
+                raise
+        stage.commit()
+        return result
 
 
 def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -106,7 +148,7 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return _staged(fn, args, kwargs)
         except PoolingError as e:
             if _state["debug"]:
                 raise
@@ -174,7 +216,7 @@ def validate(
     path = write_csv(problems[PROBLEM_COLUMNS], out_dir / VALIDATE_FILES[0])
     if tapes is None:
         out.print(_problem_table(problems))
-        out.print(f"[red]{len(problems):,} problem(s)[/] in {problems['file'].nunique()} file(s) → {path}")
+        out.print(f"[red]{len(problems):,} problem(s)[/] in {problems['file'].nunique()} file(s) → {shown(path)}")
         raise typer.Exit(1)
     a = tapes.assets
     t = Table(title=f"{s.name}: tapes are clean")
@@ -185,7 +227,7 @@ def validate(
         t.add_row(str(amc_id), r["file"], f"{r['n']:,}", _money(r["gbv"]))
     t.add_row("all", str(s.links or "(no links file)"), f"{len(a):,}", _money(a["gbv"].sum()), style="bold")
     out.print(t)
-    out.print(f"[green]0 problems[/]; {len(tapes.links):,} links → {path}")
+    out.print(f"[green]0 problems[/]; {len(tapes.links):,} links → {shown(path)}")
 
 
 def _prepare_or_report(s, out_dir: Path | None):
@@ -279,7 +321,7 @@ def describe(
     out.print(ct)
     if out_dir is not None:
         paths = d.write(out_dir)
-        out.print(f"wrote {len(paths)} files to {out_dir}")
+        out.print(f"wrote {len(paths)} files to {shown(out_dir)}")
 
 
 def _run(prepared, out_dir: Path, **stages) -> Any:
@@ -345,7 +387,7 @@ def _print_summary(data: dict) -> None:
 
 
 def _wrote(paths: list[Path], out_dir: Path) -> None:
-    out.print(f"wrote {len(paths)} files to {out_dir}: " + ", ".join(p.name for p in paths))
+    out.print(f"wrote {len(paths)} files to {shown(out_dir)}: " + ", ".join(p.name for p in paths))
 
 
 @app.command(help=_help(
@@ -429,8 +471,7 @@ def _read_pool_keys(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"{path} not found; run `pooling optimize` first or point at its output folder")
     try:
-        return pd.read_csv(path, dtype={"amc_id": str, "asset_id": str}, usecols=["amc_id", "asset_id"],
-                           encoding="utf-8-sig")
+        return read_csv(path, dtype={"amc_id": str, "asset_id": str}, usecols=["amc_id", "asset_id"])
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
         raise InputError(f"{path} is not a pool.csv with amc_id and asset_id columns: {e}") from None
 
@@ -472,7 +513,7 @@ def _read_summary(out_dir: Path) -> dict:
 
 def _read_allocation(out_dir: Path) -> pd.DataFrame | None:
     path = out_dir / "allocation.csv"
-    return pd.read_csv(path, encoding="utf-8-sig", dtype={"amc_id": str}) if path.is_file() else None
+    return read_csv(path, dtype={"amc_id": str}) if path.is_file() else None
 
 
 @app.command(help=_help(
@@ -510,11 +551,12 @@ def _reports(result, out_dir: Path, summary: dict, allocation: pd.DataFrame | No
     from pooling.report.deal import ReportInputs, write_reports
 
     path = out_dir / "limits.csv"
-    limits = (pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False) if path.is_file() else
+    limits = (read_csv(path, keep_default_na=False) if path.is_file() else
               pd.DataFrame(columns=["family", "key", "name", "limit", "value", "activity", "slack", "shadow_price",
                                     "npv_per_step"]))
-    extra = {name: pd.read_csv(out_dir / f"{name}.csv", encoding="utf-8-sig", dtype={"amc_id": str})
-             for name in ("transfers", "collaboration") if allocation is not None and (out_dir / f"{name}.csv").is_file()}
+    extra = {name: read_csv(out_dir / f"{name}.csv", dtype={"amc_id": str})
+             for name in ("transfers", "collaboration", "packages")
+             if allocation is not None and (out_dir / f"{name}.csv").is_file()}
     paths = [Path(p) for p in write_reports(out_dir, ReportInputs(
         scenario=result.scenario, contributed=result.prepared.assets, pool=result.pool, summary=summary,
         limits=limits, deal=result.deal, allocation=allocation, **extra))]
@@ -559,6 +601,9 @@ def _print_consortium(res) -> None:
         eps = res.least_core_epsilon
         out.print("the core is " + ("non-empty" if eps <= 1e-6 * max(abs(value), 1) else
                   f"empty: some coalition always gains CNY {_money(eps)}m by leaving (least-core ε)"))
+    packages = getattr(res, "packages", None)
+    if packages is not None and len(packages):
+        out.print(_packages_line(packages))
     collab = getattr(res, "collaboration", None)
     if collab is not None and len(collab):
         c = Table(title="national–local collaboration (collaboration.csv): the range that leaves both better off "
@@ -577,6 +622,23 @@ def _print_consortium(res) -> None:
             gains = [_money(r[k]) if r["feasible"] else "—" for k in ("local_gain_at_mid", "national_gain_at_mid")]
             c.add_row(escape(str(r["national"])), escape(str(r["local"])), r["mode"], rng, mid, *gains)
         out.print(c)
+
+
+def _packages_line(packages: pd.DataFrame) -> str:
+    """One line on packages.csv: how many packages, how many re-solved, and per AMC what withdrawing its weightiest
+    package costs the pooled deal — the withdrawal with the largest value in magnitude, re-solved ones first (else
+    the dual estimate, marked)."""
+    resolved = packages["method"] == "resolve"
+    value = packages["resolve_value"].where(resolved, packages["dual_value"])
+    ranked = packages.assign(_value=value, _resolved=resolved, _size=value.abs())
+    ranked = ranked[ranked["whatif"] == "withdraw"].sort_values(["_resolved", "_size"], ascending=False, kind="stable")
+    best = ranked.groupby("amc_id", sort=False).head(1).set_index("amc_id")
+    parts = [f"{escape(str(amc))} {escape(str(best.at[amc, 'package']))} {_money(best.at[amc, '_value'])}m"
+             + ("" if best.at[amc, "_resolved"] else " (dual estimate)")
+             for amc in packages["amc_id"].unique() if amc in best.index]
+    n_resolved = int(resolved.sum())
+    return (f"packages (packages.csv): {len(packages):,} packages, {n_resolved} re-solved; what withdrawing each AMC's "
+            "weightiest package costs the pooled deal (CNY; negative: the deal gains): " + " · ".join(parts))
 
 
 @app.command(help=_help(
@@ -651,6 +713,61 @@ def frontier(
     _wrote(paths, out_dir)
 
 
+@app.command(help=_help(
+    "Plan a shelf issuance (储架发行): which acquired assets go into which issue at which pricing window, within "
+    "the shelf's cap, validity and number of issues, every issue meeting the plan's limits on its own; maximise "
+    "the present value of note proceeds less carrying and issuance costs (docs/shelf.md).",
+    f"Writes {_names(SHELF_FILES + SHELF_REPORT_FILES)}. Exit 1 on a bad plan file or bad tapes (validation.csv "
+    "lists every problem), 3 when no issue can be made (the conflict is named), 4 when the planner stops without "
+    "a schedule.",
+    "Example: pooling shelf scenarios/shelf/plan.yaml --out out/shelf"))
+@handles_errors
+def shelf(
+    plan: Annotated[Path, typer.Argument(help="Shelf plan YAML file.", metavar="PLAN", show_default=False)],
+    out_dir: OutDir = Path("out"),
+) -> None:
+    from pooling.errors import OptimizationError
+    from pooling.io import write_json
+    from pooling.pipeline import run_shelf, write_shelf_run
+    from pooling.report.shelf import write_shelf_report
+    from pooling.shelf.plan import load_plan
+
+    p = load_plan(plan)
+    with err.status("preparing…") as status:
+        try:
+            run_ = run_shelf(p, on_stage=lambda name: status.update(name + "…"))
+        except ValidationFailed as e:
+            report_problems(e.problems, out_dir)
+            raise
+        except OptimizationError as e:
+            write_json({"name": p.name, "status": "infeasible" if e.exit_code == 3 else "no_incumbent",
+                        "message": str(e), "conflicting_limits": list(getattr(e, "conflicts", []))},
+                       out_dir / SHELF_FILES[2])
+            raise
+    data = run_.summary
+    out.print(f"[bold]{escape(p.name)}[/]: {data['status']} — {data['n_issues']} issue(s), notes CNY "
+              f"{_money(data['cap_used'])}m of a CNY {_money(p.shelf.cap)}m shelf ({data['cap_used_share']:.1%})")
+    m = data["model"]
+    out.print(f"PV CNY {_money(data['pv'])}m realised, CNY {_money(data['pv_plan'])}m planned (gap {data['gap']:.1e}; "
+              f"{m['n_units']:,} {m['units']} × {len(data['windows']['open'])} windows)")
+    t = Table(title="issues (CNY m)", title_justify="left")
+    for c in ("issue", "date", "coupon", "assets", "gbv", "planned senior", "sized senior", "notes issued",
+              "cap used"):
+        t.add_column(c, justify="left" if c in ("issue", "date") else "right")
+    from pooling.shelf.results import issues_frame
+
+    for r in issues_frame(run_.result).to_dict("records"):
+        t.add_row(str(r["issue"]), r["date"], f"{r['coupon']:.2%}", f"{r['n_assets']:,}", _money(r["gbv"]),
+                  _money(r["planned_senior"]), _money(r["sized_senior"]), _money(r["notes"]), f"{r['cap_used_share']:.1%}")
+    out.print(t)
+    if data["windows"]["closed"]:
+        out.print("windows outside the shelf's validity (no issue): " + ", ".join(data["windows"]["closed"]))
+    with err.status("writing…"):
+        paths = write_shelf_run(out_dir, run_)
+        paths += check_written(write_shelf_report(out_dir, run_.result, data), SHELF_REPORT_FILES, "write_shelf_report")
+    _wrote(paths, out_dir)
+
+
 def _amcs_option(value: str) -> str:
     if value != "demo" and not (value.isdigit() and int(value) >= 2):
         raise typer.BadParameter(f"must be 'demo' or a whole number ≥ 2, not {value!r}")
@@ -694,7 +811,7 @@ def synth(
         raise UsageError(f"--history-start ({history_start}) must be before --as-of ({as_of})")
     with err.status(f"writing {assets:,} synthetic assets…"):
         path = write_consortium(out_dir, n_assets=assets, amcs=specs, seed=seed, as_of=cutoff)
-    out.print(f"wrote {path} and its tapes ({assets:,} assets, {len(specs)} AMCs)")
+    out.print(f"wrote {shown(path)} and its tapes ({assets:,} assets, {len(specs)} AMCs)")
     if history:
         from pooling.tapes.history_synth import synth_history, write_history
 
@@ -702,7 +819,7 @@ def synth(
             frame = synth_history(specs, n_assets=history_assets, start=start, cutoff=cutoff, seed=seed)
             paths = write_history(frame, specs, out_dir / "history")
         n_open = int((frame["resolution"] == "open").sum())
-        out.print(f"wrote {len(paths)} history tapes to {out_dir / 'history'} ({history_assets:,} assets valued "
+        out.print(f"wrote {len(paths)} history tapes to {shown(out_dir / 'history')} ({history_assets:,} assets valued "
                   f"{start} to {cutoff}, {n_open:,} still open at the cut-off)")
 
 

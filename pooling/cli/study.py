@@ -69,7 +69,7 @@ def study(
     """Run every scenario of a study through the pipeline; results go to a crash-safe store (DIR/study.sqlite)
     and DIR/runs.csv, DIR/results.csv. Run the same command again to finish a killed study.
 
-    Example: ``pooling study scenarios/studies/demo_grid.yaml --out out/demo-grid --executor process``
+    Example: ``pooling study scenarios/demo/study.yaml --out out/demo-grid --executor process``
     """
     executor = check_executor(executor, scheduler)  # exit 2 with the reason, before the study is read
     s = load_study(study_file)

@@ -18,9 +18,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pooling.cli.options import output_folder
+from pooling.cli.options import output_folder, shown
 from pooling.errors import UsageError, ValidationFailed
-from pooling.io import write_csv
+from pooling.io import read_csv, write_csv
 
 out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
@@ -102,7 +102,7 @@ def calibrate(
               f"resolved) valued {t['from']} – {t['to']}, cut-off {t['cutoff']}"
               + (f", holdout from {t['holdout_from']}" if t.get("holdout_from") else ""))
     _print_calibration(table)
-    out.print(f"wrote {len(paths)} files to {out_dir}: " + ", ".join(Path(p).name for p in paths))
+    out.print(f"wrote {len(paths)} files to {shown(out_dir)}: " + ", ".join(Path(p).name for p in paths))
 
 
 def _print_calibration(table: pd.DataFrame, dimension: str = "asset_type") -> None:
@@ -145,7 +145,7 @@ def backtest(
         result = judge(h.assets, model, cutoff=h.cutoff, holdout_from=holdout)
         paths = write_backtest_report(result, out_dir, model_dir, apply_corrections=apply_corrections)
     o = result.overall
-    rounds = pd.read_csv(Path(model_dir) / "backtests.csv")  # the round number is settled when it is recorded
+    rounds = read_csv(Path(model_dir) / "backtests.csv")  # the round number is settled when it is recorded
     dev, amc_dev = o.get("deviation_rate"), o.get("amc_deviation_rate")
     out.print(f"[bold]backtest round {int(rounds['round'].iloc[-1])}[/] of model {escape(model.label)} on "
               f"{o.get('n_resolved', 0):,} resolved assets"
@@ -167,8 +167,8 @@ def _share(x) -> str:
 
 def _wrote(paths: list, out_dir: Path) -> None:
     """The files written: names for those in ``out_dir``, paths for the others (the model folder's)."""
-    shown = [Path(p).name if Path(p).parent.resolve() == Path(out_dir).resolve() else str(p) for p in paths]
-    out.print(f"wrote {len(paths)} files to {out_dir}: " + ", ".join(dict.fromkeys(shown)))
+    names = [Path(p).name if Path(p).parent.resolve() == Path(out_dir).resolve() else str(p) for p in paths]
+    out.print(f"wrote {len(paths)} files to {shown(out_dir)}: " + ", ".join(dict.fromkeys(names)))
 
 
 def value(
@@ -200,4 +200,4 @@ def value(
                   f"{r['recovery'] / r['gbv']:.1%}" if r["gbv"] else "—", f"{r['npv'] / 1e6:,.1f}",
                   style="bold" if amc == "all" else None)
     out.print(t)
-    out.print(f"wrote {path}")
+    out.print(f"wrote {shown(path)}")

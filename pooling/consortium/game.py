@@ -9,7 +9,9 @@ npv / senior size. The pool is selected from the members' assets under the scena
   (``consortium.size_rule: proportional``, default), kept as they are (``same``) or dropped (``none``);
 * each member's min/max share kept when :math:`|S| \ge 2`; a single AMC under its own ``standalone_limits``
   (:meth:`pooling.scenario.AMC.standalone`), not the consortium's caps;
-* :math:`v(\emptyset) = 0`; an infeasible coalition's own deal is worth 0 and says so (``status``).
+* :math:`v(\emptyset) = 0`; an infeasible coalition's own deal is worth 0 and says so (``status``), as is one
+  whose best pool still breaks an HHI or top-10 limit when its cuts stop (``hhi_not_converged``,
+  ``top10_not_converged``): a pool that breaks a limit cannot be issued.
 
 The value reported is the **superadditive cover** :math:`\hat v(S) = \max(v_0(S), \max_T \hat v(T) + \hat v(S
 \setminus T))` — members may always act separately — exact over all coalitions
@@ -57,6 +59,10 @@ class CoalitionValue:
     by_amc: dict[str, dict[str, float]] = field(default_factory=dict)
     #: the HHI cut directions its selection generated (warm start for other coalitions; not written out)
     hhi_cuts: dict[str, list[dict[str, float]]] = field(default_factory=dict, repr=False, compare=False)
+    #: which of the members' assets (in the order of the asset frame) its pool holds, and the selection's objective
+    #: value (CNY): kept for the grand coalition only (packages.csv, :mod:`pooling.consortium.packages`)
+    selected: np.ndarray | None = field(default=None, repr=False, compare=False)
+    objective_value: float | None = field(default=None, repr=False, compare=False)
 
 
 def coalition_scenario(scenario: Scenario, members: Iterable[str], gamma: float) -> Scenario:
@@ -113,15 +119,22 @@ def _measure(assets: pd.DataFrame, scenario: Scenario, selected: np.ndarray, obj
     return sp.surplus, sp.parts(), {str(k): dict(v) for k, v in sp.by_amc.to_dict("index").items()}
 
 
+#: Selection statuses whose pool still breaks a limit (its iterative cuts did not converge in time).
+LIMIT_BROKEN = ("hhi_not_converged", "top10_not_converged")
+
+
 def coalition_value(assets: pd.DataFrame, scenario: Scenario, members: Coalition,
-                    hhi_seed: dict[str, list[dict[str, float]]] | None = None) -> CoalitionValue:
+                    hhi_seed: dict[str, list[dict[str, float]]] | None = None,
+                    bonus: np.ndarray | None = None) -> CoalitionValue:
     """v(S): select the best pool from the members' assets under the (restricted) scenario.
 
     ``hhi_seed``: HHI cut directions found for a related coalition (the grand coalition's, in :class:`Game`):
-    tangent cuts hold for every pool, so they are valid starting cuts here and spare LP rounds."""
+    tangent cuts hold for every pool, so they are valid starting cuts here and spare LP rounds. ``bonus`` (CNY per
+    asset of ``assets``) is added to the npv the selection maximises — to draw a package into the pool
+    (:mod:`pooling.consortium.packages`) — and to nothing else: the pool is measured on its true values."""
     import time
 
-    from pooling.selection.model import select_pool
+    from pooling.selection.model import objective_values, select_pool
 
     if not members:
         return CoalitionValue(members, 0.0, "empty")
@@ -136,18 +149,25 @@ def coalition_value(assets: pd.DataFrame, scenario: Scenario, members: Coalition
         # the scenario's strategy, chosen by measured cost as for any pool (docs/formulation.md): small coalitions
         # are solved to the requested gap, large ones by lp_round with a certified gap; each solve is capped at
         # consortium.coalition_time_limit_s
-        sel = select_pool(sub, sc, diagnose=False, hhi_seed=hhi_seed)
+        drawn = sub if bonus is None else sub.assign(npv=sub["npv"].to_numpy(float) + np.asarray(bonus, float)[mask])
+        sel = select_pool(drawn, sc, diagnose=False, hhi_seed=hhi_seed)
     except Infeasible:
         return CoalitionValue(members, 0.0, "infeasible", seconds=time.perf_counter() - t0)
     except NoIncumbent:
         return CoalitionValue(members, 0.0, "no_incumbent", seconds=time.perf_counter() - t0)
+    if sel.status in LIMIT_BROKEN:
+        # the cut loop stopped with an HHI or top-10 limit still broken: that pool cannot be issued, so no deal of
+        # the coalition's own is known — worth 0, and the status says why (acting apart may still be worth more)
+        return CoalitionValue(members, 0.0, sel.status, seconds=time.perf_counter() - t0, hhi_cuts=sel.hhi_cuts)
     chosen = sub[sel.selected]
-    value, parts, by_amc = _measure(sub, sc, sel.selected, float(sel.objective_value))
+    objective = float(sel.objective_value) if bonus is None else float(objective_values(sub, sc)[sel.selected].sum())
+    value, parts, by_amc = _measure(sub, sc, sel.selected, objective)
     return CoalitionValue(
         members, value, sel.status, gbv=float(chosen["gbv"].sum()), n_assets=len(chosen), parts=parts, by_amc=by_amc,
         selected_npv_by_amc={k: float(v) for k, v in chosen.groupby("amc_id")["npv"].sum().items()},
         selected_gbv_by_amc={k: float(v) for k, v in chosen.groupby("amc_id")["gbv"].sum().items()},
-        seconds=time.perf_counter() - t0, mip_gap=sel.mip_gap, hhi_cuts=sel.hhi_cuts,
+        seconds=time.perf_counter() - t0, mip_gap=sel.mip_gap, hhi_cuts=sel.hhi_cuts, selected=sel.selected,
+        objective_value=objective,
     )
 
 
@@ -163,7 +183,7 @@ def _init_worker(assets: pd.DataFrame, scenario: Scenario, hhi_seed: dict | None
 
 def _worker_value(members: Coalition) -> CoalitionValue:
     cv = coalition_value(_WORKER["assets"], _WORKER["scenario"], members, _WORKER.get("hhi_seed"))
-    return dataclasses.replace(cv, hhi_cuts={})  # not needed back in the driver
+    return dataclasses.replace(cv, hhi_cuts={}, selected=None)  # not needed back in the driver
 
 
 class Game:
@@ -206,7 +226,9 @@ class Game:
                 self._store(coalition_value(self.assets, self.scenario, c, self.hhi_seed))
 
     def _store(self, cv: CoalitionValue) -> None:
-        self.cache[cv.members] = dataclasses.replace(cv, hhi_cuts={}) if cv.hhi_cuts else cv  # seed kept apart
+        # the seed is kept apart; the pool's asset mask only for the grand coalition (packages.csv)
+        keep = cv.selected if cv.members == frozenset(self.players) else None
+        self.cache[cv.members] = dataclasses.replace(cv, hhi_cuts={}, selected=keep)
         if self.on_value is not None:
             self.on_value(cv)
 
@@ -371,6 +393,10 @@ class ConsortiumResult:
     transfers: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: national–local collaboration modes (collaboration.csv)
     collaboration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: marginal value of each AMC's packages in the grand deal (packages.csv, :mod:`pooling.consortium.packages`)
+    packages: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: wall seconds of the packages stage (its LP and re-solves)
+    packages_seconds: float = 0.0
 
 
 #: the surplus parts of a coalition's own deal in coalitions.csv
@@ -552,6 +578,13 @@ def analyse(assets: pd.DataFrame, scenario: Scenario, workers: int | None = None
     c = cfg.collaboration
     result.collaboration = collaboration_table(
         assets, scenario.amcs, CollaborationTerms(c.national_cost, c.local_cost, c.entrusted_uplift))
+    import time
+
+    from pooling.consortium.packages import package_table
+
+    t0 = time.perf_counter()
+    result.packages = package_table(game, cfg.measure, cfg.package_resolves)
+    result.packages_seconds = time.perf_counter() - t0
     return result
 
 
@@ -568,15 +601,3 @@ def _withdrawals(v: Callable[[Coalition], float], players: list[str], phi: dict[
         rows.append(row)
     return pd.DataFrame(rows)
 
-
-def package_whatif(assets: pd.DataFrame, scenario: Scenario, remove: np.ndarray, workers: int | None = None) -> pd.DataFrame:
-    """An AMC removes (or, with the complement, adds) a package of assets: every AMC's Shapley value and the
-    grand value before and after. ``remove`` is a boolean mask over ``assets``."""
-    before = analyse(assets, scenario, workers=workers)
-    after = analyse(assets[~np.asarray(remove)].reset_index(drop=True), scenario, workers=workers)
-    out = before.allocation[["amc_id", "shapley_value"]].merge(
-        after.allocation[["amc_id", "shapley_value"]], on="amc_id", suffixes=("_before", "_after"))
-    out["delta"] = out["shapley_value_after"] - out["shapley_value_before"]
-    out.attrs["grand_before"] = before.grand.value
-    out.attrs["grand_after"] = after.grand.value
-    return out

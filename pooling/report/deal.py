@@ -67,6 +67,8 @@ class ReportInputs:
     #: transfers.csv (what each AMC hands over, is paid and keeps) and collaboration.csv, when the consortium ran
     transfers: pd.DataFrame | None = None
     collaboration: pd.DataFrame | None = None
+    #: packages.csv (the marginal value of each AMC's packages in the grand deal), when the consortium ran
+    packages: pd.DataFrame | None = None
 
     @property
     def analytics(self) -> dict:
@@ -103,6 +105,11 @@ PAY_COLOURS: dict[str, str] = {
 LIMIT_LABELS = {"name": ("限额", "Limit", "text")}
 #: allocation.csv's ``name`` and ``kind`` are the AMC's.
 ALLOCATION_LABELS = {"name": ("成员名称", "AMC name", "text"), "kind": ("成员类型", "AMC kind", "text")}
+#: packages.csv's ``npv`` and ``gbv`` are the whole package's, ``method`` how its value was found.
+PACKAGE_LABELS = {"npv": ("净现值", "NPV", "cny"), "gbv": ("提供未偿本息", "Contributed GBV", "cny"),
+                  "method": ("估值方法(对偶/重新求解)", "Method (dual / resolve)", "text")}
+#: the packages shown in the report's table: per AMC, those it re-solved and the largest by value either way
+REPORT_PACKAGES_PER_AMC = 10
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -335,6 +342,7 @@ SHEETS = {
     "stresses": "压力测试 Stresses",
     "limits": "限额 Limits",
     "allocation": "分配 Allocation",
+    "packages": "资产包 Packages",
 }
 
 
@@ -345,7 +353,7 @@ def write_xlsx(path: Path, inputs: ReportInputs) -> Path:
 
 def _build_xlsx(path: Path, inputs: ReportInputs) -> None:
     as_of = inputs.scenario.as_of
-    wb = xlsxwriter.Workbook(str(path))
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
     wb.set_properties({"title": f"资产池证券化报告 Pooling report — {inputs.scenario.name}",
                        "subject": "amc-pooling", "author": "amc-pooling",
                        "created": dt.datetime(as_of.year, as_of.month, as_of.day)})
@@ -364,6 +372,13 @@ def _build_xlsx(path: Path, inputs: ReportInputs) -> None:
         cols = columns_for(inputs.allocation, labels=ALLOCATION_LABELS)
         sh.table(numeric_frame(inputs.allocation, cols), cols)
         sh.ws.freeze_panes(3, 1)
+        sh.finish()
+    if inputs.packages is not None and len(inputs.packages):
+        sh = Sheet(wb, SHEETS["packages"], fmt)
+        sh.title("资产包边际价值 Marginal value of packages (packages.csv)", subtitle)
+        cols = columns_for(inputs.packages, labels=PACKAGE_LABELS)
+        sh.table(numeric_frame(inputs.packages, cols), cols)
+        sh.ws.freeze_panes(3, 2)
         sh.finish()
     wb.close()
 
@@ -720,6 +735,36 @@ def _allocation_fig(alloc: pd.DataFrame) -> go.Figure | None:
     return fig
 
 
+def package_highlights(packages: pd.DataFrame, per_amc: int = REPORT_PACKAGES_PER_AMC) -> pd.DataFrame:
+    """The packages the report shows: per AMC, every re-solved one and the largest by dual value in magnitude, at
+    most ``per_amc`` (re-solved first), in packages.csv's order; ``value`` is the re-solved value where there is
+    one, else the dual estimate."""
+    value = packages["resolve_value"].where(packages["method"] == "resolve", packages["dual_value"])
+    ranked = packages.assign(value=value, _resolved=packages["method"] == "resolve", _size=value.abs(),
+                             _row=np.arange(len(packages)))
+    ranked = ranked.sort_values(["_resolved", "_size", "_row"], ascending=[False, False, True], kind="stable")
+    top = ranked.groupby("amc_id", sort=False).head(per_amc).sort_values("_row")
+    return top.drop(columns=["_resolved", "_size", "_row"])
+
+
+def _packages_fig(top: pd.DataFrame) -> go.Figure | None:
+    """Horizontal bars: each shown package's value (亿元 would flatten them: CNY m), re-solved dark, dual light."""
+    if top.empty:
+        return None
+    fig = go.Figure()
+    labels = [_E(f"{a} · {p}") for a, p in zip(top["amc_id"], top["package"], strict=True)]
+    for method, colour, name in (("resolve", "#2c5d9e", "重新求解 re-solved"), ("dual", "#9fb8d9", "对偶估计 dual estimate")):
+        m = (top["method"] == method).to_numpy()
+        if m.any():
+            fig.add_bar(y=[lab for lab, k in zip(labels, m, strict=True) if k], x=top.loc[m, "value"] / 1e6,
+                        orientation="h", name=_E(name), marker_color=colour,
+                        customdata=top.loc[m, "whatif"].to_numpy(),
+                        hovertemplate="%{y}: %{x:,.2f} 百万元 (%{customdata})<extra></extra>")
+    fig.update_layout(barmode="overlay", xaxis_title="百万元 CNY m", yaxis={"autorange": "reversed"},
+                      margin={"l": 220, "r": 30, "t": 56, "b": 60})
+    return fig
+
+
 def _cards(inputs: ReportInputs) -> list[Card]:
     s = inputs.summary
     pool, contributed = s.get("pool", {}), s.get("contributed", {})
@@ -845,6 +890,15 @@ def render_html(inputs: ReportInputs) -> str:
             if frame is not None and len(frame):
                 cols = columns_for(frame, labels=ALLOCATION_LABELS)
                 context["allocation"][name] = table(numeric_frame(frame, cols), cols)
+        context["allocation"]["packages"] = None
+        if inputs.packages is not None and len(inputs.packages):
+            top = package_highlights(inputs.packages)
+            pfig = _packages_fig(top)
+            labels = PACKAGE_LABELS | {"value": ("价值(重新求解或对偶估计)", "Value (re-solved, else dual)", "cny")}
+            cols = columns_for(top, labels=labels)
+            context["allocation"]["packages"] = {
+                "fig": figure(pfig, "fig-packages", max(320, 26 * len(top) + 120)) if pfig is not None else None,
+                "table": table(numeric_frame(top, cols), cols), "n": len(inputs.packages), "shown": len(top)}
         nav.append(("allocation", "分配 Allocation"))
     return render(
         "report.html",

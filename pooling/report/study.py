@@ -233,7 +233,10 @@ class StudyTables:
         head = ["scenario", *self.parameters, "status"]
         metrics = [m for m in ("pool_npv", "delta_pool_npv", "senior_size", "delta_senior_size", "pool_gbv",
                                "pool_n_assets", "recovery_rate", "senior_share_of_expected_recovery",
-                               "senior_coverage", "sub_irr", "mip_gap") if m in self.grid]
+                               "senior_coverage", "sub_irr", "mip_gap",
+                               # a shelf plan's study (docs/shelf.md)
+                               "pv", "pv_plan", "cap_used", "cap_used_share", "n_issues", "mean_issue_years",
+                               "first_issue_years", "gap") if m in self.grid]
         return head + metrics + ["run_id", "error"]
 
     def counts(self) -> dict[str, int]:
@@ -344,7 +347,7 @@ def write_study_report(store: str | Path, out_dir: str | Path | None = None,
 
 
 def _build_xlsx(path: Path, st: StudyTables, as_of: dt.date) -> None:
-    wb = xlsxwriter.Workbook(str(path))
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
     wb.set_properties({"title": f"情景研究 Scenario study — {st.name}", "subject": "amc-pooling",
                        "author": "amc-pooling", "created": dt.datetime(as_of.year, as_of.month, as_of.day)})
     fmt = formats(wb)

@@ -44,8 +44,8 @@ the limit falls back to the last pool that met it.
 
 :func:`select_pool` runs four named steps over one explicit state (:class:`_Run`): converge the HHI cuts on the
 LP relaxation (by the core method, :mod:`pooling.selection.core`, on large models), choose the strategy by
-measured cost (``auto``: lp_round, then the whole MILP to the requested gap
-when the LP solved in at most :data:`EXACT_LP_SECONDS`), solve-check-tighten until the exact 0/1 pool meets every
+measured cost (``auto``: lp_round, then the whole MILP to the requested gap when the LP solved in at most
+:data:`EXACT_LP_ITERATIONS` simplex iterations), solve-check-tighten until the exact 0/1 pool meets every
 limit, and finish (gap against the best bound valid for the scenario's own problem, status, shadow prices).
 
 A share cap on a value whose *whole* contributed gbv is at most :math:`\alpha\cdot` ``size.min`` can never bind and
@@ -946,7 +946,7 @@ def _solve_lp_round(
             # stopped by the time limit is dropped
             gap_now = max(bound - best.objective, 0.0) / max(abs(bound), 1e-12)
             if (gap_now > options.mip_rel_gap and n_free < n and widened < REPAIR_WIDENINGS
-                    and repair.seconds <= REPAIR_WIDEN_SECONDS and repair.status is not Status.TIME_LIMIT):
+                    and 4 * n_free <= REPAIR_WIDEN_MAX_FREE and repair.status is not Status.TIME_LIMIT):
                 n_free *= 4
                 widened += 1
                 continue
@@ -1021,17 +1021,20 @@ def _converge_hhi_lp(model: SelectionModel, builder: _Builder, objective: np.nda
 
 
 #: ``auto`` runs the whole MILP to the requested gap (warm-started from the lp_round pool) when the LP relaxation
-#: solved in at most this many seconds: branch and bound re-solves that LP at every node, so its measured time is
-#: the price of exactness (docs/formulation.md, "Choosing the strategy").
-EXACT_LP_SECONDS = 1.0
+#: took at most this many simplex iterations: branch and bound re-solves that LP at every node, so its measured
+#: cost is the price of exactness (docs/formulation.md, "Choosing the strategy"). Iterations, not seconds: the
+#: same on any machine at any load, so the same inputs give the same pool (a study run serially and in worker
+#: processes once differed here). Demo slices of 500–20,000 assets took 36–48 iterations.
+EXACT_LP_ITERATIONS = 50_000
 #: branch-and-bound nodes the exact stage may use: a deterministic work limit (a run stopped by it ends at the same
 #: pool on any machine, at any load); the time limit is only a safety net whose result is not used
 EXACT_MAX_NODES = 2_000
 #: lp_round widens the repair's free set fourfold, at most this many times, while its pool's gap is above target
-#: and the last repair took at most :data:`REPAIR_WIDEN_SECONDS`: on the demo's frontier a 200-asset repair left a
-#: gap of 1.5e-4 that an 800-asset one (0.3 s) closed to 4e-7, where the exact stage had run 30 s for nothing
+#: and the wider set has at most :data:`REPAIR_WIDEN_MAX_FREE` assets: on the demo's frontier a 200-asset repair
+#: left a gap of 1.5e-4 that an 800-asset one (0.3 s) closed to 4e-7, where the exact stage had run 30 s for
+#: nothing. Both limits count work, not seconds, so the pool is the same on any machine at any load.
 REPAIR_WIDENINGS = 2
-REPAIR_WIDEN_SECONDS = 1.0
+REPAIR_WIDEN_MAX_FREE = 5_000
 #: the exact stage runs only on models with at most this many integer columns: on larger ones HiGHS 1.16's root
 #: processing runs on without checking its time limit — measured 27 s against a 3.3 s limit on a 15,600-binary
 #: coalition of the demo (warm-started; interrupt callbacks not called), 53–58 s against 30 s on the 20,000-asset
@@ -1149,7 +1152,8 @@ def _choose_strategy(run: _Run, strategy: str) -> None:
     large model) — its LP, no exact stage; ``milp`` and ``lp_round`` as asked; ``auto`` by measured cost. ``auto`` solves the LP relaxation
     (lp_round needs it anyway) and notes its time and fractional count; it rounds and repairs, and when the
     certified gap is above the requested one it runs the whole MILP to the requested gap — warm-started from the
-    repaired pool, for at most ``solver.polish_time_limit_s`` — if the LP took at most :data:`EXACT_LP_SECONDS`
+    repaired pool, for at most ``solver.polish_time_limit_s`` — if the LP took at most
+    :data:`EXACT_LP_ITERATIONS` simplex iterations (a cost measure that, unlike seconds, is the same at any load)
     and the model has at most :data:`EXACT_MAX_INTEGERS` integer columns (and is below
     ``solver.large_pool_units``)."""
     if run.core is not None:
@@ -1174,9 +1178,13 @@ def _choose_strategy(run: _Run, strategy: str) -> None:
         run.first_lp = lp
     x = run.units(lp.x) if lp.x is not None else np.zeros(0)
     n_frac = int(((x > 1e-6) & (x < 1 - 1e-6)).sum())
-    cheap = (lp.seconds <= EXACT_LP_SECONDS and run.model.n_units < run.solver.large_pool_units
+    iterations = lp.info.get("simplex_iterations")
+    cheap = ((iterations is None or iterations <= EXACT_LP_ITERATIONS)
+             and run.model.n_units < run.solver.large_pool_units
              and int(run.problem.integrality.sum()) <= EXACT_MAX_INTEGERS)
     run.exact_stage = cheap
+    # (the iteration count stays out of the summary: the pyomo backend does not report it, and the summary must not
+    # depend on the backend)
     run.choice = {"lp_seconds": round(lp.seconds, 4), "lp_fractional": n_frac, "exact_stage_allowed": cheap}
 
 

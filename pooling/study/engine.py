@@ -4,7 +4,7 @@ processes or on a Dask cluster, into a crash-safe SQLite results store.
 A study file (YAML, validated by pydantic, unknown keys rejected)::
 
     name: demo-grid                         # optional; the file's stem otherwise
-    base: ../demo/scenario.yaml             # relative to the study file
+    base: scenario.yaml                     # relative to the study file, in its folder
     common: {solver.mip_rel_gap: 1.0e-3}    # optional: overrides for every run, base included
     scenarios:                              # name → {dotted.path: value}
       zj_withdraws: {levers.withdraw: [ZJ]}
@@ -67,7 +67,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pooling.errors import InputError, PoolingError, ScenarioError, UsageError, ValidationFailed
 from pooling.io import sha256_files, write_csv
-from pooling.scenario import Scenario, _format_errors, parse_scenario, read_yaml
+from pooling.scenario import Scenario, _format_errors, outside_problem, parse_scenario, read_yaml
+from pooling.shelf.plan import ShelfPlan, parse_plan
 
 STORE_NAME = "study.sqlite"
 SCHEMA_VERSION = 1
@@ -262,15 +263,16 @@ def _container_for(tp: Any) -> Any:
     return None
 
 
-def set_path(data: dict[str, Any], path: str, value: Any) -> None:
+def set_path(data: dict[str, Any], path: str, value: Any, root: type[BaseModel] = Scenario) -> None:
     """Set ``path`` (dotted) in a scenario mapping, checking every key against the scenario schema.
 
     Missing sections are created (``pool.limits`` when the base has none); a path that ends on a mapping replaces
-    it whole. List items (``amcs``, ``consortium.servicers``) are addressed by id or 0-based index.
+    it whole. List items (``amcs``, ``consortium.servicers``) are addressed by id or 0-based index. ``root``: the
+    schema the keys are checked against (:class:`~pooling.shelf.plan.ShelfPlan` for a shelf plan's study).
     Raises ``_PathError`` with a message naming the offending key.
     """
     parts = path.split(".")
-    tp: Any = Scenario
+    tp: Any = root
     node: Any = data
     walked: list[str] = []
     for i, part in enumerate(parts):
@@ -337,20 +339,21 @@ def _package_version() -> str:
         return "unknown"
 
 
-def run_id_of(config: dict[str, Any], scenario: Scenario) -> str:
+def run_id_of(config: dict[str, Any], scenario: Scenario | ShelfPlan) -> str:
     """Deterministic id of a resolved run: hash of its canonical JSON, its input files' hashes (keyed by the path
     as written, :func:`pooling.pipeline.input_files`, as in ``inputs_sha256``; cached per file) and the package
     version."""
     from pooling.pipeline import input_files
 
-    files = {written: _file_digest(p) for written, p in input_files(scenario).items()}
+    tapes = scenario.tape_scenario() if isinstance(scenario, ShelfPlan) else scenario
+    files = {written: _file_digest(p) for written, p in input_files(tapes).items()}
     doc = {"scenario": config, "inputs": files, "pooling": _package_version(), "study_schema": SCHEMA_VERSION}
     return hashlib.sha256(_canonical(doc).encode()).hexdigest()[:16]
 
 
-def _config_of(scenario: Scenario) -> dict[str, Any]:
+def _config_of(scenario: Scenario | ShelfPlan) -> dict[str, Any]:
     config = scenario.model_dump(mode="json", exclude={"base_dir"})
-    for amc in config["amcs"]:  # the same id on Windows and Linux
+    for amc in config["acquisitions" if isinstance(scenario, ShelfPlan) else "amcs"]:  # the same id on any OS
         amc["tape"] = PurePath(amc["tape"]).as_posix()
     if config.get("links"):
         config["links"] = PurePath(config["links"]).as_posix()
@@ -423,10 +426,16 @@ def load_study(path: str | Path) -> Study:
         raise StudyError(str(path), reserved + _study_problems(err)) from None
     if reserved:
         raise StudyError(str(path), reserved)
+    outside = outside_problem(path.parent, spec.base)
+    if outside:
+        raise StudyError(str(path), [("base", str(spec.base), outside)])
     base_path = (path.parent / spec.base).resolve()
     try:
         base_data = read_yaml(base_path)
-        base = parse_scenario(base_data, base_path)
+        # the base is a scenario, or a shelf plan (docs/shelf.md): its runs go through the shelf planner
+        shelf = isinstance(base_data, dict) and "shelf" in base_data
+        parse, root = (parse_plan, ShelfPlan) if shelf else (parse_scenario, Scenario)
+        base = parse(base_data, base_path)
     except ScenarioError as e:
         raise StudyError(str(path), [(f"base ({base_path})", v, f"{k}: {p}") for k, v, p in e.problems]) from None
 
@@ -444,7 +453,7 @@ def load_study(path: str | Path) -> Study:
         for dotted, value, common in [*((k, v, True) for k, v in spec.common.items()),
                               *((k, v, False) for k, v in overrides.items())]:
             try:
-                set_path(data, dotted, value)
+                set_path(data, dotted, value, root)
             except _PathError as e:
                 ok = False
                 if common:
@@ -457,11 +466,12 @@ def load_study(path: str | Path) -> Study:
                 else:
                     problem(name, f"scenarios.{name.split(':')[0]}: {dotted}", repr(value), str(e))
         data["name"] = f"{base.name} [{name}]"
-        if not isinstance(data.get("solver"), dict):
-            data["solver"] = {}
-        data["solver"]["threads"] = 1  # one HiGHS thread per process: the study is parallel across runs
+        if not shelf:  # (the shelf planner's solves are single-threaded already)
+            if not isinstance(data.get("solver"), dict):
+                data["solver"] = {}
+            data["solver"]["threads"] = 1  # one HiGHS thread per process: the study is parallel across runs
         try:  # validated even when a path was wrong, so that every problem is reported at once
-            scenario = parse_scenario(data, base_path)
+            scenario = parse(data, base_path)
         except ScenarioError as e:
             for key, value, text in e.problems:
                 problem(name, f"{origin}: {key}", value, text)
@@ -488,7 +498,8 @@ def load_study(path: str | Path) -> Study:
     if problems:
         raise StudyError(str(path), problems)
     return Study(path=path.resolve(), name=spec.name or path.stem, base_path=base_path,
-                 parameters=tuple(parameters), amcs=tuple(a.id for a in base.amcs), runs=tuple(out),
+                 parameters=tuple(parameters),
+                 amcs=tuple(base.amc_ids if shelf else (a.id for a in base.amcs)), runs=tuple(out),
                  sweep=tuple(spec.sweep), description=spec.description, as_of=base.as_of.isoformat())
 
 
@@ -527,19 +538,21 @@ def _number(value: Any) -> float | None:
 
 
 def execute_run(task: tuple[str, dict[str, Any], str]) -> dict[str, Any]:
-    """Run one resolved scenario through :func:`pooling.pipeline.run_pipeline`; never raises for a failing run.
+    """Run one resolved scenario through :func:`pooling.pipeline.run_pipeline` (a shelf plan through
+    :func:`pooling.pipeline.run_shelf_metrics`); never raises for a failing run.
 
     Returns ``{run_id, status, metrics: {name: float | None}, error, detail, seconds, cpu_seconds, worker}``:
     ``status`` is the pipeline's (optimal, time_limit, infeasible, no_incumbent, …) or ``failed`` with ``error`` set.
     """
-    from pooling.pipeline import run_pipeline
+    from pooling.pipeline import run_pipeline, run_shelf_metrics
 
     run_id, config, base_path = task
     t0, c0 = time.perf_counter(), time.process_time()
     metrics: dict[str, float | None] = {}
     error = detail = None
     try:
-        raw = run_pipeline(parse_scenario(config, base_path))
+        raw = (run_shelf_metrics(parse_plan(config, base_path)) if "shelf" in config
+               else run_pipeline(parse_scenario(config, base_path)))
         status = str(raw.get("status", "unknown"))
         notes = []
         for key, value in raw.items():

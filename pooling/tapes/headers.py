@@ -60,6 +60,10 @@ CHINESE_HEADERS: dict[str, str] = {
     "原始合同编号": "source_loan_id",
     "原贷款合同号": "source_loan_id",
     "原借款合同编号": "source_loan_id",
+    "资产包": "package",
+    "资产包名称": "package",
+    "资产包编号": "package",
+    "所属资产包": "package",
 }
 
 #: English spellings seen in tapes, beyond the canonical names themselves.
@@ -84,6 +88,9 @@ ENGLISH_HEADERS: dict[str, str] = {
     "carrying_value": "book_value",
     "guarantors": "guarantor_ids",
     "original_loan_id": "source_loan_id",
+    "package_id": "package",
+    "package_name": "package",
+    "portfolio": "package",
 }
 
 

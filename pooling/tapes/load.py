@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import warnings
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +42,7 @@ ENUM_COLUMNS = {
     "collateral_type": vocab.COLLATERAL_TYPES,
     "legal_status": vocab.LEGAL_STATUSES,
 }
-TEXT_COLUMNS = ("asset_id", "obligor_id", "obligor_name", "guarantor_ids", "source_loan_id")
+TEXT_COLUMNS = ("asset_id", "obligor_id", "obligor_name", "guarantor_ids", "source_loan_id", "package")
 LINK_COLUMNS = ("from_obligor", "to_obligor", "relation")
 _LINK_ALIASES = {
     "from": "from_obligor",
@@ -149,20 +152,48 @@ def _read_csv(path: Path, file: str, table: dict[str, str], problems: _Problems)
     if not text.strip():
         problems.add(file, 0, "", "", "empty file: no header and no rows")
         return None
-    head = list(csv.reader(io.StringIO("\n".join(text.splitlines()[:_HEADER_SCAN_ROWS]))))
+    sep = _delimiter(text)
+    head = list(csv.reader(io.StringIO("\n".join(text.splitlines()[:_HEADER_SCAN_ROWS])), delimiter=sep))
     skip = _header_index(head, table)
     header = head[skip] if skip < len(head) else []
     try:
         # Headers are set by position so that two columns with one name stay visible (pandas would rename one).
-        frame = pd.read_csv(
-            io.StringIO(text), skiprows=skip + 1, header=None, names=range(len(header)), dtype=str,
-            keep_default_na=False, skip_blank_lines=False, index_col=False,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.StringIO(text), sep=sep, skiprows=skip + 1, header=None, names=range(len(header)), dtype=str,
+                keep_default_na=False, skip_blank_lines=False, index_col=False,
+            )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        problems.add(file, 0, "", "", f"cannot parse as CSV: {err}")
+        if not _report_long_rows(text, sep, skip, len(header), file, problems):
+            problems.add(file, 0, "", "", f"cannot parse as CSV: {err}")
+        return None
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        _report_long_rows(text, sep, skip, len(header), file, problems)
         return None
     frame.columns = header
     return _Raw(frame, np.arange(len(frame), dtype="int64") + skip + 2, skip + 1)
+
+
+def _delimiter(text: str) -> str:
+    """The field separator of a delimited text file: the comma, unless the first lines are clearly separated by a
+    semicolon, tab or pipe instead (exports from European-locale Excel and core banking systems)."""
+    lines = [line for line in text.splitlines()[:_HEADER_SCAN_ROWS] if line.strip()]
+    counts = {sep: sorted(line.count(sep) for line in lines) for sep in (",", ";", "\t", "|")}
+    typical = {sep: c[len(c) // 2] if c else 0 for sep, c in counts.items()}
+    best = max(typical, key=lambda sep: typical[sep])
+    return best if typical[best] > typical[","] else ","
+
+
+def _report_long_rows(text: str, sep: str, skip: int, width: int, file: str, problems: _Problems) -> bool:
+    """Name every row with more fields than the header (pandas drops the extra cells or stops); True if any."""
+    found = False
+    for number, row in enumerate(csv.reader(io.StringIO(text), delimiter=sep), start=1):
+        if number > skip + 1 and len(row) > width:
+            found = True
+            problems.add(file, number, "", sep.join(row[width:])[:80],
+                         f"row has {len(row)} fields but the header has {width}: quote text that contains commas")
+    return found
 
 
 def _read_excel(path: Path, file: str, table: dict[str, str], problems: _Problems) -> _Raw | None:
@@ -190,6 +221,64 @@ def _read_parquet(path: Path, file: str, problems: _Problems) -> _Raw | None:
     return _Raw(frame.reset_index(drop=True), np.arange(len(frame), dtype="int64") + 2, 1)
 
 
+#: Input size limit in bytes, once expanded (a CSV's text, a workbook's decompressed sheets, a Parquet file's
+#: uncompressed columns); None: a quarter of the memory available when the file is read. `pooling --max-input-gb`.
+MAX_INPUT_BYTES: int | None = None
+#: Reading takes several times a file's expanded size in memory (text, parsed cells, the typed frame).
+_EXPANSION = 4
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _expanded_size(path: Path, suffix: str) -> int:
+    """Bytes the file's contents take once expanded, read from its index without reading its data."""
+    if suffix in (".xlsx", ".xlsm"):
+        try:
+            with zipfile.ZipFile(path) as z:
+                return sum(info.file_size for info in z.infolist())
+        except (zipfile.BadZipFile, OSError):
+            return path.stat().st_size  # not a workbook at all: the reader says so
+    if suffix in (".parquet", ".pq"):
+        try:
+            import pyarrow.parquet as pq
+
+            meta = pq.ParquetFile(path).metadata
+            return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        except Exception:  # not a Parquet file: the reader says so
+            return path.stat().st_size
+    return path.stat().st_size
+
+
+def _too_big(path: Path, suffix: str) -> str | None:
+    """Why ``path`` is refused before it is read (it would exhaust memory), or None."""
+    size = _expanded_size(path, suffix)
+    if MAX_INPUT_BYTES is not None:
+        limit, why = MAX_INPUT_BYTES, "the limit set with --max-input-gb"
+    else:
+        available = _available_memory()
+        if available is None:
+            return None
+        limit, why = available // _EXPANSION, f"a {_EXPANSION}th of the {available / 2**30:.1f} GB of memory available"
+    if size <= limit:
+        return None
+    packed = path.stat().st_size
+    grows = f" (it decompresses from {packed / 2**20:,.1f} MB)" if size > 2 * packed else ""
+    return (f"file too large to read safely: {size / 2**30:,.2f} GB of data{grows}, above {limit / 2**30:,.2f} GB "
+            f"({why}); split the tape by AMC or region, or raise the limit with `pooling --max-input-gb N`")
+
+
 def read_table(path: Path, file: str, table: dict[str, str], problems: _Problems,
                allow_empty: bool = False) -> _Raw | None:
     """Read one tape or links file by its suffix; unreadable files become problems (named ``file``), None returned.
@@ -204,6 +293,10 @@ def read_table(path: Path, file: str, table: dict[str, str], problems: _Problems
         problems.add(file, 0, "", "", "empty file: no header and no rows")
         return None
     suffix = path.suffix.lower()
+    too_big = _too_big(path, suffix)
+    if too_big:
+        problems.add(file, 0, "", "", too_big)
+        return None
     if suffix in (".xlsx", ".xlsm", ".xls"):
         raw = _read_excel(path, file, table, problems)
     elif suffix in (".parquet", ".pq"):
@@ -225,7 +318,7 @@ def read_table(path: Path, file: str, table: dict[str, str], problems: _Problems
 def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
     if frame.shape[1] == 0:
         return np.zeros(len(frame), dtype=bool)
-    empty = frame.isna().to_numpy()
+    empty = frame.isna().to_numpy(copy=True)  # a one-column frame gives a read-only view
     for j, dtype in enumerate(frame.dtypes):
         if not pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_datetime64_any_dtype(dtype):
             col = frame.iloc[:, j]
@@ -263,12 +356,18 @@ def _number(s: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.where(bad, np.nan, values), missing, bad
 
 
+def _plausible(d: pd.Series) -> np.ndarray:
+    """Dates a tape can mean (1900–2200); anything else (e.g. 9999-12-31 placeholders) is reported, not parsed."""
+    return ((d >= pd.Timestamp("1900-01-01")) & (d <= pd.Timestamp("2200-12-31"))).to_numpy()
+
+
 def _dates(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """(dates, is_missing, is_unparseable) trying the common tape formats in turn."""
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         d = pd.to_datetime(s).dt.tz_localize(None) if getattr(s.dt, "tz", None) else pd.to_datetime(s)
         missing = d.isna().to_numpy()
-        return d.astype("datetime64[ns]"), missing, np.zeros(len(s), dtype=bool)
+        far = ~missing & ~_plausible(d)
+        return d.where(~far).astype("datetime64[ns]"), missing, far
     text = _text(s)
     missing = (text == "").to_numpy()
     out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
@@ -277,7 +376,7 @@ def _dates(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
         if not todo.any():
             break
         parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-        out[todo] = parsed
+        out[todo] = parsed.where(_plausible(parsed))  # 9999-12-31 and friends: unparseable, not an overflow
         todo = todo & out.isna().to_numpy()
     return out, missing, todo
 

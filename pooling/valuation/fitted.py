@@ -62,7 +62,7 @@ from scipy.special import expit, gammaln
 
 from pooling import vocab
 from pooling.errors import InputError
-from pooling.io import write_json
+from pooling.io import read_csv, write_json
 from pooling.valuation.model import VALUATION_COLUMNS, check_valuation_args, curve_sums
 
 if TYPE_CHECKING:
@@ -441,7 +441,7 @@ def load_model(model_dir: Path) -> CalibratedModel:
         corrections = read_corrections(model_dir / "corrections.json")
     backtests = pd.DataFrame()
     if (model_dir / "backtests.csv").is_file():
-        backtests = pd.read_csv(model_dir / "backtests.csv", encoding="utf-8-sig")
+        backtests = read_csv(model_dir / "backtests.csv")
     return CalibratedModel(spec.id, payload, corrections, backtests)
 
 

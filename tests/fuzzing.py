@@ -1,0 +1,375 @@
+"""Corpus-mutation fuzzing of the tool's inputs: tapes (CSV and Excel), the links file, scenario, study and shelf
+plan files.
+
+Each case starts from a small clean scenario (two tapes, English and Chinese headers, a links file, a study and a
+shelf plan over them), applies one to three random mutations — hostile cell values, broken structure, other
+encodings and delimiters, Excel quirks, keys of the wrong type, paths leading out — and runs ``pooling validate``
+(most cases), ``pooling study --dry-run`` or ``pooling shelf`` on it in-process. A case passes when the command
+ends in one of its exit codes (0 clean, 1 a validation report, 2 a usage error; a shelf plan also 3 or 4) without
+a traceback, within the time limit, and leaves in its output folder nothing but what that outcome writes.
+Deterministic for a given seed.
+
+Used by ``tests/test_fuzz.py`` (a few hundred cases) and ``benchmarks/bench_fuzz.py`` (10,000)."""
+
+from __future__ import annotations
+
+import random
+import signal
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import xlsxwriter
+import yaml
+from typer.testing import CliRunner
+
+from tests.conftest import CLEAN_A, LINKS, write_scenario
+
+#: Chinese headers, as in the demo's local-AMC tapes.
+CLEAN_CN = """资产编号,借款人编号,借款人名称,本息费余额,本金余额,资产类型,担保方式,省份,行业,违约日期,诉讼状态,抵押物评估价值,抵押顺位
+GD-1,C9001,广州某某贸易有限公司,1200000.5,1000000,对公,住宅,广东省,批发和零售业,2023/3/1,诉讼中,1500000,1
+GD-2,C9002,张三,"1,234,567.00",1000000,个人住房,住宅,广东,个人,2022年6月30日,执行中,1800000,1
+GD-3,O2,深圳某某科技有限公司,800000,700000,小微,保证,广东省,C,20240229,已判决,,
+"""
+
+HOSTILE = [
+    "", " ", "NaN", "nan", "NULL", "None", "inf", "-inf", "1e309", "-1e308", "1e-320", "0", "-0", "-1",
+    "99999999999999999999999999", "1,2,3", "１２３", "１，０００", "12.5%", "$100", "CNY 100", "1 000", "0x1F",
+    "2023/13/45", "2023-02-30", "31.12.2023", "9999-12-31", "0000-00-00", "1899-12-31", "45000", "2023年", "昨天",
+    "=1+1", "@SUM(A1)", "+cmd|' /C calc'!A0", '=HYPERLINK("http://x","y")', "<script>alert(1)</script>",
+    "\x00", "\x1b[31mred", "\u202eevil", "a\nb", 'quote"inside', "'", "\\", "中文" * 50, "x" * 100_000,
+    "😀", "true", "FALSE", "[]", "{}", "CN-XX", "Atlantis", "litigation;judgment", "O1;O1;O1", "O2；O3",
+]
+
+ENCODINGS = ["utf-8", "utf-8-sig", "gbk", "utf-16", "latin-1", "cp1252", "big5", "shift_jis"]
+
+
+@dataclass
+class Case:
+    work: Path
+    scenario: Path
+    tapes: list[Path]
+    links: Path
+    study: Path | None = None
+    plan: Path | None = None
+    applied: list[str] = field(default_factory=list)
+
+
+def write_case(work: Path) -> Case:
+    data = work / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "a.csv").write_text(CLEAN_A, encoding="utf-8")
+    (data / "gd.csv").write_text(CLEAN_CN, encoding="utf-8")
+    (data / "links.csv").write_text(LINKS, encoding="utf-8")
+    scenario = write_scenario(work, [{"id": "A", "kind": "national", "tape": "data/a.csv"},
+                                     {"id": "GD", "kind": "local", "home_province": "CN-GD", "tape": "data/gd.csv"}])
+    study = work / "study.yaml"
+    study.write_text(yaml.safe_dump({
+        "name": "fuzz", "base": "scenario.yaml", "common": {"solver.mip_rel_gap": 1e-3},
+        "scenarios": {"dearer": {"levers.coupon_shift": 0.005}, "no_gd": {"levers.withdraw": ["GD"]}},
+        "sweep": {"levers.court_delay_months": [0, 12]}}, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    plan = work / "plan.yaml"
+    plan.write_text(yaml.safe_dump({
+        "name": "fuzz-shelf", "as_of": "2026-06-30",
+        "shelf": {"cap": 1.0e7, "valid_from": "2026-07-01", "valid_to": "2027-06-30", "max_issues": 2,
+                  "min_issue_size": 1.0e6},
+        "windows": [{"date": "2026-09-30", "senior_coupon": 0.0215}, {"date": "2027-03-31", "senior_coupon": 0.018}],
+        "acquisitions": [{"batch": "A1", "date": "2026-07-15", "amc": "A", "tape": "data/a.csv"},
+                         {"batch": "G1", "date": "2026-11-30", "amc": "GD", "tape": "data/gd.csv"}],
+        "amcs": [{"id": "A", "kind": "national"}, {"id": "GD", "kind": "local", "funding_cost": 0.055}],
+        "funding_cost": 0.035, "issue_cost": {"fixed": 1.0e4, "rate": 0.002}, "links": "data/links.csv"},
+        allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return Case(work, scenario, [data / "a.csv", data / "gd.csv"], data / "links.csv", study, plan)
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8", errors="replace").splitlines()
+
+
+def _cells(rng: random.Random, path: Path) -> None:
+    lines = _lines(path)
+    for _ in range(rng.randint(1, 4)):
+        i = rng.randrange(len(lines))
+        cells = lines[i].split(",")
+        j = rng.randrange(len(cells))
+        value = rng.choice(HOSTILE)
+        cells[j] = '"' + value.replace('"', '""') + '"' if rng.random() < 0.7 else value
+        lines[i] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogatepass")
+
+
+def _structure(rng: random.Random, path: Path) -> None:
+    lines = _lines(path)
+    kind = rng.choice(["drop_line", "dup_line", "dup_header", "drop_header", "stray_title", "blank_lines", "crlf",
+                       "truncate", "bom_twice", "no_newline", "only_header", "empty", "swap_columns", "dup_column"])
+    if kind == "drop_line" and len(lines) > 1:
+        del lines[rng.randrange(len(lines))]
+    elif kind == "dup_line":
+        i = rng.randrange(len(lines))
+        lines.insert(i, lines[i])
+    elif kind == "dup_header":
+        lines.insert(rng.randrange(1, len(lines) + 1), lines[0])
+    elif kind == "drop_header":
+        lines = lines[1:]
+    elif kind == "stray_title":
+        lines = ["某某资产管理公司 资产清单 2026年6月", "", *lines]
+    elif kind == "blank_lines":
+        lines = [x for line in lines for x in (line, "", ",,,,")]
+    elif kind == "crlf":
+        path.write_bytes("\r\n".join(lines).encode("utf-8"))
+        return
+    elif kind == "truncate":
+        data = path.read_bytes()
+        path.write_bytes(data[: rng.randrange(len(data) + 1)])
+        return
+    elif kind == "bom_twice":
+        path.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbf" + path.read_bytes())
+        return
+    elif kind == "no_newline":
+        path.write_text("\n".join(lines), encoding="utf-8")
+        return
+    elif kind == "only_header":
+        lines = lines[:1]
+    elif kind == "empty":
+        lines = []
+    elif kind in ("swap_columns", "dup_column"):
+        rows = [line.split(",") for line in lines]
+        width = min(len(r) for r in rows)
+        a, b = rng.randrange(width), rng.randrange(width)
+        for r in rows:
+            if kind == "swap_columns":
+                r[a], r[b] = r[b], r[a]
+            else:
+                r.insert(b, r[a])
+        lines = [",".join(r) for r in rows]
+    path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+
+
+def _encoding(rng: random.Random, path: Path) -> None:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    kind = rng.choice(["encode", "delimiter", "bytes", "mixed"])
+    if kind == "encode":
+        path.write_bytes(text.encode(rng.choice(ENCODINGS), errors="replace"))
+    elif kind == "delimiter":
+        path.write_text(text.replace(",", rng.choice([";", "\t", "|", "，"])), encoding="utf-8")
+    elif kind == "bytes":
+        data = bytearray(path.read_bytes())
+        for _ in range(rng.randint(1, 8)):
+            if data:
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        path.write_bytes(bytes(data))
+    else:  # half UTF-8, half GBK
+        half = len(text) // 2
+        path.write_bytes(text[:half].encode("utf-8") + text[half:].encode("gbk", errors="replace"))
+
+
+def _excel(rng: random.Random, path: Path, case: Case) -> None:
+    """Turn the tape into a workbook with Excel's quirks; the scenario is pointed at it."""
+    rows = [line.split(",") for line in _lines(path)]
+    xlsx = path.with_suffix(".xlsx")
+    book = xlsxwriter.Workbook(str(xlsx))
+    kind = rng.choice(["formulas", "empty_first_sheet", "merged_title", "numbers_as_text", "several_sheets", "no_rows"])
+    if kind == "empty_first_sheet":
+        book.add_worksheet("说明")
+    sheet = book.add_worksheet("资产清单")
+    top = 0
+    if kind == "merged_title":
+        sheet.merge_range(0, 0, 1, 5, "资产清单（截至2026年6月30日）")
+        top = 3
+    for i, row in enumerate(rows if kind != "no_rows" else rows[:1]):
+        for j, value in enumerate(row):
+            if kind == "formulas" and i > 0 and rng.random() < 0.2:
+                sheet.write_formula(top + i, j, rng.choice(["=1/0", "=A1", "=SUM(1,2)", '="x"&"y"', "=NA()"]))
+            elif kind != "numbers_as_text" and value.replace(".", "", 1).isdigit():
+                sheet.write_number(top + i, j, float(value))
+            else:
+                sheet.write_string(top + i, j, value)
+    if kind == "several_sheets":
+        book.add_worksheet("Sheet2").write_string(0, 0, "other")
+    book.close()
+    doc = yaml.safe_load(case.scenario.read_text(encoding="utf-8"))
+    for amc in doc["amcs"]:
+        if amc["tape"] == f"data/{path.name}":
+            amc["tape"] = f"data/{xlsx.name}"
+    case.scenario.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+SCENARIO_EDITS: list[tuple[str, object]] = [
+    ("as_of", "June"), ("as_of", 20260630), ("as_of", None), ("amcs", []), ("amcs", "A"), ("links", 5),
+    ("links", "data/missing.csv"), ("name", ["x"]), ("pool", {"max_share": {"province": 2.0}}),
+    ("pool", {"size": {"min_gbv": -1}}), ("pool", "big"), ("solver", {"time_limit": -5}),
+    ("structure", {"senior_coupon": "2%"}), ("consortium", {"allocation": "random"}), ("unknown_key", 1),
+    ("valuation", {"model": "no/such/model"}), ("amcs.0.tape", "../../etc/passwd"), ("amcs.0.tape", ""),
+    ("amcs.0.kind", "alien"), ("amcs.1.home_province", "Atlantis"), ("amcs.0.id", ""), ("amcs.1.id", "A"),
+    ("amcs.0.extra", True), ("amcs.0.funding_cost", "cheap"), ("amcs.0.tape", "data/a.parquet"),
+]
+
+
+STUDY_EDITS: list[tuple[str, object]] = [
+    ("base", "../elsewhere.yaml"), ("base", "/etc/passwd"), ("base", "missing.yaml"), ("base", 3), ("base", None),
+    ("scenarios", {"base": {}}), ("scenarios", {"x": {"pool.limits.max_provence_share": 0.2}}),
+    ("scenarios", {"x": {"levers.withdraw": ["NOPE"]}}), ("scenarios", {"x": {"solver.time_limit_s": "fast"}}),
+    ("scenarios", {"a:b": {}}), ("scenarios", []), ("sweep", {"levers.coupon_shift": []}),
+    ("sweep", {"levers.coupon_shift": "0.01"}), ("sweep", {"no.such.key": [1, 2]}), ("common", {"amcs": None}),
+    ("name", {"x": 1}), ("sweeps", {}), ("description", "中文" * 1000),
+]
+
+PLAN_EDITS: list[tuple[str, object]] = [
+    ("shelf.cap", -1), ("shelf.cap", "ten billion"), ("shelf.valid_to", "2026-01-01"), ("shelf.max_issues", 0),
+    ("windows", []), ("windows.0.senior_coupon", 2.0), ("windows.0.date", "soon"), ("acquisitions", []),
+    ("acquisitions.0.tape", "../../etc/passwd"), ("acquisitions.0.tape", "data/missing.csv"),
+    ("acquisitions.0.amc", "ZZ"), ("acquisitions.1.batch", "A1"), ("acquisitions.0.date", "2025-01-01"),
+    ("amcs", "A"), ("funding_cost", -0.1), ("issue_cost", {"fixed": "x"}), ("pool", {"limits": {"max_hhi": 5}}),
+    ("unknown", True), ("links", "/etc/hosts"), ("structure", {"senior_coupon": None}),
+]
+
+
+def _edit_yaml(path: Path, edits: list[tuple[str, object]], rng: random.Random) -> None:
+    kind = rng.choice(["edit", "edit", "yaml", "bytes"])
+    if kind == "yaml":
+        path.write_text(rng.choice(["", "- a\n", "name: [unclosed\n", "base: !!python/object/apply:os.system [ls]\n"]),
+                        encoding="utf-8")
+        return
+    if kind == "bytes":
+        data = bytearray(path.read_bytes())
+        data[rng.randrange(len(data))] = rng.randrange(256)
+        path.write_bytes(bytes(data))
+        return
+    key, value = rng.choice(edits)
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    *parents, last = key.split(".")
+    target = doc
+    for part in parents:
+        target = target[int(part)] if part.isdigit() else target[part]
+    if last.isdigit():
+        target[int(last)] = value
+    else:
+        target[last] = value
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def _scenario(rng: random.Random, case: Case) -> None:
+    kind = rng.choice(["edit", "yaml", "bytes"])
+    if kind == "yaml":
+        case.scenario.write_text(rng.choice(["", "- a\n- b\n", "name: [unclosed\n", "\t bad: indent\n: x\n",
+                                             "amcs: !!python/object:os.system ls\n", "a: &x [*x]\n"]),
+                                 encoding="utf-8")
+        return
+    if kind == "bytes":
+        data = bytearray(case.scenario.read_bytes())
+        data[rng.randrange(len(data))] = rng.randrange(256)
+        case.scenario.write_bytes(bytes(data))
+        return
+    key, value = rng.choice(SCENARIO_EDITS)
+    doc = yaml.safe_load(case.scenario.read_text(encoding="utf-8"))
+    parts = key.split(".")
+    target = doc
+    for p in parts[:-1]:
+        target = target[int(p)] if p.isdigit() else target[p]
+    last = parts[-1]
+    if last.isdigit():
+        target[int(last)] = value
+    else:
+        target[last] = value
+    case.scenario.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+MUTATIONS: dict[str, Callable[[random.Random, Case], None]] = {
+    "cells": lambda rng, c: _cells(rng, rng.choice([*c.tapes, c.links])),
+    "structure": lambda rng, c: _structure(rng, rng.choice([*c.tapes, c.links])),
+    "encoding": lambda rng, c: _encoding(rng, rng.choice([*c.tapes, c.links])),
+    "excel": lambda rng, c: _excel(rng, rng.choice(c.tapes), c),
+    "scenario": _scenario,
+}
+
+#: The command each case runs: validate a scenario (most cases), dry-run a study, or plan a shelf.
+COMMANDS = ("validate", "validate", "validate", "study", "shelf")
+
+
+@dataclass
+class Outcome:
+    case: int
+    mutations: list[str]
+    exit_code: int | None
+    problem: str | None  # None when the case passed
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):  # pragma: no cover - only on a hang
+    raise _Timeout
+
+
+def run_case(work: Path, number: int, seed: int, timeout: int = 30) -> Outcome:
+    """Build case ``number`` of ``seed`` in ``work``, validate it, and judge the outcome."""
+    from pooling.cli.main import app
+
+    rng = random.Random(f"{seed}:{number}")
+    case = write_case(work)
+    command = rng.choice(COMMANDS)
+    names = rng.sample(list(MUTATIONS), k=rng.randint(1, 3))
+    if command in ("study", "shelf"):  # the file itself mutated, sometimes its tapes too
+        names = [command, *rng.sample(["cells", "structure", "encoding"], k=rng.randint(0, 1))]
+    for name in names:
+        try:
+            if name == "study":
+                _edit_yaml(case.study, STUDY_EDITS, rng)
+            elif name == "shelf":
+                _edit_yaml(case.plan, PLAN_EDITS, rng)
+            else:
+                MUTATIONS[name](rng, case)
+            case.applied.append(name)
+        except Exception:  # a mutation that does not fit this case (e.g. editing a scenario already broken)
+            case.applied.append(f"{name} (not applicable)")
+    out = work / "out"
+    args = {"validate": ["validate", str(case.scenario), "--out", str(out)],
+            "study": ["study", str(case.study), "--out", str(out), "--dry-run"],
+            "shelf": ["shelf", str(case.plan), "--out", str(out)]}[command]
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(timeout)
+    try:
+        result = CliRunner().invoke(app, args)
+    except _Timeout:
+        return Outcome(number, case.applied, None, f"no answer within {timeout} s")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    text = result.output
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        tb = "".join(traceback.format_exception(result.exception))[-600:]
+        return Outcome(number, case.applied, result.exit_code, f"exception: {tb}")
+    codes = (0, 1, 2, 3, 4) if command == "shelf" else (0, 1, 2)
+    if result.exit_code not in codes or "internal error" in text or "Traceback" in text:
+        return Outcome(number, case.applied, result.exit_code, f"exit {result.exit_code}: {text[-600:]}")
+    written = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    leftovers = [p.name for p in work.iterdir() if p.name.startswith(".out.")]
+    if leftovers:
+        return Outcome(number, case.applied, result.exit_code, f"left {leftovers} beside the output folder")
+    if command == "shelf" and result.exit_code in (0, 3, 4):
+        return Outcome(number, case.applied, result.exit_code, None)  # a plan that ran: its own outputs
+    if command == "study":
+        allowed = [[]]  # a dry run writes nothing
+    else:
+        allowed = {0: [["validation.csv"]], 1: [["validation.csv"], []], 2: [[]]}.get(result.exit_code, [])
+    if written not in allowed:
+        return Outcome(number, case.applied, result.exit_code, f"wrote {written}")
+    return Outcome(number, case.applied, result.exit_code, None)
+
+
+def fuzz(root: Path, cases: int, seed: int = 0, progress: Callable[[int], None] | None = None) -> list[Outcome]:
+    """Run ``cases`` fuzz cases under ``root`` (one sub-folder each, removed after a pass)."""
+    import shutil
+
+    outcomes = []
+    for n in range(cases):
+        work = root / f"case-{n:05d}"
+        outcome = run_case(work, n, seed)
+        outcomes.append(outcome)
+        if outcome.problem is None:
+            shutil.rmtree(work, ignore_errors=True)
+        if progress is not None:
+            progress(n + 1)
+    return outcomes
