@@ -450,10 +450,15 @@ class Solver(_Strict):
     time_limit_s: Annotated[float, Field(gt=0.0)] = 600.0
     threads: Annotated[int, Field(ge=1)] = 1
     #: milp: the whole MILP; lp_round: LP relaxation, fix the integral assets, repair MILP on the rest (certified
-    #: gap against the LP bound); auto: lp_round, then — below ``large_pool_units`` assets (or groups), when its
-    #: certified gap is above mip_rel_gap — the whole MILP warm-started from it.
-    strategy: Literal["auto", "milp", "lp_round"] = "auto"
-    large_pool_units: Annotated[int, Field(ge=1)] = 150_000
+    #: gap against the LP bound); core: lp_round with the LP relaxation solved by the core method
+    #: (pooling/selection/core.py); auto: core from ``large_pool_units`` assets (or groups), else lp_round, then —
+    #: when its certified gap is above mip_rel_gap — the whole MILP warm-started from it.
+    strategy: Literal["auto", "milp", "lp_round", "core"] = "auto"
+    large_pool_units: Annotated[int, Field(ge=1)] = 100_000
+    #: core method: units in the random sample whose LP estimates the row duals
+    core_sample_units: Annotated[int, Field(ge=1)] = 50_000
+    #: core method: units left free in the first core LP (those nearest the reduced-cost threshold)
+    core_min_units: Annotated[int, Field(ge=1)] = 20_000
     #: at most this long for auto's warm-started MILP polish (the lp_round pool and its certified gap stand if
     #: the polish finds nothing better in time), and for each lp_round repair MILP
     polish_time_limit_s: Annotated[float, Field(gt=0.0)] = 30.0

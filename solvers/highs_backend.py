@@ -11,7 +11,7 @@ from collections.abc import Callable
 import highspy
 import numpy as np
 
-from solvers.base import Backend, Capabilities
+from solvers.base import Backend, Capabilities, LpSession, complete
 from solvers.problem import Options, Problem, Result, Status
 
 _STATUS = {
@@ -27,6 +27,10 @@ _STATUS = {
     highspy.HighsModelStatus.kObjectiveBound: Status.TIME_LIMIT,
     highspy.HighsModelStatus.kObjectiveTarget: Status.TIME_LIMIT,
 }
+
+
+#: dual feasibility tolerance of :class:`HighsLpSession` (HiGHS's default: 1e-7)
+DUAL_TOL = 1e-9
 
 
 def _silence_banner() -> None:
@@ -103,8 +107,10 @@ class HighsBackend(Backend):
         h = self._highs(options)
         t0 = time.perf_counter()
         h.passModel(_lp(problem))
-        if options.lp_algorithm == "ipm" and not problem.is_mip:
+        if options.lp_algorithm in ("ipm", "ipm_nox") and not problem.is_mip:
             h.setOptionValue("solver", "ipm")  # crossover stays on: callers want a vertex and reduced costs
+            if options.lp_algorithm == "ipm_nox":  # no crossover: an interior optimum, duals without a basis
+                h.setOptionValue("run_crossover", "off")
         if start is not None and problem.is_mip:
             sol = highspy.HighsSolution()
             sol.col_value = np.asarray(start, dtype=float)
@@ -155,6 +161,10 @@ class HighsBackend(Backend):
             result.info["simplex_iterations"] = int(info.simplex_iteration_count)
         return result
 
+    def lp_session(self, options: Options | None = None) -> HighsLpSession:
+        """One HiGHS model kept between solves, warm-started from its last basis (:class:`HighsLpSession`)."""
+        return HighsLpSession(self, options or Options())
+
     def iis(self, problem: Problem, options: Options | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """(row indices, column indices) of an irreducible infeasible subset of the LP relaxation.
 
@@ -198,3 +208,173 @@ class HighsBackend(Backend):
         rows = np.maximum(act - problem.row_upper, 0.0) + np.maximum(problem.row_lower - act, 0.0)
         cols = np.maximum(x - problem.col_upper, 0.0) + np.maximum(problem.col_lower - x, 0.0)
         return cols, rows
+
+
+class HighsLpSession(LpSession):
+    """:class:`~solvers.base.LpSession` on one ``highspy.Highs`` model, warm-started from its basis.
+
+    The model holds every row of the problem and the columns that have been free at some point; a column fixed
+    again keeps its place with both bounds at its value, and the columns never in the model move into the row
+    bounds (:math:`r - A_F v_F`). Between solves rows and columns the problem gained are added
+    (``addRows``/``addCols``), row and column bounds reset, and HiGHS re-solves from the last basis — a few
+    simplex iterations where a cold solve would redo them all. A problem that is not an extension of the last
+    one (a coefficient or a cost of a kept column changed) starts a new model (``stats["cold_starts"]``).
+    """
+
+    def __init__(self, backend: HighsBackend, options: Options):
+        super().__init__(backend, options)
+        self.h: highspy.Highs | None = None
+        self.ref: Problem | None = None  # the problem the model reflects
+        self.cols = np.zeros(0, dtype=np.int64)  # original column of each model column
+        self.pos = np.zeros(0, dtype=np.int64)  # model column of each original column, −1 if absent
+        self._csc: tuple[object, object] | None = None  # (A, A as CSC) for column slices
+        self.stats.update(iterations=0, columns_added=0, rows_added=0)
+
+    def infeasibility_ray(self) -> tuple[np.ndarray, float] | None:
+        """After an infeasible solve: a Farkas certificate y over the rows, oriented so that
+        :math:`\\max_{x \\in \\text{box}} y^\\top A x < \\min_{r^L \\le r \\le r^U} y^\\top r` on the restricted
+        problem (the model's columns in their bounds, the row bounds shifted by the columns outside), and that
+        gap; None when HiGHS has no ray. Freeing a fixed column j (at v_j in [l_j, u_j]) closes the gap by
+        :math:`\\max(q_j l_j, q_j u_j) - q_j v_j` with :math:`q = A^\\top y`."""
+        if self.h is None or self.h.getModelStatus() != highspy.HighsModelStatus.kInfeasible:
+            return None
+        status, has_ray, ray = self.h.getDualRay()
+        if status == highspy.HighsStatus.kError or not has_ray:
+            return None
+        problem, rl, ru, lower, upper = self._box
+        y = np.asarray(ray, dtype=float)
+        if len(y) != problem.n_rows:
+            return None
+        q = (problem.A.T @ y)[self.cols]
+        best = None
+        with np.errstate(invalid="ignore"):
+            tiny = 1e-9 * float(np.max(np.abs(q), initial=0.0))
+            for sign in (1.0, -1.0):
+                ys, qs = sign * y, sign * q
+                at = np.where(qs > 0, upper, lower)
+                # a ray entry at rounding level towards an infinite bound (e.g. a helper column ≥ 0) adds nothing
+                terms = np.where(np.isfinite(at), qs * at, np.where(np.abs(qs) <= tiny, 0.0, qs * at))
+                lhs = float(np.sum(terms))
+                rhs = float(np.sum(np.where(ys > 0, ys * rl, np.where(ys < 0, ys * ru, 0.0))))
+                gap = rhs - lhs
+                if np.isfinite(gap) and gap > 0 and (best is None or gap > best[1]):
+                    best = (ys, gap)
+        return best
+
+    def _columns(self, problem: Problem):
+        if self._csc is None or self._csc[0] is not problem.A:
+            self._csc = (problem.A, problem.A.tocsc())
+        return self._csc[1]
+
+    def _extends(self, problem: Problem) -> bool:
+        old = self.ref
+        if old is None:
+            return False
+        if old is problem:
+            return True
+        m0, n0 = old.n_rows, old.n_cols
+        if problem.n_rows < m0 or problem.n_cols < n0 or problem.maximize != old.maximize:
+            return False
+        if not np.array_equal(problem.c[self.cols], old.c[self.cols]):
+            return False
+        if problem.A is old.A:
+            return True
+        head = problem.A[:m0, :n0]
+        head.sort_indices()
+        ref = old.A
+        return (head.nnz == ref.nnz and np.array_equal(head.indptr, ref.indptr)
+                and np.array_equal(head.indices, ref.indices) and np.array_equal(head.data, ref.data))
+
+    def _reset(self, problem: Problem, free: np.ndarray, options: Options) -> None:
+        self.cols = np.flatnonzero(free).astype(np.int64)
+        self.pos = np.full(problem.n_cols, -1, dtype=np.int64)
+        self.pos[self.cols] = np.arange(len(self.cols))
+        sub = self._columns(problem)[:, self.cols]
+        lp = highspy.HighsLp()
+        lp.num_col_ = len(self.cols)
+        lp.num_row_ = problem.n_rows
+        lp.col_cost_ = np.asarray(problem.c[self.cols], dtype=float)
+        lp.col_lower_ = np.asarray(problem.col_lower[self.cols], dtype=float)
+        lp.col_upper_ = np.asarray(problem.col_upper[self.cols], dtype=float)
+        lp.row_lower_ = np.asarray(problem.row_lower, dtype=float)
+        lp.row_upper_ = np.asarray(problem.row_upper, dtype=float)
+        lp.offset_ = float(problem.offset)
+        lp.sense_ = highspy.ObjSense.kMaximize if problem.maximize else highspy.ObjSense.kMinimize
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = sub.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = sub.indices.astype(np.int32)
+        lp.a_matrix_.value_ = sub.data.astype(float)
+        lp.a_matrix_.num_col_ = len(self.cols)
+        lp.a_matrix_.num_row_ = problem.n_rows
+        self.h = self.backend._highs(options)
+        # reduced costs price every fixed column, and the Lagrangian bound sums their sign errors: HiGHS's
+        # default 1e-7 per column, over a million columns, loosened the bound by ~1e-5 of the optimum
+        self.h.setOptionValue("dual_feasibility_tolerance", DUAL_TOL)
+        self.h.passModel(lp)
+        self.stats["cold_starts"] += 1
+
+    def _update(self, problem: Problem, free: np.ndarray) -> None:
+        h = self.h
+        m0 = h.getNumRow()
+        if problem.n_rows > m0:  # new rows, over the model's columns
+            sub = problem.A[m0:][:, self.cols].tocsr()
+            k = problem.n_rows - m0
+            h.addRows(k, np.full(k, -np.inf), np.full(k, np.inf), int(sub.nnz), sub.indptr[:-1].astype(np.int32),
+                      sub.indices.astype(np.int32), sub.data.astype(float))
+            self.stats["rows_added"] += k
+        if problem.n_cols > len(self.pos):
+            self.pos = np.concatenate([self.pos, np.full(problem.n_cols - len(self.pos), -1, dtype=np.int64)])
+        new = np.flatnonzero(free & (self.pos < 0))
+        if len(new):
+            sub = self._columns(problem)[:, new]
+            h.addCols(len(new), problem.c[new].astype(float), problem.col_lower[new].astype(float),
+                      problem.col_upper[new].astype(float), int(sub.nnz), sub.indptr[:-1].astype(np.int32),
+                      sub.indices.astype(np.int32), sub.data.astype(float))
+            self.pos[new] = len(self.cols) + np.arange(len(new))
+            self.cols = np.concatenate([self.cols, new])
+            self.stats["columns_added"] += len(new)
+
+    def solve(self, problem: Problem, free: np.ndarray, values: np.ndarray, options: Options | None = None) -> Result:
+        options = options or self.options
+        free = np.asarray(free, dtype=bool)
+        values = np.asarray(values, dtype=float)
+        t0 = time.perf_counter()
+        if self.h is None or not self._extends(problem):
+            self._reset(problem, free, options)
+        else:
+            self._update(problem, free)
+        self.ref = problem
+        h = self.h
+        outside = np.where(self.pos < 0, values, 0.0)  # columns not in the model: into the row bounds
+        shift = problem.A @ outside
+        rows = np.arange(problem.n_rows, dtype=np.int32)
+        h.changeRowsBounds(problem.n_rows, rows, problem.row_lower - shift, problem.row_upper - shift)
+        kept = free[self.cols]
+        lower = np.where(kept, problem.col_lower[self.cols], values[self.cols])
+        upper = np.where(kept, problem.col_upper[self.cols], values[self.cols])
+        h.changeColsBounds(len(self.cols), np.arange(len(self.cols), dtype=np.int32), lower, upper)
+        h.setOptionValue("time_limit", float(options.time_limit_s))
+        self._box = (problem, problem.row_lower - shift, problem.row_upper - shift, lower, upper)
+        h.run()
+        if h.getModelStatus() not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible,
+                                      highspy.HighsModelStatus.kTimeLimit):
+            self.stats["restarts"] = self.stats.get("restarts", 0) + 1
+            self.stats["restart_status"] = h.modelStatusToString(h.getModelStatus())
+            h.clearSolver()  # a warm start gone wrong (e.g. unknown after postsolve): solve from scratch
+            h.run()
+        seconds = time.perf_counter() - t0
+        model_status = h.getModelStatus()
+        status = _STATUS.get(model_status, Status.ERROR)
+        info = h.getInfo()
+        self.stats["solves"] += 1
+        self.stats["iterations"] += int(info.simplex_iteration_count)
+        self.stats["lp_seconds"] += seconds
+        res = Result(status=status, seconds=seconds, message=h.modelStatusToString(model_status),
+                     info={"simplex_iterations": int(info.simplex_iteration_count), "lp_columns": len(self.cols)})
+        if status is not Status.OPTIMAL:
+            return res
+        sol = h.getSolution()
+        x = outside.copy()
+        x[self.cols] = np.asarray(sol.col_value, dtype=float)
+        duals = np.asarray(sol.row_dual, dtype=float) if sol.dual_valid else None
+        return complete(problem, x, duals, res)

@@ -15,6 +15,7 @@ about what the rows mean.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,6 +88,64 @@ class Problem:
     def objective(self, x: np.ndarray) -> float:
         return float(self.c @ x + self.offset)
 
+    def without_fixed(self, fixed: np.ndarray, values: np.ndarray, drop_rows: np.ndarray | None = None) -> Restriction:
+        """The problem over the columns not ``fixed``, the fixed ones (at ``values``) moved into the row bounds:
+        :math:`r^L - A_F v_F \\le A_R x_R \\le r^U - A_F v_F`. Rows left without a column are dropped (and reported
+        in :attr:`Restriction.broken` when the fixed values break them), as are the rows in ``drop_rows``."""
+        fixed = np.asarray(fixed, dtype=bool)
+        vals = np.where(fixed, np.asarray(values, dtype=float), 0.0)
+        keep = np.flatnonzero(~fixed)
+        shift = self.A @ vals
+        rl, ru = self.row_lower - shift, self.row_upper - shift
+        Ak = self.A.tocsc()[:, keep].tocsr()
+        live = np.diff(Ak.indptr) > 0
+        tol = 1e-9
+        broken = np.flatnonzero(~live & ((rl > tol) | (ru < -tol)))
+        if drop_rows is not None:
+            live &= ~np.asarray(drop_rows, dtype=bool)
+        rows = np.flatnonzero(live)
+        sub = Problem(self.c[keep], Ak[rows], rl[rows], ru[rows], self.col_lower[keep], self.col_upper[keep],
+                      self.integrality[keep], self.rows.iloc[rows].reset_index(drop=True), self.maximize,
+                      self.offset + float(self.c @ vals))
+        return Restriction(sub, keep, rows, vals, broken)
+
+    def reduced_costs(self, row_duals: np.ndarray) -> np.ndarray:
+        """:math:`d = c - A^\\top y` for row duals ``y`` (HiGHS's sign convention: at an optimum of a maximisation a
+        column at its upper bound has d ≥ 0, at its lower bound d ≤ 0)."""
+        return self.c - self.A.T @ np.asarray(row_duals, dtype=float)
+
+    def valid_duals(self, row_duals: np.ndarray) -> np.ndarray:
+        """``row_duals`` with each sign a finite row bound cannot support set to 0 (maximisation: y > 0 prices an
+        upper bound, y < 0 a lower one), so that :meth:`lagrangian_bound` stays finite."""
+        y = np.asarray(row_duals, dtype=float).copy()
+        up, down = (y > 0, y < 0) if self.maximize else (y < 0, y > 0)
+        y[up & ~np.isfinite(self.row_upper)] = 0.0
+        y[down & ~np.isfinite(self.row_lower)] = 0.0
+        return y
+
+    def lagrangian_bound(self, row_duals: np.ndarray, dual_tol: float = 1e-9) -> float:
+        """A bound on the LP optimum (so on the MILP optimum) from any row duals ``y``: for a maximisation
+
+        .. math:: \\max_{x^L \\le x \\le x^U} (c - A^\\top y)^\\top x
+                  + \\sum_{y_i > 0} y_i r^U_i + \\sum_{y_i < 0} y_i r^L_i + c_0 \\;\\ge\\; c^\\top x^* + c_0
+
+        (weak duality; a minimisation gets the mirror image, a lower bound). ``y`` is first cleaned by
+        :meth:`valid_duals`. A column whose reduced cost points to an infinite bound makes the bound infinite,
+        unless that reduced cost is within ``dual_tol`` of 0 (solver rounding on a basic column), when it adds 0.
+        """
+        sign = 1.0 if self.maximize else -1.0  # a minimisation as the maximisation of −c, whose duals are −y
+        y = self.valid_duals(row_duals)
+        ys = sign * y
+        d = sign * self.reduced_costs(y)
+        at = np.where(d > 0, self.col_upper, self.col_lower)  # the box's maximiser of d_j x_j
+        with np.errstate(invalid="ignore"):
+            cols = np.where(np.abs(d) <= dual_tol, np.where(np.isfinite(at), d * at, 0.0), d * at)
+            rows = np.where(ys > 0, ys * self.row_upper, np.where(ys < 0, ys * self.row_lower, 0.0))
+        total = float(np.sum(cols) + np.sum(rows))
+        if np.isnan(total):
+            total = math.inf
+        return sign * total + self.offset
+
     def violations(self, x: np.ndarray, tol: float = 1e-7) -> pd.DataFrame:
         """Rows whose activity ``A x`` lies outside its bounds by more than ``tol`` (scaled units)."""
         act = self.A @ x
@@ -94,6 +153,30 @@ class Problem:
         under = self.row_lower - act
         bad = (over > tol) | (under > tol)
         return self.rows.assign(activity=act, lower=self.row_lower, upper=self.row_upper)[bad]
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """A problem with some columns fixed and moved into the row bounds (:meth:`Problem.without_fixed`), and the
+    maps back to the original."""
+
+    problem: Problem
+    columns: np.ndarray  # original index of each column of ``problem``
+    rows: np.ndarray  # original index of each row of ``problem``
+    values: np.ndarray  # the original's x with the fixed columns at their values, the others 0
+    broken: np.ndarray  # original rows left without a column whose bounds the fixed values break
+
+    def expand(self, x: np.ndarray) -> np.ndarray:
+        """The original's x from the restricted problem's."""
+        out = self.values.copy()
+        out[self.columns] = x
+        return out
+
+    def expand_duals(self, row_duals: np.ndarray, n_rows: int) -> np.ndarray:
+        """Row duals of the original: the restricted problem's, 0 on the dropped rows."""
+        out = np.zeros(n_rows)
+        out[self.rows] = row_duals
+        return out
 
 
 @dataclass(frozen=True)
@@ -113,7 +196,8 @@ class Options:
     primal_feasibility_tolerance: float = 1e-7
     mip_feasibility_tolerance: float = 1e-6
     #: LP algorithm for problems without integer columns: "auto" (the solver's choice, simplex in HiGHS) or
-    #: "ipm" (interior point, then crossover to a vertex: ~4× faster on million-column LPs)
+    #: "ipm" (interior point, then crossover to a vertex: ~4× faster on million-column LPs), or "ipm_nox"
+    #: (interior point without crossover: duals for pricing, no vertex, no basis)
     lp_algorithm: str = "auto"
 
 

@@ -43,8 +43,9 @@ sparse rows), so the integer solves start from a tight outer approximation; a po
 the limit falls back to the last pool that met it.
 
 :func:`select_pool` runs four named steps over one explicit state (:class:`_Run`): converge the HHI cuts on the
-LP relaxation, choose the strategy by measured cost (``auto``: lp_round, then the whole MILP to the requested gap
-when the LP solved in at most :data:`EXACT_LP_ITERATIONS` simplex iterations), solve-check-tighten until the exact 0/1 pool meets every
+LP relaxation (by the core method, :mod:`pooling.selection.core`, on large models), choose the strategy by
+measured cost (``auto``: lp_round, then the whole MILP to the requested gap when the LP solved in at most
+:data:`EXACT_LP_ITERATIONS` simplex iterations), solve-check-tighten until the exact 0/1 pool meets every
 limit, and finish (gap against the best bound valid for the scenario's own problem, status, shadow prices).
 
 A share cap on a value whose *whole* contributed gbv is at most :math:`\alpha\cdot` ``size.min`` can never bind and
@@ -66,6 +67,7 @@ import scipy.sparse as sp
 from pooling import vocab
 from pooling.errors import Infeasible, InputError, NoIncumbent
 from pooling.scenario import Limits, Scenario
+from pooling.selection.core import CoreLP
 from pooling.selection.tail import (
     TAIL_FAMILIES,
     TailColumns,
@@ -830,26 +832,12 @@ def _solve_fixed(problem: Problem, lower: np.ndarray, upper: np.ndarray, backend
     into the row bounds and rows left without columns are checked and dropped. (Solver presolve does the same,
     but on a 20k-asset pool it spent 2.6 s of a 2.7 s repair doing it.)"""
     fixed = lower == upper
-    keep = np.flatnonzero(~fixed)
-    A = problem.A.tocsc()
-    shift = A[:, np.flatnonzero(fixed)] @ lower[fixed]
-    rl, ru = problem.row_lower - shift, problem.row_upper - shift
-    Ak = A[:, keep].tocsr()
-    live = np.diff(Ak.indptr) > 0
-    empty = ~live
-    if drop_rows is not None:
-        live &= ~drop_rows
-    tol = 1e-9
-    if np.any((rl[empty] > tol) | (ru[empty] < -tol)):
+    reduced = problem.with_column_bounds(lower, upper).without_fixed(fixed, lower, drop_rows)
+    if len(reduced.broken):
         return Result(Status.INFEASIBLE, message="fixed columns break a row")
-    sub = Problem(problem.c[keep], Ak[live], rl[live], ru[live], lower[keep], upper[keep], problem.integrality[keep],
-                  problem.rows[live].reset_index(drop=True), problem.maximize,
-                  problem.offset + float(problem.c[fixed] @ lower[fixed]))
-    res = backend.solve(sub, options, on_progress=on_progress)
+    res = backend.solve(reduced.problem, options, on_progress=on_progress)
     if res.x is not None:
-        x = lower.copy()
-        x[keep] = res.x
-        res.x = x
+        res.x = reduced.expand(res.x)
     return res
 
 
@@ -926,7 +914,7 @@ def _solve_lp_round(
     # money scaled to the pool size, HiGHS's default 1e-6 is ~CNY 16k on a CNY 16bn pool.
     tight = Options(**{**options.__dict__, "mip_feasibility_tolerance": 1e-9})
     deadline = time.perf_counter() + options.time_limit_s
-    bound = lp.objective
+    bound = lp.bound if lp.bound is not None else lp.objective  # the core method's certified bound
     best: Result | None = None
     n_free = max(200, 10 * int(frac.sum()), n // 500)
     repairs = widened = 0
@@ -983,25 +971,27 @@ def _solve_lp_round(
         status = repair.status
     result = Result(status=status, x=repair.x, objective=repair.objective, bound=bound, mip_gap=gap,
                     seconds=time.perf_counter() - t0, message=f"lp_round: {int(frac.sum())} fractional, {int(free.sum())} free",
-                    info={"lp_seconds": round(lp.seconds, 3), "repair_seconds": round(repair.seconds, 3),
+                    info={**{k: v for k, v in lp.info.items() if k.startswith(("core", "sample", "session", "pricing"))},
+                          "lp_seconds": round(lp.seconds, 3), "repair_seconds": round(repair.seconds, 3),
                           "n_fractional": int(frac.sum()), "n_free": int(free.sum()), "repairs": repairs,
                           "repair_status": repair.status.value})
     return result, lp
 
 
-def _converge_hhi_lp(model: SelectionModel, builder: _Builder, objective: np.ndarray, backend: Backend,
-                     options: Options, tol: float, deadline: float, on_progress, max_rounds: int = 60,
-                     ) -> tuple[SelectionModel, int, Result | None]:
+def _converge_hhi_lp(model: SelectionModel, builder: _Builder, objective: np.ndarray,
+                     solve_lp: Callable[[Problem, float], Result], tol: float, deadline: float, on_progress,
+                     max_rounds: int = 60) -> tuple[SelectionModel, int, Result | None]:
     """Add tangent cuts at the LP relaxation's exposures until the LP meets every HHI bound (to a tenth of the
     integer tolerance), the LP stops solving, its excess stalls (< 10% closer in five rounds), or a quarter of
-    the time left is spent: a few seconds of LPs instead of integer rounds."""
+    the time left is spent: a few seconds of LPs instead of integer rounds. ``solve_lp(problem, seconds)`` solves
+    the LP relaxation of ``problem`` (the backend's, or the core method's)."""
     rounds = 0
     excess: list[float] = []
     stop = time.perf_counter() + 0.25 * max(deadline - time.perf_counter(), 0.0)
     last: Result | None = None  # the LP of the model as returned, when the loop ended on it
     while rounds < max_rounds and time.perf_counter() < stop:
         left = max(deadline - time.perf_counter(), 1.0)
-        lp = backend.solve(model.problem.relaxed(), Options(**{**options.__dict__, "time_limit_s": left}))
+        lp = solve_lp(model.problem, left)
         if lp.status is not Status.OPTIMAL or lp.x is None:
             break
         last = lp
@@ -1072,6 +1062,8 @@ class _Run:
         self.options = Options(mip_rel_gap=scenario.solver.mip_rel_gap, time_limit_s=scenario.solver.time_limit_s,
                                threads=scenario.solver.threads,
                                lp_algorithm="ipm" if self.model.n_units >= scenario.solver.large_pool_units else "auto")
+        #: the core method for the LP relaxations (:mod:`pooling.selection.core`), when the strategy is ``core``
+        self.core: CoreLP | None = None
         self.on_progress = on_progress
         self.hhi_tolerance = hhi_tolerance
         self.max_hhi_rounds = max_hhi_rounds
@@ -1080,7 +1072,7 @@ class _Run:
         self.problem = self.model.problem
         self.margins = _Margins()
         self.deadline = time.perf_counter() + scenario.solver.time_limit_s
-        self.strategy = "milp"  # what the solves use: milp or lp_round (set by choose_strategy)
+        self.strategy = "milp"  # what the solves use: milp, lp_round or core (set by choose_strategy)
         self.exact_stage = False  # auto: the whole MILP after lp_round when its gap is too wide and the MILP is cheap
         self.exact_timed_out = False  # that stage ran out of time: its pool and bound were not used
         self.exact_budget = scenario.solver.polish_time_limit_s  # seconds left for the exact stage, over all tries
@@ -1108,6 +1100,21 @@ class _Run:
         return Options(**{**self.options.__dict__, "time_limit_s": left if time_limit is None else min(left, time_limit),
                           **changes})
 
+    def use_core(self, strategy: str) -> None:
+        """``core``, or ``auto`` on a model of at least ``solver.large_pool_units`` units: every LP relaxation of
+        this run by the core method (one :class:`~pooling.selection.core.CoreLP`, warm across re-solves)."""
+        if strategy == "core" or (strategy == "auto" and self.model.n_units >= self.solver.large_pool_units):
+            self.core = CoreLP(self.model.n_units, self.backend, self.options, self.solver.core_sample_units,
+                               self.solver.core_min_units, on_progress=lambda msg: self.progress(msg),
+                               weight=self.model.unit_gbv)
+
+    def solve_lp(self, problem: Problem, time_limit: float | None = None) -> Result:
+        """The LP relaxation of ``problem``: by the core method when this run uses it, else by the backend."""
+        if self.core is not None:
+            left = max(self.deadline - time.perf_counter(), 1.0)
+            return self.core.solve(problem, deadline=time.perf_counter() + min(left, time_limit or left))
+        return self.backend.solve(problem.relaxed(), self.opts(time_limit))
+
     def note_bound(self, result: Result) -> None:
         """Keep ``result``'s bound if it bounds the scenario's problem (solved with no back-off applied)."""
         if result.bound is not None and not self.margins.active and np.isfinite(result.bound):
@@ -1134,28 +1141,39 @@ def _converge_cuts(run: _Run) -> None:
     if not run.model.hhi:
         return
     t = time.perf_counter()
-    run.model, run.lp_rounds, run.first_lp = _converge_hhi_lp(run.model, run.builder, run.objective, run.backend,
-                                                              run.options, run.hhi_tolerance, run.deadline,
-                                                              run.on_progress)
+    run.model, run.lp_rounds, run.first_lp = _converge_hhi_lp(run.model, run.builder, run.objective, run.solve_lp,
+                                                              run.hhi_tolerance, run.deadline, run.on_progress)
     run.problem = run.model.problem
     run.solve_seconds += time.perf_counter() - t
 
 
 def _choose_strategy(run: _Run, strategy: str) -> None:
-    """Step 2: ``milp`` and ``lp_round`` as asked; ``auto`` by measured cost. ``auto`` solves the LP relaxation
+    """Step 2: ``core`` when this run uses the core method (:meth:`_Run.use_core`: asked for, or ``auto`` on a
+    large model) — its LP, no exact stage; ``milp`` and ``lp_round`` as asked; ``auto`` by measured cost. ``auto`` solves the LP relaxation
     (lp_round needs it anyway) and notes its time and fractional count; it rounds and repairs, and when the
     certified gap is above the requested one it runs the whole MILP to the requested gap — warm-started from the
     repaired pool, for at most ``solver.polish_time_limit_s`` — if the LP took at most
     :data:`EXACT_LP_ITERATIONS` simplex iterations (a cost measure that, unlike seconds, is the same at any load)
     and the model has at most :data:`EXACT_MAX_INTEGERS` integer columns (and is below
     ``solver.large_pool_units``)."""
+    if run.core is not None:
+        run.strategy = "core"
+        lp = run.first_lp
+        if lp is None or lp.x is None:
+            lp = run.solve_lp(run.problem)
+            run.solve_seconds += lp.seconds
+            run.first_lp = lp
+        x = run.units(lp.x) if lp.x is not None else np.zeros(0)
+        run.choice = {"lp_seconds": round(lp.seconds, 4),
+                      "lp_fractional": int(((x > 1e-6) & (x < 1 - 1e-6)).sum()), "exact_stage_allowed": False}
+        return
     if strategy != "auto":
         run.strategy = strategy
         return
     run.strategy = "lp_round"
     lp = run.first_lp
     if lp is None or lp.x is None:
-        lp = run.backend.solve(run.problem.relaxed(), run.opts())
+        lp = run.solve_lp(run.problem)
         run.solve_seconds += lp.seconds
         run.first_lp = lp
     x = run.units(lp.x) if lp.x is not None else np.zeros(0)
@@ -1172,7 +1190,9 @@ def _choose_strategy(run: _Run, strategy: str) -> None:
 
 def _solve_once(run: _Run) -> tuple[Result, Result | None]:
     """One solve of the model as it stands with the chosen strategy."""
-    if run.strategy == "lp_round":
+    if run.strategy == "core" and (run.first_lp is None or run.first_lp.x is None):
+        run.first_lp = run.solve_lp(run.problem)  # the model changed (cuts, groups, back-offs): re-solve its LP
+    if run.strategy in ("lp_round", "core"):
         have_pool = run.incumbent is not None or run.last is not None
         polish = run.solver.polish_time_limit_s
         fallback = polish if have_pool else None
@@ -1338,6 +1358,8 @@ def _finish(run: _Run, result: Result, x: np.ndarray, lp: Result | None) -> Sele
         result, x, lp = run.incumbent
     if lp is not None and (lp.row_duals is None or len(lp.row_duals) != problem.n_rows):
         lp = None  # solved before later cuts: the shadow prices need the LP of the final model
+    if lp is None and run.core is not None:
+        lp = run.solve_lp(run.margins.apply(problem, model, sign=-1.0))
     limits = _shadow_prices(run.margins.apply(problem, model, sign=-1.0), model, run.backend, run.options, x, lp)
     selected = run.units(x)[model.unit_of_asset] > 0.5
     value = float(problem.c @ x)
@@ -1395,8 +1417,9 @@ def select_pool(
     """Choose the pool: build the MILP, converge the HHI cuts on its LP, choose the strategy, solve and tighten
     until the exact 0/1 pool meets every limit, price the limits.
 
-    ``strategy`` (default: the scenario's ``solver.strategy``) is ``milp``, ``lp_round`` or ``auto`` (chosen by
-    measured cost, see :func:`_choose_strategy`); ``diagnose=False`` skips naming the conflicting limits of an
+    ``strategy`` (default: the scenario's ``solver.strategy``) is ``milp``, ``lp_round``, ``core`` (lp_round with
+    every LP relaxation solved by the core method, :mod:`pooling.selection.core`) or ``auto`` (``core`` from
+    ``solver.large_pool_units`` units, else chosen by measured cost, see :func:`_choose_strategy`); ``diagnose=False`` skips naming the conflicting limits of an
     infeasible scenario (coalition values); ``hhi_seed`` warm-starts the HHI cuts with directions found for a
     related model (``Selection.hhi_cuts``); ``tail_scenarios`` replaces the factor scenarios drawn from
     ``pool.tail`` for ``pool.objective: tail_npv`` (whose ``objective_value`` is then the pool's CVaR, with
@@ -1407,6 +1430,7 @@ def select_pool(
     """
     run = _Run(assets, scenario, backend, on_progress, hhi_tolerance, max_hhi_rounds, diagnose, hhi_seed,
                tail_scenarios)
+    run.use_core(strategy or scenario.solver.strategy)
     _converge_cuts(run)
     _choose_strategy(run, strategy or scenario.solver.strategy)
     result, x, lp = _solve_loop(run)
