@@ -110,6 +110,8 @@ class Workspace:
         if problems:
             return None, problems
         before = self.current_changes()
+        current = editable_limits(self.scenario) | before
+        changes = {k: v for k, v in changes.items() if current.get(k) != v}  # a form sends every field
         merged = before | changes
         try:
             scenario = apply_changes(self.scenario, merged)
