@@ -323,7 +323,7 @@ def test_a_round_running_when_the_server_stopped_is_interrupted(tmp_path):
 def test_pages_for_every_role(ws):
     for name in PASSWORDS:
         b = _browser(ws, name)
-        for path in PAGES + ["/rounds/1", "/docs"]:
+        for path in [*PAGES, "/rounds/1", "/docs"]:
             r = b.get(path)
             allowed = name == "coord" or path not in ("/rounds/new", "/audit", "/amcs/NAT/assets") or (
                 name == "nat" and path == "/amcs/NAT/assets")
@@ -332,7 +332,7 @@ def test_pages_for_every_role(ws):
         assert b.get("/rounds/999").status_code == 404
         assert b.get("/rounds/abc").status_code == 400
     anon = TestClient(ws["app"])
-    for path in PAGES + ["/rounds/1"]:
+    for path in [*PAGES, "/rounds/1"]:
         r = anon.get(path, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/login"
     docs = anon.get("/docs")
@@ -340,3 +340,23 @@ def test_pages_for_every_role(ws):
     spec = anon.get("/openapi.json").json()
     assert {"/api/login", "/api/amcs/{amc_id}/assets", "/api/pool/summary", "/api/rounds",
             "/api/rounds/{rid}/decision"} <= set(spec["paths"])
+
+
+def test_users_add_command(tmp_path, ws):
+    from typer.testing import CliRunner
+
+    from pooling.cli.main import app as cli
+
+    runner, users = CliRunner(), tmp_path / "u.yaml"
+    r = runner.invoke(cli, ["users", "add", str(users), "--name", "zj2", "--role", "amc", "--amc", "ZJ", "--scenario",
+                            str(ws["scenario"]), "--password-stdin"], input="zj-secret-pw\n")
+    assert r.exit_code == 0, r.output
+    assert "wrote user zj2 (amc of ZJ)" in r.output and load_users(users)["zj2"].amc_id == "ZJ"
+    r = runner.invoke(cli, ["users", "add", str(users), "--name", "x", "--role", "amc", "--amc", "XX", "--scenario",
+                            str(ws["scenario"]), "--password-stdin"], input="long-enough\n")
+    assert r.exit_code == 1 and "'XX': not an AMC of the scenario" in r.output
+    r = runner.invoke(cli, ["users", "add", str(users), "--name", "x", "--role", "coordinator"], input="long-enough\n")
+    assert r.exit_code == 1 and "--password-stdin" in r.output
+    assert runner.invoke(cli, ["users", "add", str(users), "--name", "x", "--role", "boss", "--password-stdin"],
+                         input="long-enough\n").exit_code == 2
+    assert sorted(load_users(users)) == ["zj2"]

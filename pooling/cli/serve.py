@@ -18,12 +18,9 @@ users_app = typer.Typer(help="Manage the users of `pooling serve` (USERS.yaml)."
 
 
 def _need_serve_extra() -> None:
-    missing = []
-    for module in ("fastapi", "uvicorn", "argon2", "multipart"):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(module)
+    import importlib.util
+
+    missing = [m for m in ("fastapi", "uvicorn", "argon2", "python_multipart") if importlib.util.find_spec(m) is None]
     if missing:
         raise InputError(f"the web workspace needs {', '.join(missing)}: pip install 'amc-pooling[serve]'")
 
