@@ -890,6 +890,21 @@ app.command(name="value", help=_help(
     "valuation_source, model_id (and the 80% interval of a calibrated model).",
     "Example: pooling value scenarios/demo/scenario.yaml --out out/value"))(handles_errors(_valuation.value))
 
+from pooling.cli import serve as _serve  # noqa: E402
+
+_serve.users_app.command(name="add", help=_help(
+    "Add a user (or replace one of the same name) to USERS.yaml with an argon2 hash of the password read from "
+    "standard input; the file is written atomically.",
+    "Example: printf '%s' \"$PW\" | pooling users add users.yaml --name zj --role amc --amc ZJ --password-stdin"))(
+    handles_errors(_serve.users_add))
+app.add_typer(_serve.users_app, name="users")
+app.command(name="serve", help=_help(
+    "The negotiation workspace in the browser: AMC users see their own assets and pool aggregates, the coordinator "
+    "runs rounds (re-select, re-size) that each AMC accepts or objects to; every step goes into an audit log.",
+    "Pages at http://HOST:PORT/, the JSON API under /api (described at /docs and /openapi.json). docs/serve.md.",
+    "Example: pooling serve scenarios/demo/scenario.yaml --users users.yaml --state workspace"))(
+    handles_errors(_serve.serve))
+
 
 def main() -> None:
     """Entry point of the ``pooling`` console script."""

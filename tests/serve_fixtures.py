@@ -1,0 +1,31 @@
+"""A small consortium (4 AMCs, 600 synthetic assets) and three users for the workspace tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from pathlib import Path
+
+import pytest
+
+with warnings.catch_warnings():  # starlette's test client warns about its httpx dependency on import
+    warnings.simplefilter("ignore")
+    pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install '.[serve]')")
+    pytest.importorskip("argon2", reason="the serve extra is not installed (pip install '.[serve]')")
+    from fastapi.testclient import TestClient  # noqa: F401  (re-exported for the tests)
+
+PASSWORDS = {"coord": "coordinator-pw-1", "nat": "nat-password-1", "zj": "zj-password-12"}
+
+
+def write_workspace(folder: Path, n_assets: int = 600) -> tuple[Path, Path]:
+    """scenario.yaml (+ tapes) and users.yaml (coordinator ``coord``, ``nat`` of NAT, ``zj`` of ZJ) in ``folder``."""
+    from pooling.serve.users import add_user
+    from pooling.tapes.synth import demo_amcs, write_consortium
+
+    scenario = write_consortium(folder / "scenario", n_assets=n_assets, amcs=demo_amcs(), seed=0,
+                                as_of=dt.date(2026, 6, 30))
+    users = folder / "users.yaml"
+    add_user(users, "coord", "coordinator", PASSWORDS["coord"])
+    add_user(users, "nat", "amc", PASSWORDS["nat"], "NAT")
+    add_user(users, "zj", "amc", PASSWORDS["zj"], "ZJ")
+    return scenario, users

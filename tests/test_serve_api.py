@@ -1,0 +1,362 @@
+"""The workspace's pages and JSON API (FastAPI's TestClient): every route and role, forged and expired tokens,
+CSRF, privacy (403 and small-cell suppression recomputed from the assets), rounds through the pipeline, the
+audit log across a restart, concurrent rounds refused, bad input answered with a message (never a 500)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import warnings
+
+import pandas as pd
+import pytest
+
+from tests.serve_fixtures import PASSWORDS, write_workspace
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from pooling.errors import InputError
+from pooling.pipeline import prepare
+from pooling.scenario import load_scenario
+from pooling.serve.app import COOKIE, create_app
+from pooling.serve.rounds import DIMENSIONS
+from pooling.serve.store import Store
+from pooling.serve.users import add_user, load_users
+
+API_ROUTES = [("get", "/api/me"), ("get", "/api/amcs/NAT/assets"), ("get", "/api/pool/summary"),
+              ("get", "/api/rounds"), ("get", "/api/rounds/1"), ("post", "/api/rounds"),
+              ("post", "/api/rounds/1/decision"), ("get", "/api/audit")]
+PAGES = ["/", "/amcs/NAT/assets", "/rounds/new", "/audit"]
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    """A workspace with one finished round (requested by the coordinator)."""
+    folder = tmp_path_factory.mktemp("serve")
+    scenario, users = write_workspace(folder)
+    app = create_app(scenario, users, folder / "state")
+    client = TestClient(app)
+    tokens = {name: _login(client, name) for name in PASSWORDS}
+    first = client.post("/api/rounds", json={"changes": {}}, headers=tokens["coord"])
+    second = client.post("/api/rounds", json={"changes": {}}, headers=tokens["coord"])  # while the first runs
+    app.state.workspace.worker.join(120)
+    assets = prepare(load_scenario(scenario)).assets
+    return {"folder": folder, "scenario": scenario, "users": users, "app": app, "client": client, "tokens": tokens,
+            "first": first, "second": second, "assets": assets}
+
+
+def _login(client, name: str) -> dict:
+    r = client.post("/api/login", json={"username": name, "password": PASSWORDS[name]})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def _browser(ws, name: str) -> TestClient:
+    """A client with a page session of ``name`` (its own cookie jar)."""
+    c = TestClient(ws["app"])
+    r = c.post("/login", data={"username": name, "password": PASSWORDS[name]}, follow_redirects=False)
+    assert r.status_code == 303 and COOKIE in r.cookies
+    return c
+
+
+def _csrf(html: str) -> str:
+    return html.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+
+
+# -- users ---------------------------------------------------------------------------------------------------------
+
+def test_users_add_hashes_and_refuses_bad_roles(tmp_path):
+    path = tmp_path / "users.yaml"
+    add_user(path, "c", "coordinator", "long-enough-pw")
+    add_user(path, "a", "amc", "long-enough-pw", "NAT", {"NAT", "ZJ"})
+    add_user(path, "a", "amc", "another-password", "ZJ", {"NAT", "ZJ"})  # replaces
+    users = load_users(path, {"NAT", "ZJ"})
+    assert sorted(users) == ["a", "c"] and users["a"].amc_id == "ZJ"
+    assert all(u.password_hash.startswith("$argon2id$") for u in users.values())
+    assert "long-enough-pw" not in path.read_text() and "another-password" not in path.read_text()
+    for args, words in [(("x", "boss", "long-enough-pw"), "role 'boss'"),
+                        (("x", "amc", "long-enough-pw", "XX", {"NAT"}), "'XX': not an AMC"),
+                        (("x", "amc", "long-enough-pw"), "needs the id"),
+                        (("x", "coordinator", "short"), "at least 8")]:
+        with pytest.raises(InputError, match=words):
+            add_user(path, *args)
+    with pytest.raises(InputError, match="amc_id 'ZJ' is not an AMC"):
+        load_users(path, {"NAT"})
+
+
+# -- authentication ------------------------------------------------------------------------------------------------
+
+def test_every_api_route_needs_a_token(ws):
+    c = ws["client"]
+    for method, path in API_ROUTES:
+        r = getattr(c, method)(path, **({"json": {}} if method == "post" else {}))
+        assert r.status_code == 401, (method, path, r.status_code)
+        assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_forged_expired_and_wrong_kind_tokens_are_refused(ws):
+    c, tokens = ws["client"], ws["app"].state.workspace.tokens
+    good = ws["tokens"]["coord"]["Authorization"].split()[1]
+    body, sig = good.split(".")
+    forged_body = tokens.issue("coord", "api", 3600).split(".")[0]
+    for token in [f"{forged_body}.{sig}", f"{body}.{sig[:-2]}AA", "nonsense", tokens.issue("coord", "api", -1),
+                  tokens.issue("coord", "session", 3600), tokens.issue("nobody", "api", 3600)]:
+        assert c.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    # pages: a forged, an expired and an API token as cookie all lead to the login page
+    for cookie in [f"{body}.{sig}", tokens.issue("coord", "session", -1), tokens.issue("coord", "session", 3600)[:-3] + "xyz"]:
+        b = TestClient(ws["app"])
+        b.cookies.set(COOKIE, cookie)
+        r = b.get("/", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert c.get("/api/me", headers=ws["tokens"]["nat"]).json() == {"name": "nat", "role": "amc", "amc_id": "NAT"}
+
+
+def test_login_cookie_flags_wrong_password_and_rate_limit(tmp_path):
+    scenario, users = write_workspace(tmp_path, n_assets=200)
+    app = create_app(scenario, users, tmp_path / "state", login_attempts=3, login_window=60)
+    c = TestClient(app)
+    r = c.post("/login", data={"username": "zj", "password": PASSWORDS["zj"]}, follow_redirects=False)
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "max-age=" in cookie
+    assert c.post("/api/login", json={"username": 3}).status_code == 422
+    r = c.post("/login", data={})  # empty form: a message, not a 500
+    assert r.status_code == 401 and "wrong user name or password" in r.text
+    for _ in range(2):
+        assert c.post("/api/login", json={"username": "nat", "password": "wrong"}).status_code == 401
+    r = c.post("/api/login", json={"username": "nat", "password": PASSWORDS["nat"]})
+    assert r.status_code == 429 and "try again" in r.json()["detail"]
+    r = c.post("/login", data={"username": "nat", "password": PASSWORDS["nat"]})
+    assert r.status_code == 429 and "too many failed logins" in r.text
+
+
+def test_logout_revokes_the_session_and_needs_csrf(ws):
+    b = _browser(ws, "zj")
+    html = b.get("/").text
+    assert b.post("/logout", data={}, follow_redirects=False).status_code == 403  # no CSRF token
+    old = b.cookies.get(COOKIE)
+    r = b.post("/logout", data={"csrf": _csrf(html)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    again = TestClient(ws["app"])
+    again.cookies.set(COOKIE, old)
+    assert again.get("/", follow_redirects=False).status_code == 303
+
+
+# -- privacy -------------------------------------------------------------------------------------------------------
+
+def test_assets_only_for_own_amc_or_coordinator(ws):
+    c, t = ws["client"], ws["tokens"]
+    assets = ws["assets"]
+    r = c.get("/api/amcs/NAT/assets", headers=t["nat"])
+    assert r.status_code == 200
+    data = r.json()
+    assert data["total"] == int((assets["amc_id"] == "NAT").sum())
+    assert {row["asset_id"] for row in data["assets"]} <= set(assets.loc[assets["amc_id"] == "NAT", "asset_id"].astype(str))
+    assert c.get("/api/amcs/ZJ/assets", headers=t["nat"]).status_code == 403
+    assert c.get("/api/amcs/NAT/assets", headers=t["zj"]).status_code == 403
+    assert c.get("/api/amcs/ZJ/assets", headers=t["coord"]).status_code == 200
+    assert c.get("/api/amcs/XX/assets", headers=t["coord"]).status_code == 404
+    assert c.get("/api/amcs/NAT/assets?limit=0", headers=t["nat"]).status_code == 422
+    page = _browser(ws, "nat")
+    assert page.get("/amcs/NAT/assets").status_code == 200
+    r = page.get("/amcs/ZJ/assets")
+    assert r.status_code == 403 and "visible only to ZJ" in r.text
+    zj_ids = assets.loc[assets["amc_id"] == "ZJ", "asset_id"].astype(str)
+    for path in ["/", "/rounds/1"]:  # no other AMC's asset id anywhere on an AMC user's pages
+        html = page.get(path).text
+        assert not any(f">{a}<" in html for a in zj_ids)
+    for path in ["/rounds/new", "/audit"]:
+        assert page.get(path).status_code == 403
+    assert c.get("/api/audit", headers=t["nat"]).status_code == 403
+
+
+def _independent_cells(pool: pd.DataFrame, dim: str, amc: str) -> pd.DataFrame:
+    n = pool.groupby(dim, observed=True).size()
+    others = pool[pool["amc_id"] != amc].groupby(dim, observed=True).size().reindex(n.index, fill_value=0)
+    return pd.DataFrame({"n": n, "others": others})
+
+
+def test_pool_summary_suppresses_small_cells_of_other_amcs(ws):
+    c, t, assets = ws["client"], ws["tokens"], ws["assets"]
+    rounds = c.get("/api/rounds", headers=t["coord"]).json()["rounds"]
+    coord = c.get("/api/pool/summary", headers=t["coord"]).json()
+    assert coord["round"] == rounds[0]["id"]
+    selected = c.get("/api/rounds/1", headers=t["coord"]).json()["result"]["selected"]
+    keys = pd.DataFrame([(a, i) for a, ids in selected.items() for i in ids], columns=["amc_id", "asset_id"])
+    pool = assets.astype({"asset_id": str}).merge(keys, on=["amc_id", "asset_id"])
+    assert len(pool) == coord["pool"]["n_assets"]
+    nat = c.get("/api/pool/summary", headers=t["nat"]).json()
+    hidden_somewhere = 0
+    for dim in DIMENSIONS:
+        truth = _independent_cells(pool, dim, "NAT")
+        assert {r["category"]: r["n_assets"] for r in coord["aggregates"][dim]} == truth["n"].to_dict()
+        assert not any(r["suppressed"] for r in coord["aggregates"][dim])
+        shown = {r["category"]: r for r in nat["aggregates"][dim]}
+        small = truth[(truth["others"] > 0) & (truth["others"] < 3)].index
+        for cat in small:  # every small cell hidden, numbers and all
+            assert shown[cat]["suppressed"] and shown[cat]["n_assets"] is None and shown[cat]["gbv"] is None
+        n_hidden = sum(r["suppressed"] for r in shown.values())
+        assert n_hidden != 1  # one hidden cell alone would be the total minus the others
+        hidden_somewhere += n_hidden
+        for cat, r in shown.items():
+            if not r["suppressed"]:
+                assert r["n_assets"] == truth.loc[cat, "n"]
+    assert hidden_somewhere > 0  # the fixture does have small cells
+    # AMC totals: other AMCs' selected ids never reach an AMC user
+    r1 = c.get("/api/rounds/1", headers=t["nat"]).json()["result"]
+    assert set(r1["selected"]) == {"NAT"} and "cells" in r1
+    assert c.get("/api/rounds/1", headers=t["zj"]).json()["result"]["selected"].keys() == {"ZJ"}
+
+
+# -- rounds --------------------------------------------------------------------------------------------------------
+
+def test_round_ran_through_the_pipeline_and_a_concurrent_one_was_refused(ws):
+    assert ws["first"].status_code == 202 and ws["first"].json()["round_id"] == 1
+    assert ws["second"].status_code == 409
+    c, t = ws["client"], ws["tokens"]
+    r = c.get("/api/rounds/1", headers=t["coord"]).json()
+    assert r["status"] == "done", r
+    res = r["result"]
+    assert sum(a["n_assets"] for a in res["amcs"].values()) == res["pool"]["n_assets"]
+    assert abs(sum(a["gbv"] for a in res["amcs"].values()) - res["pool"]["gbv"]) < 1e-3 * res["pool"]["gbv"]
+    assert abs(sum(a["share"] for a in res["amcs"].values()) - 1) < 1e-9
+    assert sum(len(v) for v in res["selected"].values()) == res["pool"]["n_assets"]
+    assert res["structure"]["senior_size"] > 0
+    for name in ("nat", "zj"):
+        assert c.post("/api/rounds", json={"changes": {}}, headers=t[name]).status_code == 403
+
+
+def test_bad_round_input_is_a_message_and_a_second_round_shows_its_diff(ws):
+    c, t = ws["client"], ws["tokens"]
+    r = c.post("/api/rounds", json={"changes": {"pool.limits.nonsense": 1, "amcs.XX.max_share": 0.5}}, headers=t["coord"])
+    assert r.status_code == 400 and len(r.json()["detail"]) == 2
+    r = c.post("/api/rounds", json={"changes": {"pool.limits.max_province_share": 7}}, headers=t["coord"])
+    assert r.status_code == 400 and "max_province_share" in str(r.json()["detail"])
+    assert c.post("/api/rounds", json={"changes": {"pool.limits.max_province_share": "x"}},
+                  headers=t["coord"]).status_code == 422
+    # the page form: text that is not a number names the field; a missing/wrong CSRF token is refused
+    b = _browser(ws, "coord")
+    token = _csrf(b.get("/rounds/new").text)
+    r = b.post("/rounds", data={"csrf": token, "pool.limits.max_province_share": "lots"})
+    assert r.status_code == 400 and "pool.limits.max_province_share: &#39;lots&#39; is not a number" in r.text
+    assert b.post("/rounds", data={"pool.limits.max_province_share": "0.3"}).status_code == 403
+    assert b.post("/rounds", data={"csrf": token[::-1], "pool.limits.max_province_share": "0.3"}).status_code == 403
+    r = b.post("/rounds", data={"csrf": token, "pool.limits.max_province_share": "0.22", "amcs.NAT.max_share": "0.55"},
+               follow_redirects=False)
+    assert r.status_code == 303
+    rid = int(r.headers["location"].rsplit("/", 1)[1])
+    seen, deadline = set(), time.time() + 120  # progress is visible while the round runs
+    while time.time() < deadline:
+        d = c.get(f"/api/rounds/{rid}", headers=t["coord"]).json()
+        seen.add((d["status"], d["stage"]))
+        if d["status"] not in ("queued", "running"):
+            break
+        assert c.get("/api/rounds", headers=t["coord"]).json()["busy"]
+        time.sleep(0.05)
+    assert any(status == "running" for status, _ in seen), seen
+    assert not c.get("/api/rounds", headers=t["coord"]).json()["busy"]
+    assert d["status"] == "done" and d["previous_round"] == 1
+    assert d["changes"] == {"pool.limits.max_province_share": 0.22, "amcs.NAT.max_share": 0.55}
+    assert d["diff"]["limits"]["amcs.NAT.max_share"] == {"before": 0.6, "after": 0.55}
+    r1 = c.get("/api/rounds/1", headers=t["coord"]).json()["result"]
+    r2 = d["result"]
+    for amc, x in d["diff"]["amcs"].items():  # recomputed from the two rounds' own numbers and ids
+        assert x["n_assets"] == r2["amcs"][amc]["n_assets"] - r1["amcs"][amc]["n_assets"]
+        assert x["added"] == len(set(r2["selected"].get(amc, [])) - set(r1["selected"].get(amc, [])))
+        assert x["added"] - x["removed"] == x["n_assets"]
+    assert r2["amcs"]["NAT"]["share"] <= 0.55 + 1e-6
+    html = b.get(f"/rounds/{rid}").text
+    assert "Limits changed since round 1" in html and "Plotly.newPlot" in html and "<script src" not in html
+
+
+def test_decisions(ws):
+    c, t = ws["client"], ws["tokens"]
+    assert c.post("/api/rounds/1/decision", json={"decision": "accept"}, headers=t["coord"]).status_code == 403
+    assert c.post("/api/rounds/99/decision", json={"decision": "accept"}, headers=t["nat"]).status_code == 404
+    assert c.post("/api/rounds/1/decision", json={"decision": "maybe"}, headers=t["nat"]).status_code == 422
+    r = c.post("/api/rounds/1/decision", json={"decision": "object"}, headers=t["nat"])
+    assert r.status_code == 400 and "say why" in r.json()["detail"]
+    assert c.post("/api/rounds/1/decision", json={"decision": "accept", "comment": "fine"}, headers=t["nat"]).status_code == 200
+    b = _browser(ws, "zj")
+    token = _csrf(b.get("/rounds/1").text)
+    assert b.post("/rounds/1/decision", data={"decision": "object", "comment": "x"}).status_code == 403  # no CSRF
+    r = b.post("/rounds/1/decision", data={"csrf": token, "decision": "object", "comment": "<script>alert(1)</script> too small"})
+    assert r.status_code == 200 and "&lt;script&gt;alert(1)&lt;/script&gt; too small" in r.text and "<script>alert(1)" not in r.text
+    r = b.post("/rounds/1/decision", data={"csrf": token, "decision": "whatever"})
+    assert r.status_code == 400 and "choose accept or object" in r.text
+    got = c.get("/api/rounds/1", headers=t["coord"]).json()["decisions"]
+    assert got["NAT"]["decision"] == "accept" and got["ZJ"]["decision"] == "object"
+
+
+def test_audit_log_is_append_only_and_survives_a_restart(ws):
+    c, t = ws["client"], ws["tokens"]
+    before = c.get("/api/audit", headers=t["coord"]).json()["audit"]
+    whats = {a["what"] for a in before}
+    assert {"login", "round requested", "round done"} <= whats
+    requested = next(a for a in before if a["what"] == "round requested" and a["round_id"] == 1)
+    assert requested["who"] == "coord" and requested["after"] == {}
+    db = sqlite3.connect(ws["folder"] / "state" / "workspace.sqlite")
+    for sql in ("UPDATE audit SET who='x'", "DELETE FROM audit"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute(sql)
+    db.close()
+    app2 = create_app(ws["scenario"], ws["users"], ws["folder"] / "state")
+    c2 = TestClient(app2)
+    t2 = _login(c2, "coord")
+    assert c2.get("/api/me", headers=t["coord"]).status_code == 200  # the signing key is kept too
+    after = c2.get("/api/audit", headers=t2).json()["audit"]
+    assert [a["id"] for a in after[1:]][: len(before)] == [a["id"] for a in before]
+    assert c2.get("/api/rounds", headers=t2).json()["rounds"] == c.get("/api/rounds", headers=t["coord"]).json()["rounds"]
+
+
+def test_a_round_running_when_the_server_stopped_is_interrupted(tmp_path):
+    store = Store(tmp_path / "w.sqlite")
+    rid = store.new_round("coord", {}, None)
+    store.set_stage(rid, "selecting the pool")
+    again = Store(tmp_path / "w.sqlite")
+    r = again.round(rid)
+    assert r["status"] == "interrupted" and "stopped" in r["error"]
+    assert [a["what"] for a in again.audit_log()][:2] == ["round interrupted", "round requested"]
+
+
+def test_pages_for_every_role(ws):
+    for name in PASSWORDS:
+        b = _browser(ws, name)
+        for path in [*PAGES, "/rounds/1", "/docs"]:
+            r = b.get(path)
+            allowed = name == "coord" or path not in ("/rounds/new", "/audit", "/amcs/NAT/assets") or (
+                name == "nat" and path == "/amcs/NAT/assets")
+            assert r.status_code == (200 if allowed else 403), (name, path, r.status_code)
+            assert "Traceback" not in r.text
+        assert b.get("/rounds/999").status_code == 404
+        assert b.get("/rounds/abc").status_code == 400
+    anon = TestClient(ws["app"])
+    for path in [*PAGES, "/rounds/1"]:
+        r = anon.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+    docs = anon.get("/docs")
+    assert docs.status_code == 200 and "/api/rounds/{rid}/decision" in docs.text and "<script src" not in docs.text
+    spec = anon.get("/openapi.json").json()
+    assert {"/api/login", "/api/amcs/{amc_id}/assets", "/api/pool/summary", "/api/rounds",
+            "/api/rounds/{rid}/decision"} <= set(spec["paths"])
+
+
+def test_users_add_command(tmp_path, ws):
+    from typer.testing import CliRunner
+
+    from pooling.cli.main import app as cli
+
+    runner, users = CliRunner(), tmp_path / "u.yaml"
+    r = runner.invoke(cli, ["users", "add", str(users), "--name", "zj2", "--role", "amc", "--amc", "ZJ", "--scenario",
+                            str(ws["scenario"]), "--password-stdin"], input="zj-secret-pw\n")
+    assert r.exit_code == 0, r.output
+    assert "wrote user zj2 (amc of ZJ)" in r.output and load_users(users)["zj2"].amc_id == "ZJ"
+    r = runner.invoke(cli, ["users", "add", str(users), "--name", "x", "--role", "amc", "--amc", "XX", "--scenario",
+                            str(ws["scenario"]), "--password-stdin"], input="long-enough\n")
+    assert r.exit_code == 1 and "'XX': not an AMC of the scenario" in r.output
+    r = runner.invoke(cli, ["users", "add", str(users), "--name", "x", "--role", "coordinator"], input="long-enough\n")
+    assert r.exit_code == 1 and "--password-stdin" in r.output
+    assert runner.invoke(cli, ["users", "add", str(users), "--name", "x", "--role", "boss", "--password-stdin"],
+                         input="long-enough\n").exit_code == 2
+    assert sorted(load_users(users)) == ["zj2"]
