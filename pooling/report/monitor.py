@@ -6,6 +6,8 @@ pieces every report shares; the workbook has one sheet per table. docs/monitor.m
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pathlib import Path
 
 import pandas as pd
@@ -128,9 +130,14 @@ def monitor_page(result, title: str) -> str:
 
 
 def _workbook(path: Path, result) -> None:
-    wb = xlsxwriter.Workbook(str(path), {"nan_inf_to_errors": True})
-    fmt = formats(wb)
+    wb = xlsxwriter.Workbook(str(path), {"nan_inf_to_errors": True, "strings_to_formulas": False,
+                                         "strings_to_urls": False})
     d = result.summary
+    # a fixed creation time (the report date), so the same inputs give the same bytes
+    as_of = pd.Timestamp(d["as_of"])
+    wb.set_properties({"title": "存续期管理报告 Surveillance report", "author": "amc-pooling",
+                       "created": dt.datetime(as_of.year, as_of.month, as_of.day)})
+    fmt = formats(wb)
     fc = d["reforecast"]
     sheet = Sheet(wb, "概览 Summary", fmt)
     sheet.title("存续期管理报告 Surveillance report", f"{d['scenario']} · closing {d['closing']} · as of {d['as_of']}")
