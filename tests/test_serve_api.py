@@ -252,7 +252,8 @@ def test_bad_round_input_is_a_message_and_a_second_round_shows_its_diff(ws):
         seen.add((d["status"], d["stage"]))
         if d["status"] not in ("queued", "running"):
             break
-        assert c.get("/api/rounds", headers=t["coord"]).json()["busy"]
+        if not c.get("/api/rounds", headers=t["coord"]).json()["busy"]:  # idle only once the round has ended
+            assert c.get(f"/api/rounds/{rid}", headers=t["coord"]).json()["status"] not in ("queued", "running")
         time.sleep(0.05)
     assert any(status == "running" for status, _ in seen), seen
     assert not c.get("/api/rounds", headers=t["coord"]).json()["busy"]

@@ -857,7 +857,7 @@ def _synth_collections(out_dir: Path, deal_dir: Path, scenario: Path | None, mon
     rows = sum(len(f) for f in frames.values())
     cut = "; ".join(f"{d} {g} −{v:.0%}" for d, g, v in cuts) or "none"
     out.print(f"wrote {len(paths)} monthly servicer reports ({rows:,} rows) for {len(plan.pool):,} pool assets to "
-              f"{out_dir} (shortfall: {cut})")
+              f"{shown(out_dir)} (shortfall: {cut})")
 
 
 from pooling.cli.study import study as _study  # noqa: E402  (registered after the commands it sits beside)
