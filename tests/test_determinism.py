@@ -1,5 +1,5 @@
 """Same inputs → byte-identical outputs, timing fields aside (DESIGN §14): one matrix over re-runs, solver backends,
-worker counts and study executors. Outputs are compared file by file with ``tests.killing.fingerprint`` (CSV
+worker counts and study executors, for run, consortium, study and shelf (monitor: tests/test_monitor.py). Outputs are compared file by file with ``tests.killing.fingerprint`` (CSV
 ``seconds`` columns and JSON ``*seconds`` keys left out; a workbook by its text)."""
 
 from __future__ import annotations
@@ -75,3 +75,13 @@ def test_study_results_do_not_depend_on_the_executor(scenario: Path) -> None:
     tables = [n for n in serial if n.endswith(".csv")]
     assert {"runs.csv", "results.csv"} <= set(tables)
     assert _differing({k: serial[k] for k in tables}, {k: process.get(k) for k in tables}) == []
+
+
+def test_shelf_plans_are_byte_identical(tmp_path: Path) -> None:
+    from tests.fuzzing import write_case
+
+    case = write_case(tmp_path / "case")
+    one = _outputs(["shelf", str(case.plan)], tmp_path / "s1")
+    two = _outputs(["shelf", str(case.plan)], tmp_path / "s2")
+    assert {"issues.csv", "assignments.csv", "shelf.json", "shelf.html"} <= set(one)
+    assert _differing(one, two) == []
