@@ -1,10 +1,11 @@
 """Corpus-mutation fuzzing of the tool's inputs: tapes (CSV and Excel), the links file, scenario, study and shelf
-plan files.
+plan files, history tapes.
 
 Each case starts from a small clean scenario (two tapes, English and Chinese headers, a links file, a study and a
 shelf plan over them), applies one to three random mutations — hostile cell values, broken structure, other
 encodings and delimiters, Excel quirks, keys of the wrong type, paths leading out — and runs ``pooling validate``
-(most cases), ``pooling study --dry-run`` or ``pooling shelf`` on it in-process. A case passes when the command
+(most cases), ``pooling study --dry-run``, ``pooling shelf`` or ``pooling calibrate`` (on a mutated history tape)
+on it in-process. A case passes when the command
 ends in one of its exit codes (0 clean, 1 a validation report, 2 a usage error; a shelf plan also 3 or 4) without
 a traceback, within the time limit, and leaves in its output folder nothing but what that outcome writes.
 Deterministic for a given seed.
@@ -53,6 +54,7 @@ class Case:
     links: Path
     study: Path | None = None
     plan: Path | None = None
+    history: Path | None = None
     applied: list[str] = field(default_factory=list)
 
 
@@ -80,7 +82,18 @@ def write_case(work: Path) -> Case:
         "amcs": [{"id": "A", "kind": "national"}, {"id": "GD", "kind": "local", "funding_cost": 0.055}],
         "funding_cost": 0.035, "issue_cost": {"fixed": 1.0e4, "rate": 0.002}, "links": "data/links.csv"},
         allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return Case(work, scenario, [data / "a.csv", data / "gd.csv"], data / "links.csv", study, plan)
+    history = work / "history.csv"
+    history.write_text(HISTORY, encoding="utf-8")
+    return Case(work, scenario, [data / "a.csv", data / "gd.csv"], data / "links.csv", study, plan, history)
+
+
+def _history_sample(rows: int = 80) -> str:
+    """The first rows of the demo's Guangdong history tape (GBK on disk, Chinese headers), as UTF-8 text."""
+    path = Path(__file__).resolve().parents[1] / "scenarios" / "demo" / "history" / "gd.csv"
+    return "\n".join(path.read_bytes().decode("gb18030").splitlines()[: rows + 1]) + "\n"
+
+
+HISTORY = _history_sample()
 
 
 def _lines(path: Path) -> list[str]:
@@ -283,8 +296,9 @@ MUTATIONS: dict[str, Callable[[random.Random, Case], None]] = {
     "scenario": _scenario,
 }
 
-#: The command each case runs: validate a scenario (most cases), dry-run a study, or plan a shelf.
-COMMANDS = ("validate", "validate", "validate", "study", "shelf")
+#: The command each case runs: validate a scenario (most cases), dry-run a study, plan a shelf, or calibrate the
+#: valuation model on a history tape.
+COMMANDS = ("validate", "validate", "validate", "study", "shelf", "calibrate")
 
 
 @dataclass
@@ -313,12 +327,16 @@ def run_case(work: Path, number: int, seed: int, timeout: int = 30) -> Outcome:
     names = rng.sample(list(MUTATIONS), k=rng.randint(1, 3))
     if command in ("study", "shelf"):  # the file itself mutated, sometimes its tapes too
         names = [command, *rng.sample(["cells", "structure", "encoding"], k=rng.randint(0, 1))]
+    elif command == "calibrate":  # the history tape mutated like a tape
+        names = [f"history-{n}" for n in rng.sample(["cells", "structure", "encoding"], k=rng.randint(1, 2))]
     for name in names:
         try:
             if name == "study":
                 _edit_yaml(case.study, STUDY_EDITS, rng)
             elif name == "shelf":
                 _edit_yaml(case.plan, PLAN_EDITS, rng)
+            elif name.startswith("history-"):
+                {"cells": _cells, "structure": _structure, "encoding": _encoding}[name[8:]](rng, case.history)
             else:
                 MUTATIONS[name](rng, case)
             case.applied.append(name)
@@ -327,7 +345,8 @@ def run_case(work: Path, number: int, seed: int, timeout: int = 30) -> Outcome:
     out = work / "out"
     args = {"validate": ["validate", str(case.scenario), "--out", str(out)],
             "study": ["study", str(case.study), "--out", str(out), "--dry-run"],
-            "shelf": ["shelf", str(case.plan), "--out", str(out)]}[command]
+            "shelf": ["shelf", str(case.plan), "--out", str(out)],
+            "calibrate": ["calibrate", str(case.history), "--out", str(out)]}[command]
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(timeout)
     try:
@@ -348,8 +367,8 @@ def run_case(work: Path, number: int, seed: int, timeout: int = 30) -> Outcome:
     leftovers = [p.name for p in work.iterdir() if p.name.startswith(".out.")]
     if leftovers:
         return Outcome(number, case.applied, result.exit_code, f"left {leftovers} beside the output folder")
-    if command == "shelf" and result.exit_code in (0, 3, 4):
-        return Outcome(number, case.applied, result.exit_code, None)  # a plan that ran: its own outputs
+    if command in ("shelf", "calibrate") and result.exit_code in (0, 3, 4):
+        return Outcome(number, case.applied, result.exit_code, None)  # a plan or model made: its own outputs
     if command == "study":
         allowed = [[]]  # a dry run writes nothing
     else:

@@ -235,6 +235,18 @@ def _timing_rows(f: Features, duration: np.ndarray, event: np.ndarray
     return levels, codes[first], t, event[first].astype(float), count.astype(float)
 
 
+def _finite(objective):
+    """``objective`` (value, gradient) evaluated with overflow allowed; a non-finite result becomes a huge value
+    with a zero gradient, which a line search rejects."""
+    def wrapped(params: np.ndarray) -> tuple[float, np.ndarray]:
+        with np.errstate(over="ignore", invalid="ignore"):
+            value, grad = objective(params)
+        if not (np.isfinite(value) and np.isfinite(grad).all()):
+            return 1e300, np.zeros_like(params)
+        return value, grad
+    return wrapped
+
+
 def _fit_timing(f: Features, duration: np.ndarray, event: np.ndarray) -> dict:
     levels, codes, t, d, w = _timing_rows(f, duration, event)
     sizes = [len(levels[b]) for b in TIMING_BLOCKS]
@@ -265,7 +277,9 @@ def _fit_timing(f: Features, duration: np.ndarray, event: np.ndarray) -> dict:
         return nll, grad
 
     start = np.r_[math.log(max(float(np.average(t, weights=w)), 1.0)), 0.0, np.zeros(n_s + p)]
-    res = minimize(objective, start, jac=True, method="L-BFGS-B",
+    # a line search on an odd tape (a fuzzed one: a few identical durations) can step to a ρ = e^θ whose gradient
+    # overflows; such a step is scored +inf-like (never accepted) instead of warning mid-fit
+    res = minimize(_finite(objective), start, jac=True, method="L-BFGS-B",
                    options={"maxiter": 3000, "gtol": 1e-9, "ftol": 1e-14})
     a0, theta0, phi, alpha = res.x[0], res.x[1], res.x[2:2 + n_s], res.x[2 + n_s:]
     # Centre each block on its count-weighted mean (the intercept absorbs it): an unseen level is then the average.
@@ -456,7 +470,8 @@ def _weibull_restricted_mean(scale: np.ndarray, shape: np.ndarray, tau: float, p
                               return_counts=True)
     lam, rho = pairs[:, 0], pairs[:, 1]
     grid = np.linspace(0.0, tau, points)
-    s = np.exp(-((grid[None, :] / lam[:, None]) ** rho[:, None]))
+    with np.errstate(over="ignore"):  # (t/λ)^ρ = inf past the scale at a steep shape: survival exp(−inf) = 0
+        s = np.exp(-((grid[None, :] / lam[:, None]) ** rho[:, None]))
     areas = ((s[:, 1:] + s[:, :-1]) / 2 * np.diff(grid)[None, :]).sum(axis=1)
     return float(np.average(areas, weights=counts))
 
@@ -524,7 +539,8 @@ def survival_curves(model: CalibratedModel, history: pd.DataFrame, cutoff: date,
         km = np.r_[1.0, surv][np.searchsorted(times, grid, side="right")]
         pairs, counts = np.unique(np.stack([np.round(scale[rows], 9), np.round(shape[rows], 9)], axis=1),
                                   axis=0, return_counts=True)
-        s = np.exp(-((grid[None, :] / pairs[:, :1]) ** pairs[:, 1:]))
+        with np.errstate(over="ignore"):  # past the scale at a steep shape: survival exp(−inf) = 0
+            s = np.exp(-((grid[None, :] / pairs[:, :1]) ** pairs[:, 1:]))
         parts.append(pd.DataFrame({"segment": seg, "month": grid, "km": km,
                                    "model": np.average(s, axis=0, weights=counts)}))
     return pd.concat(parts, ignore_index=True)

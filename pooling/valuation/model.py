@@ -651,7 +651,8 @@ def _unit_curves(k: np.ndarray, lag: np.ndarray, horizon: int, shape: np.ndarray
     elapsed = np.maximum(t[None, :] - lag[:, None], 0.0)
     scaled = k[:, None] * elapsed
     if shape is not None:
-        scaled = scaled ** shape[:, None]
+        with np.errstate(over="ignore"):  # inf past the scale at a steep shape: the curve is then complete (F = 1)
+            scaled = scaled ** shape[:, None]
     cumulative = np.where(t[None, :] - lag[:, None] >= 0, -np.expm1(-scaled), 0.0)
     return np.diff(cumulative, axis=1)
 
