@@ -1147,6 +1147,17 @@ def _converge_cuts(run: _Run) -> None:
     run.solve_seconds += time.perf_counter() - t
 
 
+def _first_lp(run: _Run) -> tuple[Result, int]:
+    """The model's LP relaxation (solved once, kept on ``run``) and its number of fractional units."""
+    lp = run.first_lp
+    if lp is None or lp.x is None:
+        lp = run.solve_lp(run.problem)
+        run.solve_seconds += lp.seconds
+        run.first_lp = lp
+    x = run.units(lp.x) if lp.x is not None else np.zeros(0)
+    return lp, int(((x > 1e-6) & (x < 1 - 1e-6)).sum())
+
+
 def _choose_strategy(run: _Run, strategy: str) -> None:
     """Step 2: ``core`` when this run uses the core method (:meth:`_Run.use_core`: asked for, or ``auto`` on a
     large model) — its LP, no exact stage; ``milp`` and ``lp_round`` as asked; ``auto`` by measured cost. ``auto`` solves the LP relaxation
@@ -1158,26 +1169,14 @@ def _choose_strategy(run: _Run, strategy: str) -> None:
     ``solver.large_pool_units``)."""
     if run.core is not None:
         run.strategy = "core"
-        lp = run.first_lp
-        if lp is None or lp.x is None:
-            lp = run.solve_lp(run.problem)
-            run.solve_seconds += lp.seconds
-            run.first_lp = lp
-        x = run.units(lp.x) if lp.x is not None else np.zeros(0)
-        run.choice = {"lp_seconds": round(lp.seconds, 4),
-                      "lp_fractional": int(((x > 1e-6) & (x < 1 - 1e-6)).sum()), "exact_stage_allowed": False}
+        lp, n_frac = _first_lp(run)
+        run.choice = {"lp_seconds": round(lp.seconds, 4), "lp_fractional": n_frac, "exact_stage_allowed": False}
         return
     if strategy != "auto":
         run.strategy = strategy
         return
     run.strategy = "lp_round"
-    lp = run.first_lp
-    if lp is None or lp.x is None:
-        lp = run.solve_lp(run.problem)
-        run.solve_seconds += lp.seconds
-        run.first_lp = lp
-    x = run.units(lp.x) if lp.x is not None else np.zeros(0)
-    n_frac = int(((x > 1e-6) & (x < 1 - 1e-6)).sum())
+    lp, n_frac = _first_lp(run)
     iterations = lp.info.get("simplex_iterations")
     cheap = ((iterations is None or iterations <= EXACT_LP_ITERATIONS)
              and run.model.n_units < run.solver.large_pool_units
