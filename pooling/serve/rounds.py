@@ -340,7 +340,9 @@ class Worker:
                 status, payload = future.result()
             except BrokenProcessPool:
                 codes = sorted({p.exitcode for p in processes.values() if p.exitcode not in (None, 0)})
-                self._pool = None  # a broken pool cannot run another round: the next one starts afresh
+                broken, self._pool = self._pool, None  # a broken pool cannot run another round: the next starts afresh
+                if broken is not None:
+                    broken.shutdown(wait=False, cancel_futures=True)
                 status, payload = "failed", ("the round's process ended abruptly (killed, out of memory or crashed"
                                              + (f"; exit code {', '.join(map(str, codes))}" if codes else "") + ")")
             while self._queue is not None and not self._queue.empty():  # late progress of a finished round
