@@ -29,7 +29,8 @@ def write_workspace(folder: Path, n_assets: int = 600) -> tuple[Path, Path]:
 
     The synthetic scenario's consortium section is kept (rounds run the game) and made quick and non-trivial for
     a pool this small: a small fixed issuance cost (so pooling has a surplus), coalitions given 2 s, packages
-    valued by their dual estimate only."""
+    valued by their dual estimate only; the selection's MILP polish is cut to 3 s (tests check invariants, not
+    optimality)."""
     import yaml
 
     from pooling.serve.users import add_user
@@ -39,6 +40,7 @@ def write_workspace(folder: Path, n_assets: int = 600) -> tuple[Path, Path]:
                                 as_of=dt.date(2026, 6, 30))
     doc = yaml.safe_load(scenario.read_text(encoding="utf-8"))
     doc["consortium"] |= {"issuance_cost": {"fixed": 1.0e5}, "coalition_time_limit_s": 2, "package_resolves": 0}
+    doc["solver"] |= {"polish_time_limit_s": 3}  # the LP-rounded pool stands after 3 s of polishing
     scenario.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
     users = folder / "users.yaml"
     add_user(users, "coord", "coordinator", PASSWORDS["coord"])

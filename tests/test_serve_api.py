@@ -287,6 +287,7 @@ def test_bad_round_input_is_a_message_and_a_second_round_shows_its_diff(ws):
             assert c.get(f"/api/rounds/{rid}", headers=t["coord"]).json()["status"] not in ("queued", "running")
         time.sleep(0.05)
     assert any(status == "running" for status, _ in seen), seen
+    assert any(stage.startswith("coalition values: ") and " of 15" in stage for _, stage in seen), seen  # game progress
     assert not c.get("/api/rounds", headers=t["coord"]).json()["busy"]
     assert d["status"] == "done" and d["previous_round"] == 1
     assert d["changes"] == {"pool.limits.max_province_share": 0.22, "amcs.NAT.max_share": 0.55}
@@ -453,6 +454,20 @@ def test_a_round_running_when_the_server_stopped_is_interrupted(tmp_path):
     r = again.round(rid)
     assert r["status"] == "interrupted" and "stopped" in r["error"]
     assert [a["what"] for a in again.audit_log()][:2] == ["round interrupted", "round requested"]
+
+
+def test_a_state_file_of_the_first_version_is_upgraded(tmp_path):
+    path = tmp_path / "w.sqlite"
+    db = sqlite3.connect(path)  # the rounds table before rounds kept their withdrawn packages
+    db.execute("CREATE TABLE rounds (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at REAL NOT NULL, created_by TEXT "
+               "NOT NULL, changes TEXT NOT NULL, status TEXT NOT NULL, stage TEXT, finished_at REAL, result TEXT, error TEXT)")
+    db.execute("INSERT INTO rounds (created_at, created_by, changes, status) VALUES (1, 'coord', '{}', 'done')")
+    db.commit()
+    db.close()
+    store = Store(path)
+    assert store.round(1)["withdrawn"] == {}
+    rid = store.new_round("coord", {}, None, {"ZJ": ["CN-ZJ/land"]})
+    assert store.round(rid)["withdrawn"] == {"ZJ": ["CN-ZJ/land"]}
 
 
 def test_pages_for_every_role(ws):
