@@ -9,6 +9,7 @@ import math
 import multiprocessing
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -313,17 +314,28 @@ class Worker:
                 if proc.is_alive():
                     proc.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
+        progress, self._queue = self._queue, None
+        if progress is not None:
+            progress.close()
+            progress.cancel_join_thread()
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            if self._queue is not None:  # the queue of a pool that broke
+                self._queue.close()
+                self._queue.cancel_join_thread()
             ctx = multiprocessing.get_context("spawn")
             self._queue = ctx.Queue()
             self._pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_process, initargs=(self._queue,))
         return self._pool
 
     def _progress(self, rid: int, wait: float) -> None:
+        progress = self._queue
+        if progress is None:  # closed
+            time.sleep(wait)
+            return
         try:
-            who, stage = self._queue.get(timeout=wait)
+            who, stage = progress.get(timeout=wait)
         except (queue.Empty, OSError, EOFError, ValueError):
             return
         if who == rid:
