@@ -383,6 +383,9 @@ def test_packages_edited_by_the_coordinator_only_and_audited(ws):
     assert r.status_code == 303 and r.headers["location"] == "/packages#amc-ZJ"
     assert c.get("/api/packages", headers=t["zj"]).json()["withdrawn"] == {"ZJ": [zj[0], zj[1]]}
     assert c.get("/api/packages", headers=t["nat"]).json()["withdrawn"] == {}
+    assert c.get("/api/rounds", headers=t["coord"]).json()["withdrawn"] == {"ZJ": [zj[0], zj[1]]}
+    assert c.get("/api/rounds", headers=t["nat"]).json()["withdrawn"] == {}
+    assert zj[1] in b.get("/rounds/new").text  # the next round's page says what it leaves out
     # an AMC keeps one package at least
     for p in zj[2:-1]:
         assert c.post("/api/packages", json=body | {"package": p}, headers=t["coord"]).status_code == 200

@@ -522,11 +522,12 @@ def create_app(scenario_path: Path, users_path: Path, state_dir: Path, *, sessio
     def api_pool(user: ApiUser) -> dict:
         return ws.pool_summary(user)
 
-    @app.get("/api/rounds", tags=["rounds"], summary="Every round, the editable limits and whether one is running")
+    @app.get("/api/rounds", tags=["rounds"], summary="Every round, the editable limits, the packages withdrawn for the next round, whether one runs")
     def api_rounds(user: ApiUser) -> dict:
         rounds = ws.store.rounds()
+        withdrawn = {a: v for a, v in ws.store.withdrawn().items() if ws.may_see_amc(user, a)}
         return {"busy": ws.worker.busy, "limits": editable_limits(ws.scenario) | ws.current_changes(),
-                "rounds": [ws.round_view(user, r, rounds) for r in rounds]}
+                "withdrawn": withdrawn, "rounds": [ws.round_view(user, r, rounds) for r in rounds]}
 
     @app.get("/api/rounds/{rid}", tags=["rounds"], summary="One round with its diff to the previous one")
     def api_round(rid: int, user: ApiUser) -> dict:
@@ -624,7 +625,7 @@ def _limits_context(ws: Workspace, raw: dict | None = None) -> dict:
     base = editable_limits(ws.scenario)
     current = base | ws.current_changes()
     shown = {k: (raw[k] if raw and k in raw else current[k]) for k in base}
-    return {"limits": shown, "scenario_limits": base}
+    return {"limits": shown, "scenario_limits": base, "withdrawn": ws.store.withdrawn()}
 
 
 def _share_chart(amcs: dict) -> markupsafe.Markup:
