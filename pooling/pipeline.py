@@ -447,7 +447,7 @@ def run_scenario(
         stage("coalition values")
         # each coalition's deal takes its own servicing plan's fee and uplift under ``plan`` (the same rule as the
         # run's deal, on its own pool and servicers): the scenario as written, not the grand plan's fee
-        game = analyse(assets, prepared.scenario if wants_plan else s, on_value=on_coalition)
+        game = analyse(assets, prepared.scenario if wants_plan else s, on_value=on_coalition, on_stage=on_stage)
 
     deal = None
     if size:

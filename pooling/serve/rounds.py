@@ -220,7 +220,8 @@ def _sub(a, b) -> float | None:
 def run_round(scenario: Scenario, progress: Callable[[str], None]) -> dict:
     """One round through :func:`pooling.pipeline.run_scenario`: select, size and — when the scenario has a
     ``consortium`` section — the consortium game (coalition values, allocation, transfer prices, packages), with
-    progress reported as stage names (``coalition values: k of n`` while the game runs); what the round keeps
+    progress reported as stage names (``coalition values: k of n`` while the game computes them, then its later
+    stages by name); what the round keeps
     (:func:`round_result`). Raises what the pipeline raises."""
     consortium = scenario.consortium is not None
     players = [a.id for a in scenario.amcs if a.id not in set(scenario.levers.withdraw)]
@@ -230,9 +231,7 @@ def run_round(scenario: Scenario, progress: Callable[[str], None]) -> dict:
 
     def on_coalition(_value) -> None:
         done[0] += 1
-        of = f" of {total}" if total else ""
-        tail = "; then allocations, transfers and packages" if total and done[0] >= total else ""
-        progress(f"coalition values: {done[0]}{of}{tail}")
+        progress(f"coalition values: {done[0]}" + (f" of {total}" if total else ""))
 
     result = run_scenario(scenario, consortium=consortium, on_stage=progress, on_coalition=on_coalition)
     progress("recording the result")
