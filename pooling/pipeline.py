@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pooling.consortium.game import CoalitionValue, ConsortiumResult, analyse
+from pooling.consortium.packages import package_labels
 from pooling.consortium.servicing import ServicingPlan, plan_servicing, with_uplift
 from pooling.errors import Infeasible, InputError, NoIncumbent
 from pooling.graph import build_groups
@@ -173,7 +174,7 @@ def prepare(scenario: Scenario, on_stage: Callable[[str], None] | None = None) -
 
     t = time.perf_counter()
     stage("grouping obligors on the pooled graph")
-    assets = build_groups(tapes.links).assign(tapes.assets)
+    assets = without_withdrawn_packages(build_groups(tapes.links).assign(tapes.assets), scenario)
     seconds["group"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -182,6 +183,36 @@ def prepare(scenario: Scenario, on_stage: Callable[[str], None] | None = None) -
     seconds["value"] = time.perf_counter() - t
     return Prepared(scenario, valued, tapes.links, inputs_digest(scenario), seconds,
                     valuation_statement(scenario, model, valued))
+
+
+def without_withdrawn_packages(assets: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """``assets`` without the packages ``levers.withdraw_packages`` holds back (AMC id → package labels, as
+    :func:`pooling.consortium.packages.package_labels` labels them: the tape's ``package``, else
+    ``province/collateral_type``), re-indexed from 0. The obligor groups stay those of the whole pooled graph (a
+    package withdrawn does not change who is linked to whom). AMCs not in ``scenario`` (withdrawn whole) are
+    ignored.
+
+    Raises :class:`~pooling.errors.InputError` naming every package an AMC does not have, and every AMC that
+    would have no package left (withdraw the AMC with ``levers.withdraw`` instead).
+    """
+    ids = {a.id for a in scenario.amcs}
+    wanted = {(amc, str(p)) for amc, ps in scenario.levers.withdraw_packages.items() if amc in ids for p in ps}
+    if not wanted:
+        return assets
+    amc = assets["amc_id"].astype(str)
+    keys = pd.MultiIndex.from_arrays([amc.to_numpy(), package_labels(assets).to_numpy()])
+    out = keys.isin(pd.MultiIndex.from_tuples(sorted(wanted)))
+    have = set(keys[out])
+    problems = []
+    for a, p in sorted(wanted - have):
+        known = sorted(set(keys[amc.to_numpy() == a].get_level_values(1)))
+        problems.append(f"AMC {a} has no package {p!r} ({len(known)} packages, e.g. {', '.join(known[:3])})")
+    left = set(amc[~out])
+    problems += [f"AMC {a} would have no package left: withdraw the AMC (levers.withdraw) instead"
+                 for a in sorted({a for a, _ in wanted} - left)]
+    if problems:
+        raise InputError("levers.withdraw_packages: " + "; ".join(problems))
+    return assets.loc[~out].reset_index(drop=True)
 
 
 #: valuation.csv's columns (``pooling value``), then the interval where the model gives one
@@ -196,7 +227,7 @@ def value_scenario(scenario: Scenario) -> tuple[pd.DataFrame, dict]:
     interval of a calibrated model) and the valuation statement (:func:`valuation_statement`)."""
     scenario = effective_scenario(scenario)
     tapes = load_tapes_cached(scenario)
-    valued, model = value_scenario_assets(tapes.assets, scenario)
+    valued, model = value_scenario_assets(without_withdrawn_packages(tapes.assets, scenario), scenario)
     statement = valuation_statement(scenario, model, valued)
     frame = valued.assign(model_id=statement["model_id"] or "priors")
     frame.loc[frame["valuation_source"] == "tape", "model_id"] = "tape"
@@ -416,7 +447,7 @@ def run_scenario(
         stage("coalition values")
         # each coalition's deal takes its own servicing plan's fee and uplift under ``plan`` (the same rule as the
         # run's deal, on its own pool and servicers): the scenario as written, not the grand plan's fee
-        game = analyse(assets, prepared.scenario if wants_plan else s, on_value=on_coalition)
+        game = analyse(assets, prepared.scenario if wants_plan else s, on_value=on_coalition, on_stage=on_stage)
 
     deal = None
     if size:

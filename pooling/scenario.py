@@ -493,6 +493,9 @@ class Levers(_Strict):
     coupon_shift: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
     #: AMCs that withdraw from the consortium
     withdraw: list[str] = []
+    #: AMC id → packages (资产包, the tape's ``package`` or province/collateral_type) it holds back from the pool;
+    #: left out of dumps while empty, so a scenario without it keeps its digests (inputs_sha256, study run ids)
+    withdraw_packages: dict[str, list[str]] = Field(default={}, exclude_if=lambda v: not v)
 
     _types = field_validator("house_price_shock")(classmethod(lambda cls, v: _collateral_keys(v)))
 
@@ -529,6 +532,9 @@ class Scenario(_Strict):
             raise ValueError(f"levers.withdraw names unknown AMC(s) {unknown}")
         if len(set(self.levers.withdraw)) >= len(self.amcs):
             raise ValueError("levers.withdraw removes every AMC")
+        unknown = sorted(set(self.levers.withdraw_packages) - {a.id for a in self.amcs})
+        if unknown:
+            raise ValueError(f"levers.withdraw_packages names unknown AMC(s) {unknown}")
         if self.consortium is not None:
             unknown = sorted({sv.amc for sv in self.consortium.servicers} - {a.id for a in self.amcs})
             if unknown:

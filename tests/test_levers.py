@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from pooling.errors import ScenarioError
+from pooling.consortium.packages import package_labels
+from pooling.errors import InputError, ScenarioError
 from pooling.pipeline import prepare
 from pooling.scenario import Levers, load_scenario, parse_scenario, read_yaml
 
@@ -62,9 +64,27 @@ def test_withdraw_and_coupon_shift(base) -> None:
     assert p.scenario.structure.senior_coupon == pytest.approx(s.structure.senior_coupon + 0.005)
 
 
+def test_withdraw_packages_leaves_exactly_their_assets_out(base) -> None:
+    s, a = base
+    labels = package_labels(a)
+    nat = labels[a["amc_id"] == "NAT"].value_counts()
+    out = {"NAT": list(nat.index[:2]), "ZJ": [labels[a["amc_id"] == "ZJ"].iloc[0]]}
+    b = prepare(_with(s, withdraw_packages=out)).assets
+    gone = pd.Series(list(zip(a["amc_id"].astype(str), labels, strict=True))).isin(
+        [(amc, p) for amc, ps in out.items() for p in ps]).to_numpy()
+    assert gone.sum() > 0 and len(b) == len(a) - gone.sum()
+    kept = a.loc[~gone, ["amc_id", "asset_id", "group_id", "npv"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(b[["amc_id", "asset_id", "group_id", "npv"]], kept)  # the rest as before, groups kept
+    withdrawn_sc = sorted(set(labels[a["amc_id"] == "SC"]))
+    with pytest.raises(InputError) as e:  # every problem at once
+        prepare(_with(s, withdraw_packages={"ZJ": ["CN-XX/castle"], "SC": withdrawn_sc}))
+    assert "AMC ZJ has no package 'CN-XX/castle'" in str(e.value) and "AMC SC would have no package left" in str(e.value)
+
+
 def test_unknown_lever_values_are_clear_errors() -> None:
     data = read_yaml(DEMO)
     for levers, words in (({"withdraw": ["XX"]}, "unknown AMC"), ({"house_price_shock": {"castle": -0.1}}, "unknown collateral"),
-                          ({"recovery_haircut": {"province": {"Narnia": 0.1}}}, "unknown province"), ({"court_delays": 3}, "unknown key")):
+                          ({"recovery_haircut": {"province": {"Narnia": 0.1}}}, "unknown province"), ({"court_delays": 3}, "unknown key"),
+                          ({"withdraw_packages": {"XX": ["a"]}}, "withdraw_packages names unknown AMC")):
         with pytest.raises(ScenarioError, match=words):
             parse_scenario({**data, "levers": levers}, DEMO)

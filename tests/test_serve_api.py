@@ -11,24 +11,26 @@ import warnings
 import pandas as pd
 import pytest
 
-from tests.serve_fixtures import PASSWORDS, write_workspace
+from tests.serve_fixtures import PASSWORDS, crash_round, write_workspace
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from pooling.consortium.packages import package_labels
 from pooling.errors import InputError
 from pooling.pipeline import prepare
 from pooling.scenario import load_scenario
 from pooling.serve.app import COOKIE, create_app
-from pooling.serve.rounds import DIMENSIONS
+from pooling.serve.rounds import DIMENSIONS, round_process
 from pooling.serve.store import Store
 from pooling.serve.users import add_user, load_users
 
 API_ROUTES = [("get", "/api/me"), ("get", "/api/amcs/NAT/assets"), ("get", "/api/pool/summary"),
               ("get", "/api/rounds"), ("get", "/api/rounds/1"), ("post", "/api/rounds"),
-              ("post", "/api/rounds/1/decision"), ("get", "/api/audit")]
-PAGES = ["/", "/amcs/NAT/assets", "/rounds/new", "/audit"]
+              ("post", "/api/rounds/1/decision"), ("get", "/api/audit"), ("get", "/api/packages"),
+              ("post", "/api/packages")]
+PAGES = ["/", "/amcs/NAT/assets", "/rounds/new", "/audit", "/packages"]
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +69,7 @@ def _csrf(html: str) -> str:
 
 # -- users ---------------------------------------------------------------------------------------------------------
 
+
 def test_users_add_hashes_and_refuses_bad_roles(tmp_path):
     path = tmp_path / "users.yaml"
     add_user(path, "c", "coordinator", "long-enough-pw")
@@ -87,6 +90,7 @@ def test_users_add_hashes_and_refuses_bad_roles(tmp_path):
 
 
 # -- authentication ------------------------------------------------------------------------------------------------
+
 
 def test_every_api_route_needs_a_token(ws):
     c = ws["client"]
@@ -144,6 +148,7 @@ def test_logout_revokes_the_session_and_needs_csrf(ws):
 
 
 # -- privacy -------------------------------------------------------------------------------------------------------
+
 
 def test_assets_only_for_own_amc_or_coordinator(ws):
     c, t = ws["client"], ws["tokens"]
@@ -211,6 +216,7 @@ def test_pool_summary_suppresses_small_cells_of_other_amcs(ws):
 
 # -- rounds --------------------------------------------------------------------------------------------------------
 
+
 def test_round_ran_through_the_pipeline_and_a_concurrent_one_was_refused(ws):
     assert ws["first"].status_code == 202 and ws["first"].json()["round_id"] == 1
     assert ws["second"].status_code == 409
@@ -225,6 +231,23 @@ def test_round_ran_through_the_pipeline_and_a_concurrent_one_was_refused(ws):
     assert res["structure"]["senior_size"] > 0
     for name in ("nat", "zj"):
         assert c.post("/api/rounds", json={"changes": {}}, headers=t[name]).status_code == 403
+
+
+def test_a_crashed_round_is_failed_and_the_server_keeps_serving(ws):
+    """Runs before the second round's test, whose round then shows the worker recovered (a fresh process)."""
+    c, t, worker = ws["client"], ws["tokens"], ws["app"].state.workspace.worker
+    worker.task = crash_round
+    try:
+        rid = c.post("/api/rounds", json={"changes": {}}, headers=t["coord"]).json()["round_id"]
+        worker.join(120)
+    finally:
+        worker.task = round_process
+    r = c.get(f"/api/rounds/{rid}", headers=t["coord"]).json()
+    assert r["status"] == "failed" and "ended abruptly" in r["error"] and "exit code 3" in r["error"], r["error"]
+    failed = next(a for a in c.get("/api/audit", headers=t["coord"]).json()["audit"] if a["what"] == "round failed")
+    assert failed["round_id"] == rid and "ended abruptly" in failed["after"]["error"]
+    assert c.get("/api/me", headers=t["nat"]).status_code == 200 and not c.get("/api/rounds", headers=t["coord"]).json()["busy"]
+    assert c.get("/api/pool/summary", headers=t["coord"]).json()["round"] != rid  # the latest finished round stands
 
 
 def test_bad_round_input_is_a_message_and_a_second_round_shows_its_diff(ws):
@@ -242,6 +265,14 @@ def test_bad_round_input_is_a_message_and_a_second_round_shows_its_diff(ws):
     assert r.status_code == 400 and "pool.limits.max_province_share: &#39;lots&#39; is not a number" in r.text
     assert b.post("/rounds", data={"pool.limits.max_province_share": "0.3"}).status_code == 403
     assert b.post("/rounds", data={"csrf": token[::-1], "pool.limits.max_province_share": "0.3"}).status_code == 403
+    # ZJ's package with the most assets in round 1's pool is withdrawn for round 2
+    assets = ws["assets"].assign(package=package_labels(ws["assets"]).to_numpy(), asset_id=ws["assets"]["asset_id"].astype(str))
+    r1 = c.get("/api/rounds/1", headers=t["coord"]).json()["result"]
+    zj = assets[(assets["amc_id"] == "ZJ") & assets["asset_id"].isin(r1["selected"]["ZJ"])]
+    package = zj["package"].value_counts().index[0]
+    package_ids = set(assets.loc[(assets["amc_id"] == "ZJ") & (assets["package"] == package), "asset_id"])
+    assert c.post("/api/packages", json={"amc_id": "ZJ", "package": package, "action": "withdraw"},
+                  headers=t["coord"]).json()["withdrawn"] == [package]
     r = b.post("/rounds", data={"csrf": token, "pool.limits.max_province_share": "0.22", "amcs.NAT.max_share": "0.55"},
                follow_redirects=False)
     assert r.status_code == 303
@@ -256,6 +287,7 @@ def test_bad_round_input_is_a_message_and_a_second_round_shows_its_diff(ws):
             assert c.get(f"/api/rounds/{rid}", headers=t["coord"]).json()["status"] not in ("queued", "running")
         time.sleep(0.05)
     assert any(status == "running" for status, _ in seen), seen
+    assert any(stage.startswith("coalition values: ") and " of 15" in stage for _, stage in seen), seen  # game progress
     assert not c.get("/api/rounds", headers=t["coord"]).json()["busy"]
     assert d["status"] == "done" and d["previous_round"] == 1
     assert d["changes"] == {"pool.limits.max_province_share": 0.22, "amcs.NAT.max_share": 0.55}
@@ -269,6 +301,112 @@ def test_bad_round_input_is_a_message_and_a_second_round_shows_its_diff(ws):
     assert r2["amcs"]["NAT"]["share"] <= 0.55 + 1e-6
     html = b.get(f"/rounds/{rid}").text
     assert "Limits changed since round 1" in html and "Plotly.newPlot" in html and "<script src" not in html
+    # the withdrawn package: none of its assets in the pool, nor among ZJ's contributed assets; the diff says so
+    assert d["withdrawn"] == {"ZJ": [package]} and r2["withdrawn"] == {"ZJ": [package]}
+    assert not package_ids & set(r2["selected"]["ZJ"]) and package_ids & set(r1["selected"]["ZJ"])
+    assert r2["amcs"]["ZJ"]["contributed_assets"] == r1["amcs"]["ZJ"]["contributed_assets"] - len(package_ids)
+    assert d["diff"]["packages"] == {"ZJ": {"withdrawn": [package], "added_back": []}}
+    assert all(p["package"] != package for p in r2["packages"] if p["amc_id"] == "ZJ")  # not valued: not in the run
+    # who gained: each AMC's allocation change, recomputed from the two rounds
+    for amc, x in d["diff"]["consortium"]["amcs"].items():
+        assert x["allocation"] == pytest.approx(r2["consortium"]["amcs"][amc]["allocation"]
+                                                - r1["consortium"]["amcs"][amc]["allocation"], abs=1e-6)
+    assert "Packages changed since round 1" in html and package in html and "Δ allocation" in html
+    # ZJ sees its withdrawal; NAT sees neither ZJ's packages nor its allocation
+    assert c.get(f"/api/rounds/{rid}", headers=t["zj"]).json()["withdrawn"] == {"ZJ": [package]}
+    nat = c.get(f"/api/rounds/{rid}", headers=t["nat"]).json()
+    assert nat["withdrawn"] == {} and nat["diff"]["packages"] == {} and set(nat["diff"]["consortium"]["amcs"]) == {"NAT"}
+    assert package not in _browser(ws, "nat").get(f"/rounds/{rid}").text
+    assert c.post("/api/packages", json={"amc_id": "ZJ", "package": package, "action": "add"},
+                  headers=t["coord"]).json()["withdrawn"] == []
+
+
+def test_round_runs_the_consortium_game_and_each_amc_sees_its_part(ws):
+    c, t = ws["client"], ws["tokens"]
+    game = c.get("/api/rounds/1", headers=t["coord"]).json()["result"]["consortium"]
+    assert set(game["amcs"]) == {"NAT", "ZJ", "GD", "SC"} and game["rule"] == "nucleolus"
+    # the allocation adds up to v(N), recomputed from the parts of the deals that achieve it
+    parts = sum(b["senior_proceeds"] + b["retained_value"] + b["servicing_value"] - b["outside_value"]
+                - b["issuance_cost"] for b in game["blocks"])
+    assert game["grand_value"] > 0  # the fixture's consortium has a surplus to share
+    assert sum(a["allocation"] for a in game["amcs"].values()) == pytest.approx(parts, rel=1e-6)
+    assert parts == pytest.approx(game["grand_value"], rel=1e-9)
+    for a in game["amcs"].values():  # each member's total value realises its allocation (amounts to the fen)
+        total = a["transfer_price"] + a["retained_notes_value"] + a["servicing_value"] - a["outside_value"]
+        assert total == pytest.approx(a["total_value"], abs=0.05) and total == pytest.approx(a["allocation"], abs=0.05)
+    for b in game["blocks"]:  # a deal's transfer prices are its senior proceeds net of the issuance cost
+        prices = sum(game["amcs"][m]["transfer_price"] for m in b["members"])
+        assert prices == pytest.approx(b["senior_proceeds"] - b["issuance_cost"] + sum(
+            game["amcs"][m]["allocation"] for m in b["members"]) - b["surplus"], abs=0.05 * len(b["members"]))
+    mine = c.get("/api/rounds/1", headers=t["nat"]).json()["result"]["consortium"]
+    assert set(mine["amcs"]) == {"NAT"} and "blocks" not in mine and mine["grand_value"] == game["grand_value"]
+    assert mine["amcs"]["NAT"] == game["amcs"]["NAT"]
+    html = _browser(ws, "nat").get("/rounds/1").text
+    assert html.count('<tr data-amc="') == 1 and 'data-amc="NAT"' in html and "transfer price" in html
+    assert _browser(ws, "coord").get("/rounds/1").text.count('<tr data-amc="') == 4
+
+
+def test_packages_edited_by_the_coordinator_only_and_audited(ws):
+    c, t = ws["client"], ws["tokens"]
+    since = c.get("/api/audit", headers=t["coord"]).json()["audit"][0]["id"]
+    everything = c.get("/api/packages", headers=t["coord"]).json()["packages"]
+    assets = ws["assets"]
+    truth = assets.assign(package=package_labels(assets).to_numpy()).groupby(["amc_id", "package"])["gbv"].agg(["size", "sum"])
+    assert len(everything) == len(truth)
+    for p in everything:  # n_assets and gbv recomputed from the tapes
+        assert (p["n_assets"], p["gbv"]) == (truth.loc[(p["amc_id"], p["package"]), "size"],
+                                             pytest.approx(truth.loc[(p["amc_id"], p["package"]), "sum"]))
+    assert any(p["marginal"] and p["marginal"]["dual_value"] is not None for p in everything)
+    mine = c.get("/api/packages", headers=t["nat"]).json()
+    assert {p["amc_id"] for p in mine["packages"]} == {"NAT"}
+    zj = sorted(p["package"] for p in everything if p["amc_id"] == "ZJ")
+    html = _browser(ws, "nat").get("/packages").text
+    assert not any(f">{p}<" in html for p in set(zj) - {p["package"] for p in mine["packages"]})
+    body = {"amc_id": "ZJ", "package": zj[0], "action": "withdraw"}
+    for name in ("nat", "zj"):
+        assert c.post("/api/packages", json=body, headers=t[name]).status_code == 403
+    assert c.post("/api/packages", json=body | {"package": "CN-XX/castle"}, headers=t["coord"]).status_code == 404
+    assert c.post("/api/packages", json=body | {"amc_id": "XX"}, headers=t["coord"]).status_code == 404
+    assert c.post("/api/packages", json=body | {"action": "keep"}, headers=t["coord"]).status_code == 422
+    r = c.post("/api/packages", json=body, headers=t["coord"]).json()
+    assert r["changed"] and r["withdrawn"] == [zj[0]] and r["in_round"] is False
+    assert not c.post("/api/packages", json=body, headers=t["coord"]).json()["changed"]  # already out: no edit
+    # the page form: CSRF required; the coordinator withdraws a second package, an AMC user may not
+    b = _browser(ws, "coord")
+    token = _csrf(b.get("/packages").text)
+    form = {"amc_id": "ZJ", "package": zj[1], "action": "withdraw"}
+    assert b.post("/packages", data=form).status_code == 403
+    assert b.post("/packages", data=form | {"csrf": token[::-1]}).status_code == 403
+    z = _browser(ws, "zj")
+    assert z.post("/packages", data=form | {"csrf": _csrf(z.get("/packages").text)}).status_code == 403
+    r = b.post("/packages", data=form | {"csrf": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/packages#amc-ZJ"
+    assert c.get("/api/packages", headers=t["zj"]).json()["withdrawn"] == {"ZJ": [zj[0], zj[1]]}
+    assert c.get("/api/packages", headers=t["nat"]).json()["withdrawn"] == {}
+    assert c.get("/api/rounds", headers=t["coord"]).json()["withdrawn"] == {"ZJ": [zj[0], zj[1]]}
+    assert c.get("/api/rounds", headers=t["nat"]).json()["withdrawn"] == {}
+    assert zj[1] in b.get("/rounds/new").text  # the next round's page says what it leaves out
+    # an AMC keeps one package at least
+    for p in zj[2:-1]:
+        assert c.post("/api/packages", json=body | {"package": p}, headers=t["coord"]).status_code == 200
+    r = c.post("/api/packages", json=body | {"package": zj[-1]}, headers=t["coord"])
+    assert r.status_code == 400 and "last package" in r.json()["detail"]
+    for p in zj:
+        c.post("/api/packages", json=body | {"package": p, "action": "add"}, headers=t["coord"])
+    assert c.get("/api/packages", headers=t["coord"]).json()["withdrawn"] == {}
+    # every edit in the audit log, before and after
+    audit = [a for a in c.get("/api/audit", headers=t["coord"]).json()["audit"]
+             if a["what"].startswith("package ") and a["id"] > since]
+    first = next(a for a in reversed(audit) if a["after"]["package"] == zj[0])
+    assert first["who"] == "coord" and first["what"] == "package withdrawn"
+    assert first["before"] == {"amc_id": "ZJ", "package": zj[0], "in_round": True, "withdrawn": []}
+    assert first["after"] == {"amc_id": "ZJ", "package": zj[0], "in_round": False, "withdrawn": [zj[0]]}
+    second = next(a for a in reversed(audit) if a["after"]["package"] == zj[1])
+    assert second["before"]["withdrawn"] == [zj[0]] and second["after"]["withdrawn"] == [zj[0], zj[1]]
+    assert sum(a["what"] == "package withdrawn" for a in audit) == len(zj) - 1
+    assert sum(a["what"] == "package added" for a in audit) == len(zj) - 1
+    added = audit[0]
+    assert added["what"] == "package added" and added["before"]["in_round"] is False and added["after"]["in_round"] is True
 
 
 def test_decisions(ws):
@@ -319,6 +457,20 @@ def test_a_round_running_when_the_server_stopped_is_interrupted(tmp_path):
     r = again.round(rid)
     assert r["status"] == "interrupted" and "stopped" in r["error"]
     assert [a["what"] for a in again.audit_log()][:2] == ["round interrupted", "round requested"]
+
+
+def test_a_state_file_of_the_first_version_is_upgraded(tmp_path):
+    path = tmp_path / "w.sqlite"
+    db = sqlite3.connect(path)  # the rounds table before rounds kept their withdrawn packages
+    db.execute("CREATE TABLE rounds (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at REAL NOT NULL, created_by TEXT "
+               "NOT NULL, changes TEXT NOT NULL, status TEXT NOT NULL, stage TEXT, finished_at REAL, result TEXT, error TEXT)")
+    db.execute("INSERT INTO rounds (created_at, created_by, changes, status) VALUES (1, 'coord', '{}', 'done')")
+    db.commit()
+    db.close()
+    store = Store(path)
+    assert store.round(1)["withdrawn"] == {}
+    rid = store.new_round("coord", {}, None, {"ZJ": ["CN-ZJ/land"]})
+    assert store.round(rid)["withdrawn"] == {"ZJ": ["CN-ZJ/land"]}
 
 
 def test_pages_for_every_role(ws):

@@ -1,5 +1,6 @@
 """The workspace end to end in headless Chromium (Debian's ``chromium`` driven by playwright): the coordinator and
-two AMC users log in, the coordinator runs a round, the AMCs accept and object, each view shows only what it may,
+two AMC users log in, the coordinator withdraws a package and runs a round (with the consortium game), the AMCs
+accept and object, each view shows only what it may (its own packages and allocation),
 and an AMC asking for another AMC's assets (page and API) gets 403. Screenshots of the main pages are saved under
 ``test-artifacts/serve/`` (or ``$POOLING_TEST_ARTIFACTS/serve``)."""
 
@@ -99,20 +100,37 @@ def test_round_end_to_end_in_chromium(server, browser):
     other.click("button[type=submit]")
     assert "wrong user name or password" in other.inner_text("[role=alert]")
 
+    # the coordinator withdraws one of ZJ's packages on the packages page
+    coord.goto(f"{url}/packages")
+    zj_rows = coord.locator("table.packages[data-amc=ZJ] tr[data-package]")
+    assert zj_rows.count() > 1 and coord.locator("table.packages[data-amc=NAT]").count() == 1
+    package = zj_rows.first.get_attribute("data-package")
+    zj_rows.first.locator("button[type=submit]").click()
+    coord.wait_for_url(f"{url}/packages#amc-ZJ")
+    row = coord.locator(f"table.packages[data-amc=ZJ] tr[data-package='{package}']")
+    assert row.locator("td.state").inner_text() == "withdrawn" and "add back" in row.inner_text()
+    _shot(coord, "02-coordinator-packages")
+
     # the coordinator runs a round with a changed limit; the page follows its progress until it is done
     coord.goto(f"{url}/rounds/new")
     coord.fill("[id='pool.limits.max_province_share']", "0.24")
-    _shot(coord, "02-coordinator-new-round")
+    _shot(coord, "03-coordinator-new-round")
     coord.click("#round-form button[type=submit]")
     coord.wait_for_url(f"{url}/rounds/1")
-    coord.wait_for_function("document.querySelector('#round-status').textContent.trim() == 'done'", timeout=120_000)
+    coord.wait_for_function("document.querySelector('#round-status').textContent.trim() == 'done'", timeout=180_000)
     assert coord.locator("#amc-table tr").count() == 1 + 4
     assert coord.locator(".js-plotly-plot").count() == 1  # the chart drew (plotly inline, no network)
-    _shot(coord, "03-coordinator-round")
+    assert coord.locator("#consortium-table tr[data-amc]").count() == 4  # the coordinator sees every allocation
+    assert package in coord.inner_text("#round-withdrawn")
+    coord.locator("#consortium-table").scroll_into_view_if_needed()
+    _shot(coord, "04-coordinator-round")
 
     # AMC users: accept / object, each names only its own AMC and sees no other AMC's rows
     for page, amc, decision, comment in [(nat, "NAT", "accept", "agreed"), (zj, "ZJ", "object", "ZJ share too small")]:
         page.goto(f"{url}/rounds/1")
+        assert page.locator("#consortium-table tr[data-amc]").all_inner_texts()[0].startswith(amc)  # its own part only
+        assert page.locator("#consortium-table tr[data-amc]").count() == 1
+        assert (package in page.inner_text("main")) == (amc == "ZJ")  # ZJ's withdrawal shown to ZJ alone
         page.check(f"input[name=decision][value={decision}]")
         page.fill("textarea[name=comment]", comment)
         page.click("#decision-form button[type=submit]")
@@ -129,7 +147,7 @@ def test_round_end_to_end_in_chromium(server, browser):
         response = page.goto(f"{url}/amcs/{other_amc}/assets")
         assert response.status == 403 and "Not allowed" in page.inner_text("h2")
         if amc == "NAT":
-            _shot(page, "05-amc-forbidden")
+            _shot(page, "07-amc-forbidden")
         api = page.request.get(f"{url}/api/amcs/{other_amc}/assets")
         assert api.status == 401  # the API needs a bearer token, not the page's cookie
         token = page.request.post(f"{url}/api/login", data={"username": page.inner_text("#who"),
@@ -138,9 +156,14 @@ def test_round_end_to_end_in_chromium(server, browser):
         assert api.status == 403
         for forbidden in ("/rounds/new", "/audit"):
             assert page.goto(f"{url}{forbidden}").status == 403
+        page.goto(f"{url}/packages")  # its own packages, no buttons
+        assert page.locator("table.packages").count() == 1 and page.locator(f"table.packages[data-amc={amc}]").count() == 1
+        assert page.locator("table.packages button").count() == 0
+        if amc == "ZJ":
+            _shot(page, "06-amc-packages")
     nat.goto(f"{url}/")
     assert "suppressed" in nat.inner_text("main")  # small cells of other AMCs hidden in NAT's view
-    _shot(nat, "04-amc-home")
+    _shot(nat, "05-amc-home")
 
     coord.goto(f"{url}/rounds/1")
     text = coord.inner_text("#decisions")
@@ -148,7 +171,8 @@ def test_round_end_to_end_in_chromium(server, browser):
     coord.goto(f"{url}/audit")
     audit = coord.inner_text("#audit")
     assert "decision: accept" in audit and "decision: object" in audit and "round done" in audit
-    _shot(coord, "06-coordinator-audit")
+    assert "package withdrawn" in audit
+    _shot(coord, "08-coordinator-audit")
 
     # logout ends the session
     zj.goto(f"{url}/")
@@ -157,5 +181,6 @@ def test_round_end_to_end_in_chromium(server, browser):
     zj.goto(f"{url}/")
     assert zj.url == f"{url}/login"
     assert sorted(p.name for p in ARTIFACTS.glob("*.png")) == [
-        "01-coordinator-home-before.png", "02-coordinator-new-round.png", "03-coordinator-round.png",
-        "04-amc-home.png", "05-amc-forbidden.png", "06-coordinator-audit.png"]
+        "01-coordinator-home-before.png", "02-coordinator-packages.png", "03-coordinator-new-round.png",
+        "04-coordinator-round.png", "05-amc-home.png", "06-amc-packages.png", "07-amc-forbidden.png",
+        "08-coordinator-audit.png"]

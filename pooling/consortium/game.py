@@ -470,10 +470,12 @@ def _cover(players: list[str], game: Game, measure: str, exact: bool
 
 
 def analyse(assets: pd.DataFrame, scenario: Scenario, workers: int | None = None,
-            on_value: Callable[[CoalitionValue], None] | None = None, seed: int = 0) -> ConsortiumResult:
+            on_value: Callable[[CoalitionValue], None] | None = None, seed: int = 0,
+            on_stage: Callable[[str], None] | None = None) -> ConsortiumResult:
     """Coalition values (the superadditive cover of each coalition's own deal), standalone vs pooled, allocations
     (gbv, npv, Shapley, nucleolus with the least-core ranges, Nash bargaining when asked), core check naming the
-    blocking coalition, withdrawals, transfer prices of the chosen rule (docs/consortium.md)."""
+    blocking coalition, withdrawals, transfer prices of the chosen rule (docs/consortium.md). ``on_value`` is
+    called with each coalition value, ``on_stage`` with the name of each stage after the coalition values."""
     from pooling.consortium import solutions
 
     cfg = scenario.consortium or Consortium()
@@ -490,6 +492,8 @@ def analyse(assets: pd.DataFrame, scenario: Scenario, workers: int | None = None
         orders = [list(rng.permutation(players)) for _ in range(cfg.shapley_samples)]
         need = {frozenset(o[: k + 1]) for o in orders for k in range(n)} | set(singles) | {grand_c}
         game.ensure(need)
+    if on_stage is not None:
+        on_stage("allocations, core and transfer prices")
     values, partitions = _cover(players, game, cfg.measure, exact)
 
     def v(c: Iterable[str]) -> float:
@@ -582,6 +586,8 @@ def analyse(assets: pd.DataFrame, scenario: Scenario, workers: int | None = None
 
     from pooling.consortium.packages import package_table
 
+    if on_stage is not None:
+        on_stage("marginal value of packages (packages.csv)")
     t0 = time.perf_counter()
     result.packages = package_table(game, cfg.measure, cfg.package_resolves)
     result.packages_seconds = time.perf_counter() - t0

@@ -11,6 +11,7 @@ Privacy rules, enforced here and nowhere else:
 """
 
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -26,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
+from pooling.consortium.packages import package_labels
 from pooling.errors import PoolingError
 from pooling.pipeline import prepare
 from pooling.scenario import load_scenario
@@ -66,6 +68,14 @@ class RoundBody(BaseModel):
     changes: dict[str, float | None] = {}
 
 
+class PackageBody(BaseModel):
+    """``POST /api/packages``: take one of an AMC's packages out of the next round, or put it back."""
+
+    amc_id: str = Field(max_length=200)
+    package: str = Field(max_length=1000)
+    action: Literal["withdraw", "add"]
+
+
 class DecisionBody(BaseModel):
     """``POST /api/rounds/{id}/decision``."""
 
@@ -92,12 +102,70 @@ class Workspace:
         self.session_seconds = session_seconds
         self.min_cell = min_cell
         self._assets = None
+        self._packages = None
 
     def assets(self):
         """The scenario's valued assets (prepared once, on first use)."""
         if self._assets is None:
             self._assets = prepare(self.scenario).assets
         return self._assets
+
+    def packages(self):
+        """Every package of the scenario's assets: amc_id, package, n_assets, gbv, npv (one row each, by AMC in
+        scenario order, then package). Labels as :func:`pooling.consortium.packages.package_labels` gives them."""
+        if self._packages is None:
+            assets = self.assets()
+            frame = assets[["amc_id", "gbv", "npv"]].assign(amc_id=assets["amc_id"].astype(str),
+                                                            package=package_labels(assets).to_numpy())
+            t = frame.groupby(["amc_id", "package"], sort=True).agg(
+                n_assets=("gbv", "size"), gbv=("gbv", "sum"), npv=("npv", "sum")).reset_index()
+            order = {a: i for i, a in enumerate(self.amc_ids)}
+            self._packages = t.sort_values(["amc_id", "package"], key=lambda c: c.map(order) if c.name == "amc_id" else c,
+                                           kind="stable").reset_index(drop=True)
+        return self._packages
+
+    def package_view(self, user: User) -> dict:
+        """The packages ``user`` may see (an AMC user: its own AMC's), each with its state for the next round and
+        its marginal value from the newest finished round whose packages.csv has it."""
+        withdrawn = self.store.withdrawn()
+        table = self.packages()
+        table = table[[self.may_see_amc(user, a) for a in table["amc_id"]]]
+        marginal: dict[tuple[str, str], dict] = {}
+        for r in reversed(self.store.rounds()):
+            if r["status"] == "done" and r["result"]:
+                for row in r["result"].get("packages") or []:
+                    key = (row["amc_id"], row["package"])
+                    if key not in marginal:
+                        marginal[key] = {k: row.get(k) for k in ("whatif", "dual_value", "resolve_value", "method",
+                                                                   "in_pool_share")} | {"round": r["id"]}
+        rows = []
+        for row in table.to_dict("records"):
+            key = (row["amc_id"], row["package"])
+            rows.append({"amc_id": row["amc_id"], "package": row["package"], "n_assets": int(row["n_assets"]),
+                         "gbv": float(row["gbv"]), "npv": float(row["npv"]),
+                         "in_round": row["package"] not in withdrawn.get(row["amc_id"], []),
+                         "marginal": marginal.get(key)})
+        return {"packages": rows,
+                "withdrawn": {a: v for a, v in withdrawn.items() if self.may_see_amc(user, a)}}
+
+    def edit_package(self, user: User, amc_id: str, package: str, action: str) -> tuple[int, str | bool]:
+        """The coordinator withdraws a package from the next round or adds it back; (status, whether it changed)
+        or (status, message) when refused."""
+        if user.role != "coordinator":
+            return 403, "only the coordinator may withdraw or add packages"
+        if amc_id not in self.amc_ids:
+            return 404, f"there is no AMC {amc_id!r}"
+        mine = self.packages()
+        mine = set(mine.loc[mine["amc_id"] == amc_id, "package"])
+        if package not in mine:
+            return 404, f"AMC {amc_id} has no package {package!r}"
+        if action not in ("withdraw", "add"):
+            return 400, "choose withdraw or add"
+        out = set(self.store.withdrawn().get(amc_id, []))
+        if action == "withdraw" and package not in out and len(out) + 1 >= len(mine):
+            return 400, (f"{package} is {amc_id}'s last package in the round: an AMC keeps at least one "
+                         "(to leave the consortium, withdraw the AMC in the scenario)")
+        return 200, self.store.set_package(user.name, amc_id, package, action == "withdraw")
 
     def current_changes(self) -> dict:
         """The limits of the newest round (the base for the next one)."""
@@ -113,11 +181,12 @@ class Workspace:
         current = editable_limits(self.scenario) | before
         changes = {k: v for k, v in changes.items() if current.get(k) != v}  # a form sends every field
         merged = before | changes
+        withdrawn = self.store.withdrawn()
         try:
-            scenario = apply_changes(self.scenario, merged)
+            scenario = apply_changes(self.scenario, merged, withdrawn)
         except PoolingError as e:
             return None, [str(e)]
-        rid = self.worker.submit(lambda: self.store.new_round(user.name, merged, before), scenario)
+        rid = self.worker.submit(lambda: self.store.new_round(user.name, merged, before, withdrawn), scenario)
         return rid, []
 
     # -- privacy ----------------------------------------------------------------------------------------------
@@ -137,6 +206,13 @@ class Workspace:
                               "contributed_assets": None})
                        for amc, row in result["amcs"].items()}
         out["selected"] = {a: ids for a, ids in result["selected"].items() if self.may_see_amc(user, a)}
+        out["withdrawn"] = {a: v for a, v in (result.get("withdrawn") or {}).items() if self.may_see_amc(user, a)}
+        out["packages"] = [p for p in result.get("packages") or [] if self.may_see_amc(user, p["amc_id"])]
+        game = result.get("consortium")
+        if game is not None and user.role != "coordinator":  # an AMC sees v(N) and its own part, not the others'
+            game = {k: v for k, v in game.items() if k != "blocks"}
+            game["amcs"] = {a: v for a, v in game["amcs"].items() if self.may_see_amc(user, a)}
+        out["consortium"] = game
         return out
 
     def _amc_total_visible(self, user: User, amc: str, row: dict) -> bool:
@@ -169,8 +245,14 @@ class Workspace:
             d["amcs"] = {a: (v if self.may_see_amc(user, a) else {k: v[k] for k in ("share", "gbv")}
                              if self._amc_total_visible(user, a, r["result"]["amcs"][a]) else {"suppressed": True})
                          for a, v in d["amcs"].items()}
+            d["packages"] = {a: v for a, v in d.get("packages", {}).items() if self.may_see_amc(user, a)}
+            if "consortium" in d:
+                d["consortium"] = {"grand_value": d["consortium"]["grand_value"],
+                                   "amcs": {a: v for a, v in d["consortium"]["amcs"].items() if self.may_see_amc(user, a)}}
+        withdrawn = {a: v for a, v in (r.get("withdrawn") or {}).items() if self.may_see_amc(user, a)}
         return {"id": r["id"], "created_at": r["created_at"], "created_by": r["created_by"], "status": r["status"],
-                "stage": r["stage"], "error": r["error"], "changes": r["changes"], "previous_round": prev["id"] if prev else None,
+                "stage": r["stage"], "error": r["error"], "changes": r["changes"], "withdrawn": withdrawn,
+                "previous_round": prev["id"] if prev else None,
                 "result": self.visible_result(user, r["result"]), "diff": d,
                 "decisions": {a: {k: v[k] for k in ("decision", "comment", "user", "at")} for a, v in r["decisions"].items()}}
 
@@ -197,7 +279,12 @@ def create_app(scenario_path: Path, users_path: Path, state_dir: Path, *, sessio
     """
     ws = Workspace(scenario_path, users_path, state_dir, session_seconds=session_seconds, min_cell=min_cell,
                    login_attempts=login_attempts, login_window=login_window)
-    app = FastAPI(title="pooling serve", version="1", docs_url=None, redoc_url=None,
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        ws.worker.close()  # a running round's process ends with the server
+
+    app = FastAPI(title="pooling serve", version="1", docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="The negotiation workspace's JSON API. Log in with `POST /api/login`, then send "
                               "`Authorization: Bearer <token>`.")
     app.state.workspace = ws
@@ -389,6 +476,20 @@ def create_app(scenario_path: Path, users_path: Path, state_dir: Path, *, sessio
                         chart=_share_chart(view["result"]["amcs"]) if view["result"] else None)
         return RedirectResponse(f"/rounds/{rid}", status_code=303)
 
+    @app.get("/packages", response_class=HTMLResponse, include_in_schema=False)
+    def packages_page(request: Request, user: PageUser):
+        return page(request, "packages.html", **ws.package_view(user), message=None)
+
+    @app.post("/packages", include_in_schema=False)
+    async def packages_form(request: Request, user: PageUser):
+        _coordinator(user)
+        form = await form_of(request)
+        amc_id, package = form.get("amc_id", ""), form.get("package", "")
+        status, outcome = ws.edit_package(user, amc_id, package, form.get("action", ""))
+        if status != 200:
+            return page(request, "packages.html", status, **ws.package_view(user), message=outcome)
+        return RedirectResponse(f"/packages#amc-{amc_id}", status_code=303)
+
     @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
     def audit_page(request: Request, user: PageUser):
         _coordinator(user)
@@ -421,11 +522,12 @@ def create_app(scenario_path: Path, users_path: Path, state_dir: Path, *, sessio
     def api_pool(user: ApiUser) -> dict:
         return ws.pool_summary(user)
 
-    @app.get("/api/rounds", tags=["rounds"], summary="Every round, the editable limits and whether one is running")
+    @app.get("/api/rounds", tags=["rounds"], summary="Every round, the editable limits, the packages withdrawn for the next round, whether one runs")
     def api_rounds(user: ApiUser) -> dict:
         rounds = ws.store.rounds()
+        withdrawn = {a: v for a, v in ws.store.withdrawn().items() if ws.may_see_amc(user, a)}
         return {"busy": ws.worker.busy, "limits": editable_limits(ws.scenario) | ws.current_changes(),
-                "rounds": [ws.round_view(user, r, rounds) for r in rounds]}
+                "withdrawn": withdrawn, "rounds": [ws.round_view(user, r, rounds) for r in rounds]}
 
     @app.get("/api/rounds/{rid}", tags=["rounds"], summary="One round with its diff to the previous one")
     def api_round(rid: int, user: ApiUser) -> dict:
@@ -445,6 +547,20 @@ def create_app(scenario_path: Path, users_path: Path, state_dir: Path, *, sessio
         if rid is None:
             raise HTTPException(409, "a round is already running: wait for it to finish")
         return {"round_id": rid, "status": "queued"}
+
+    @app.get("/api/packages", tags=["packages"],
+             summary="Packages (own AMC's for AMC users): state for the next round, n_assets, gbv, marginal value")
+    def api_packages(user: ApiUser) -> dict:
+        return ws.package_view(user)
+
+    @app.post("/api/packages", tags=["packages"],
+              summary="Coordinator: withdraw a package from the next round, or add it back (audited)")
+    def api_edit_package(body: PackageBody, user: ApiUser) -> dict:
+        status, outcome = ws.edit_package(user, body.amc_id, body.package, body.action)
+        if status != 200:
+            raise HTTPException(status, outcome)
+        return {"amc_id": body.amc_id, "package": body.package, "in_round": body.action == "add", "changed": outcome,
+                "withdrawn": ws.store.withdrawn().get(body.amc_id, [])}
 
     @app.post("/api/rounds/{rid}/decision", tags=["rounds"], summary="AMC users: accept or object to a round")
     def api_decision(rid: int, body: DecisionBody, user: ApiUser) -> dict:
@@ -509,7 +625,7 @@ def _limits_context(ws: Workspace, raw: dict | None = None) -> dict:
     base = editable_limits(ws.scenario)
     current = base | ws.current_changes()
     shown = {k: (raw[k] if raw and k in raw else current[k]) for k in base}
-    return {"limits": shown, "scenario_limits": base}
+    return {"limits": shown, "scenario_limits": base, "withdrawn": ws.store.withdrawn()}
 
 
 def _share_chart(amcs: dict) -> markupsafe.Markup:
@@ -542,6 +658,8 @@ def _environment() -> jinja2.Environment:
     env.filters["money"] = lambda x: "—" if x is None else f"{x / 1e6:,.1f}"
     env.filters["pct"] = lambda x: "—" if x is None else f"{100 * x:.1f}%"
     env.filters["signed_pct"] = lambda x: "—" if x is None else f"{100 * x:+.2f} pp"
+    env.filters["cny"] = lambda x: "—" if x is None else f"{x:,.0f}"
+    env.filters["signed_cny"] = lambda x: "—" if x is None else f"{x:+,.0f}"
     env.filters["signed_money"] = lambda x: "—" if x is None else f"{x / 1e6:+,.1f}"
     env.filters["when"] = lambda t: dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if t else "—"
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=1, ensure_ascii=False, sort_keys=True, default=str)

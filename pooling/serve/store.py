@@ -1,8 +1,10 @@
 """The workspace's state: rounds, decisions and an append-only audit log in one SQLite file.
 
-``audit`` rows are never updated or deleted (SQLite triggers refuse it); every round, change and decision adds one
-row with who, what, when and the before/after JSON. Rounds keep their inputs (changes), their status and their
-result, so a restarted server shows every round; a round left ``running`` by a killed server becomes ``interrupted``.
+``audit`` rows are never updated or deleted (SQLite triggers refuse it); every round, change, package edit and
+decision adds one row with who, what, when and the before/after JSON. Rounds keep their inputs (changes, withdrawn
+packages), their status and their result, so a restarted server shows every round; a round left ``running`` by a
+killed server becomes ``interrupted``. ``withdrawn`` holds the packages the coordinator has taken out of the next
+round.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     round_id INTEGER NOT NULL, amc_id TEXT NOT NULL, user TEXT NOT NULL, decision TEXT NOT NULL,
     comment TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (round_id, amc_id));
 CREATE TABLE IF NOT EXISTS revoked (nonce TEXT PRIMARY KEY, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS withdrawn (
+    amc_id TEXT NOT NULL, package TEXT NOT NULL, user TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (amc_id, package));
 """
 
 
@@ -38,6 +42,8 @@ class Store:
         self._lock = threading.Lock()
         with self._connect() as db:
             db.executescript(SCHEMA)
+            if "withdrawn" not in {r["name"] for r in db.execute("PRAGMA table_info(rounds)")}:
+                db.execute("ALTER TABLE rounds ADD COLUMN withdrawn TEXT")  # a state file of the first version
             stale = [r[0] for r in db.execute("SELECT id FROM rounds WHERE status IN ('queued', 'running')")]
         for rid in stale:
             self.finish_round(rid, "interrupted", None, "the server stopped while the round ran", who="server")
@@ -93,16 +99,19 @@ class Store:
         return {r["nonce"] for r in self._read("SELECT nonce FROM revoked WHERE expires > ?", (time.time(),))}
 
     # -- rounds ---------------------------------------------------------------------------------------------
-    def new_round(self, who: str, changes: dict, before: dict | None) -> int:
-        """Record a queued round (and its audit row); its id."""
+    def new_round(self, who: str, changes: dict, before: dict | None, withdrawn: dict | None = None) -> int:
+        """Record a queued round with its limit changes and withdrawn packages (and its audit row); its id."""
         now = time.time()
+        withdrawn = withdrawn or {}
         with self._lock:
             db = self._connect()
             try:
                 db.execute("BEGIN IMMEDIATE")
-                rid = db.execute("INSERT INTO rounds (created_at, created_by, changes, status, stage) VALUES (?,?,?,?,?)",
-                                 (now, who, json.dumps(changes, sort_keys=True), "queued", "queued")).lastrowid
-                db.execute(*_audit_row(who, "round requested", rid, before, changes))
+                rid = db.execute("INSERT INTO rounds (created_at, created_by, changes, status, stage, withdrawn) "
+                                 "VALUES (?,?,?,?,?,?)", (now, who, json.dumps(changes, sort_keys=True), "queued",
+                                                          "queued", json.dumps(withdrawn, sort_keys=True))).lastrowid
+                db.execute(*_audit_row(who, "round requested", rid, before,
+                                       changes | ({"withdrawn_packages": withdrawn} if withdrawn else {})))
                 db.execute("COMMIT")
                 return int(rid)
             except BaseException:
@@ -130,6 +139,7 @@ class Store:
         decisions = self._read("SELECT * FROM decisions ORDER BY at")
         for r in rows:
             r["changes"] = json.loads(r["changes"])
+            r["withdrawn"] = json.loads(r["withdrawn"]) if r.get("withdrawn") else {}
             r["result"] = json.loads(r["result"]) if r["result"] else None
             r["decisions"] = {d["amc_id"]: d for d in decisions if d["round_id"] == r["id"]}
         return rows
@@ -137,6 +147,44 @@ class Store:
     def round(self, rid: int) -> dict | None:
         """One round (as in :meth:`rounds`) or None."""
         return next((r for r in self.rounds() if r["id"] == rid), None)
+
+    # -- packages -------------------------------------------------------------------------------------------
+    def withdrawn(self) -> dict[str, list[str]]:
+        """The packages out of the next round: AMC id → sorted package labels."""
+        out: dict[str, list[str]] = {}
+        for r in self._read("SELECT amc_id, package FROM withdrawn ORDER BY amc_id, package"):
+            out.setdefault(r["amc_id"], []).append(r["package"])
+        return out
+
+    def set_package(self, who: str, amc_id: str, package: str, withdraw: bool) -> bool:
+        """Withdraw a package from the next round (or add it back), with an audit row whose before/after give the
+        package's state and the AMC's withdrawn packages; False (and no row) when it already was so."""
+        with self._lock:
+            db = self._connect()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                old = sorted(r[0] for r in db.execute("SELECT package FROM withdrawn WHERE amc_id=?", (amc_id,)))
+                if (package in old) == withdraw:
+                    db.execute("ROLLBACK")
+                    return False
+                if withdraw:
+                    db.execute("INSERT INTO withdrawn (amc_id, package, user, at) VALUES (?,?,?,?)",
+                               (amc_id, package, who, time.time()))
+                    new = sorted([*old, package])
+                else:
+                    db.execute("DELETE FROM withdrawn WHERE amc_id=? AND package=?", (amc_id, package))
+                    new = [p for p in old if p != package]
+                state = lambda out, ids: {"amc_id": amc_id, "package": package, "in_round": not out,  # noqa: E731
+                                          "withdrawn": ids}
+                db.execute(*_audit_row(who, "package withdrawn" if withdraw else "package added", None,
+                                       state(not withdraw, old), state(withdraw, new)))
+                db.execute("COMMIT")
+                return True
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            finally:
+                db.close()
 
     def decide(self, rid: int, amc_id: str, user: str, decision: str, comment: str) -> None:
         """Record (or change) an AMC's decision on a round, with the previous one as the audit's before."""

@@ -1,6 +1,8 @@
 """Stress levers (docs/studies.md): named, composable changes to a scenario's inputs.
 
 * ``withdraw`` — the AMCs leave: their tapes are not read, their limits vanish (and servicers they provided).
+* ``withdraw_packages`` — AMC id → packages (资产包) it holds back: their assets are left out of the run
+  (applied by :func:`pooling.pipeline.without_withdrawn_packages`, where packages are labelled).
 * ``coupon_shift`` — added to the senior coupon.
 * ``house_price_shock`` — collateral value by type × (1 + shock): appraisals on the tape and the model's
   default coverage; a tape-valued asset's expected recovery of that collateral type moves by the same factor.
