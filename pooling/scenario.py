@@ -570,6 +570,12 @@ class Scenario(_Strict):
         return paths + ([self.links_path] if self.links_path is not None else [])
 
 
+# AMC names Limits before it is defined: resolve the reference now, so that every walk of the schema (the study's
+# parameter paths, the nearest-key hints, the docs test) sees amcs[].standalone_limits as the Limits model, in
+# every process and whatever ran before (FastAPI's schema building used to resolve it only in some)
+AMC.model_rebuild()
+
+
 def _model_in(annotation: Any) -> type[BaseModel] | None:
     """The pydantic model an annotation holds (through ``X | None``, ``list[X]``, ``Annotated[X, ...]``), if any."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):

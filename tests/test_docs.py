@@ -47,13 +47,21 @@ def schema_keys(model: type[BaseModel] = Scenario, section: str = "") -> list[tu
 _HEADING = re.compile(r"^#{2,4} (?:`(?P<path>[^`]+)`|(?P<top>Top level))\s*$")
 
 
+_SAME_KEYS = re.compile(r"^The same keys as `(?P<path>[^`]+)`")
+
+
 def documented_keys(text: str) -> set[str]:
     """Dotted keys documented in docs/scenario.md: the first cell of each table row under a heading that names
-    a section in backticks (``### `pool.limits` ``; ``### Top level``), several keys separated by commas."""
+    a section in backticks (``### `pool.limits` ``; ``### Top level``), several keys separated by commas; a
+    section whose text starts a line with "The same keys as `other.section`" documents that section's keys."""
     keys: set[str] = set()
+    aliases: dict[str, str] = {}
     section: str | None = None
     fenced = False
     for line in text.splitlines():
+        same = _SAME_KEYS.match(line)
+        if same and section:
+            aliases[section] = same["path"]
         if line.startswith("```"):
             fenced = not fenced
         if fenced or line.startswith("```"):
@@ -72,6 +80,8 @@ def documented_keys(text: str) -> set[str]:
         for key in first.split(","):
             key = key.strip().strip("`")
             keys.add(f"{section}.{key}" if section else key)
+    for section, other in aliases.items():
+        keys |= {section + k[len(other):] for k in list(keys) if k.startswith(other + ".")}
     return keys
 
 
