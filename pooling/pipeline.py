@@ -92,10 +92,16 @@ def inputs_digest(scenario: Scenario) -> str:
     Files are keyed by their path as written in the scenario (:func:`input_files`), so moving a scenario folder
     keeps its hash.
     """
+    return _files_and_document_digest(scenario, "<scenario>", scenario.model_dump_json(exclude=_NOT_INPUTS))
+
+
+def _files_and_document_digest(scenario: Scenario, label: str, document: str) -> str:
+    """The combined hash of ``scenario``'s input files (:func:`input_files`, keyed by their path as written) and of
+    a resolved document (its JSON text) under ``label``: the one recipe of :func:`inputs_digest` and
+    :func:`shelf_digest`."""
     files = input_files(scenario)
     digests = dict(zip(files, sha256_files(files.values()), strict=True))
-    resolved = scenario.model_dump_json(exclude=_NOT_INPUTS).encode()
-    digests["<scenario>"] = hashlib.sha256(resolved).hexdigest()
+    digests[label] = hashlib.sha256(document.encode()).hexdigest()
     return combined_sha256(digests)
 
 
@@ -590,10 +596,7 @@ class ShelfRun:
 
 def shelf_digest(plan: ShelfPlan) -> str:
     """Hash of every batch tape, the links file and the resolved plan (shelf.json ``inputs_sha256``)."""
-    files = input_files(plan.tape_scenario())
-    digests = dict(zip(files, sha256_files(files.values()), strict=True))
-    digests["<plan>"] = hashlib.sha256(plan.model_dump_json(exclude={"base_dir"}).encode()).hexdigest()
-    return combined_sha256(digests)
+    return _files_and_document_digest(plan.tape_scenario(), "<plan>", plan.model_dump_json(exclude={"base_dir"}))
 
 
 def run_shelf(plan: ShelfPlan, on_stage: Callable[[str], None] | None = None) -> ShelfRun:
