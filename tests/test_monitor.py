@@ -237,6 +237,24 @@ def test_bad_report_rows_are_reported_all_at_once_and_nothing_is_written(deal, t
     assert len(e.value.problems) == 7
 
 
+def test_reports_with_a_header_and_no_rows_mean_nothing_collected(deal, tmp_path) -> None:
+    """Reports that hold only their header (months without collections, every file given) are no collections:
+    the monitor runs and reports nothing collected, instead of failing."""
+    zh = first_report_chinese_header()
+    (tmp_path / "in").mkdir()
+    for month in ("2026-07", "2026-08"):
+        (tmp_path / "in" / f"collections-{month}.csv").write_text(
+            ",".join(zh[c] for c in ("amc_id", "asset_id", "date", "amount")) + "\n", encoding="utf-8")
+    reports = sorted((tmp_path / "in").iterdir())
+    result = _monitor(deal, reports, as_of="2026-09-30")
+    assert result.summary["report_rows"] == 0 and result.summary["actual_to_date"] == 0
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["monitor", str(deal["dir"]), "--scenario", str(deal["scenario_path"]),
+                                   "--collections", str(tmp_path / "in"), "--out", str(out), "--as-of", "2026-09-30"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "monitor.json").read_text(encoding="utf-8"))["actual_to_date"] == 0
+
+
 def test_reports_read_from_excel_with_title_rows_and_gbk(deal, tmp_path) -> None:
     frames = synth_collections(deal["plan"], 3)
     month = sorted(frames)[0]
