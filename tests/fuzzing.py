@@ -594,7 +594,8 @@ def run_case(work: Path, number: int, seed: int, timeout: int = 30,
         else:
             reports = [x for p in case.reports for x in ("--collections", str(p))]
         as_of = rng.choice([None] * 6 + ["2027-06-30", "2026-09-30", "2026-07-01", "1900-01-01", "June", "2026-02-30"])
-        monitor = ["monitor", str(deal["dir"]), "--scenario", str(deal["scenario"]), *reports, "--out", str(out),
+        given = ["--scenario", str(deal["scenario"])] if rng.random() < 0.5 else []  # else the deal's own copy
+        monitor = ["monitor", str(deal["dir"]), *given, *reports, "--out", str(out),
                    *(["--as-of", as_of] if as_of else [])]
     args = {"monitor": monitor if command == "monitor" else [],
             "validate": ["validate", str(case.scenario), "--out", str(out)],
