@@ -83,10 +83,9 @@ SAMPLES: tuple[Sample, ...] = (
                         "--as-of", "2026-06-30")),
     Sample("shelf", ("shelf", "scenarios/shelf/plan.yaml", "--out", "out/shelf")),
     Sample("value", ("value", "scenarios/demo/scenario.yaml", "--out", "out/value")),
-    Sample("synth-collections", ("synth", "out/reports", "--collections", "out/demo", "--scenario",
-                                 "scenarios/demo/scenario.yaml", "--months", "12", "--shortfall", "province=CN-ZJ:0.3")),
-    Sample("monitor", ("monitor", "out/demo", "--scenario", "scenarios/demo/scenario.yaml", "--collections",
-                       "out/reports", "--out", "out/monitor")),
+    Sample("synth-collections", ("synth", "out/reports", "--collections", "out/demo", "--months", "12",
+                                 "--shortfall", "province=CN-ZJ:0.3")),
+    Sample("monitor", ("monitor", "out/demo", "--collections", "out/reports", "--out", "out/monitor")),
 )
 #: samples too slow for the test run (tests/test_docs.py): the 8-point demo frontier takes minutes
 SLOW = frozenset({"frontier"})

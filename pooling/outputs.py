@@ -16,6 +16,9 @@ TAIL_FILES = ("tail_scenarios.csv",)
 SUMMARY_FILES = ("summary.json",)
 #: :func:`pooling.tranching.deal.write_deal`, in its order
 DEAL_FILES = ("tranches.csv", "cashflows.csv", "stresses.csv", "stress_grid.csv", "retention.csv")
+#: written with the deal files by :func:`pooling.pipeline.write_run` (``pooling run``, ``pooling size``): the
+#: resolved scenario (:func:`pooling.scenario.scenario_copy_text`), which ``pooling monitor`` reads by default
+SCENARIO_COPY_FILES = ("scenario.resolved.yaml",)
 #: :func:`pooling.pipeline.write_consortium_files`
 CONSORTIUM_FILES = ("allocation.csv", "coalitions.csv", "core.csv", "withdrawals.csv", "transfers.csv",
                     "collaboration.csv", "packages.csv")
@@ -40,7 +43,7 @@ def files_written(*, selection: bool = False, summary: bool = True, deal: bool =
     ('pool.csv', 'limits.csv', 'tail_scenarios.csv')
     """
     return ((SELECTION_FILES if selection else ()) + (TAIL_FILES if selection and tail else ())
-            + (SUMMARY_FILES if summary else ()) + (DEAL_FILES if deal else ())
+            + (SUMMARY_FILES if summary else ()) + (DEAL_FILES + SCENARIO_COPY_FILES if deal else ())
             + (CONSORTIUM_FILES if consortium else ()) + (SERVICING_FILES if servicing else ()))
 
 

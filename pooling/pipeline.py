@@ -23,10 +23,11 @@ from pooling.consortium.packages import package_labels
 from pooling.consortium.servicing import ServicingPlan, plan_servicing, with_uplift
 from pooling.errors import Infeasible, InputError, NoIncumbent
 from pooling.graph import build_groups
-from pooling.io import combined_sha256, read_csv, sha256_files, write_csv, write_json
+from pooling.io import combined_sha256, read_csv, sha256_files, write_atomic, write_csv, write_json
 from pooling.outputs import (
     CONSORTIUM_FILES,
     DEAL_FILES,
+    SCENARIO_COPY_FILES,
     SELECTION_FILES,
     SERVICING_FILES,
     SHELF_FILES,
@@ -35,7 +36,7 @@ from pooling.outputs import (
     check_written,
     files_written,
 )
-from pooling.scenario import Scenario, with_overrides
+from pooling.scenario import Scenario, scenario_copy_text, with_overrides
 from pooling.selection.model import Selection, select_pool
 from pooling.selection.results import limits_frame, pool_frame, pool_measures, summary
 from pooling.shelf.model import ShelfResult, batch_assets, plan_shelf
@@ -82,8 +83,9 @@ def input_files(scenario: Scenario) -> dict[str, Path]:
 
 #: Scenario keys that say how to compute, not what: the answer is the same whichever is chosen (a test checks it),
 #: so they stay out of ``inputs_sha256``.
+_HOW_TO_COMPUTE = {"consortium": {"workers"}, "solver": {"backend", "pyomo_solver"}}
 _NOT_INPUTS = {"base_dir": True, "monitor": True,  # monitor: thresholds for after the issue, no part of a run
-               "consortium": {"workers"}, "solver": {"backend", "pyomo_solver"}}
+               **_HOW_TO_COMPUTE}
 
 
 def inputs_digest(scenario: Scenario) -> str:
@@ -93,10 +95,16 @@ def inputs_digest(scenario: Scenario) -> str:
     Files are keyed by their path as written in the scenario (:func:`input_files`), so moving a scenario folder
     keeps its hash.
     """
+    return _files_and_document_digest(scenario, "<scenario>", scenario.model_dump_json(exclude=_NOT_INPUTS))
+
+
+def _files_and_document_digest(scenario: Scenario, label: str, document: str) -> str:
+    """The combined hash of ``scenario``'s input files (:func:`input_files`, keyed by their path as written) and of
+    a resolved document (its JSON text) under ``label``: the one recipe of :func:`inputs_digest` and
+    :func:`shelf_digest`."""
     files = input_files(scenario)
     digests = dict(zip(files, sha256_files(files.values()), strict=True))
-    resolved = scenario.model_dump_json(exclude=_NOT_INPUTS).encode()
-    digests["<scenario>"] = hashlib.sha256(resolved).hexdigest()
+    digests[label] = hashlib.sha256(document.encode()).hexdigest()
     return combined_sha256(digests)
 
 
@@ -554,6 +562,7 @@ def write_run(out_dir: Path, result: RunResult) -> list[Path]:
     paths += write_summary(out_dir, result)
     if result.deal is not None:
         paths += write_deal_files(out_dir, result.deal)
+        paths.append(write_scenario_copy(out_dir, result.prepared.scenario))
     if result.consortium is not None:
         paths += write_consortium_files(out_dir, result.consortium)
     if result.servicing is not None:
@@ -562,6 +571,15 @@ def write_run(out_dir: Path, result: RunResult) -> list[Path]:
              "tail": result.selection is not None and result.selection.tail_scenarios is not None,
              "consortium": result.consortium is not None, "servicing": result.servicing is not None}
     return check_written(paths, files_written(**shape), "write_run")
+
+
+def write_scenario_copy(out_dir: Path, scenario: Scenario) -> Path:
+    """:data:`~pooling.outputs.SCENARIO_COPY_FILES`: the scenario the deal was made with, resolved
+    (:func:`pooling.scenario.scenario_copy_text`), atomically — without the keys that choose how to compute (the
+    solver backend, worker counts: the same inputs give the same copy)."""
+    path = Path(out_dir) / SCENARIO_COPY_FILES[0]
+    text = scenario_copy_text(scenario, out_dir, exclude=_HOW_TO_COMPUTE)
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def failure_summary(error: Infeasible | NoIncumbent, prepared: Prepared) -> dict:
@@ -621,10 +639,7 @@ class ShelfRun:
 
 def shelf_digest(plan: ShelfPlan) -> str:
     """Hash of every batch tape, the links file and the resolved plan (shelf.json ``inputs_sha256``)."""
-    files = input_files(plan.tape_scenario())
-    digests = dict(zip(files, sha256_files(files.values()), strict=True))
-    digests["<plan>"] = hashlib.sha256(plan.model_dump_json(exclude={"base_dir"}).encode()).hexdigest()
-    return combined_sha256(digests)
+    return _files_and_document_digest(plan.tape_scenario(), "<plan>", plan.model_dump_json(exclude={"base_dir"}))
 
 
 def run_shelf(plan: ShelfPlan, on_stage: Callable[[str], None] | None = None) -> ShelfRun:

@@ -635,13 +635,15 @@ def _format_errors(err: ValidationError, model: type[BaseModel] | None = None) -
     return problems
 
 
-def parse_scenario(data: Any, path: str | Path = "<scenario>") -> Scenario:
-    """Validate an already-loaded mapping; raise :class:`ScenarioError` listing every problem."""
+def parse_scenario(data: Any, path: str | Path = "<scenario>", base_dir: str | Path | None = None) -> Scenario:
+    """Validate an already-loaded mapping; raise :class:`ScenarioError` listing every problem. Relative paths
+    resolve against ``base_dir`` (default: the folder of ``path``)."""
     path = Path(path)
     if not isinstance(data, dict):
         raise ScenarioError(str(path), [("(top level)", type(data).__name__, "expected a mapping of keys")])
     try:
-        scenario = Scenario.model_validate({**data, "base_dir": path.parent.resolve()})
+        base = Path(base_dir if base_dir is not None else path.parent).resolve()
+        scenario = Scenario.model_validate({**data, "base_dir": base})
     except ValidationError as err:
         raise ScenarioError(str(path), _format_errors(err)) from None
     outside = [] if ALLOW_OUTSIDE else _outside(scenario)
@@ -739,3 +741,38 @@ def read_yaml(path: str | Path) -> Any:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file."""
     return parse_scenario(read_yaml(path), path)
+
+
+def scenario_copy_text(scenario: Scenario, folder: str | Path, exclude: dict | None = None) -> str:
+    """The resolved scenario as a deal folder keeps it (:data:`pooling.outputs.SCENARIO_COPY_FILES`): every key
+    (defaults filled in, command-line overrides applied) under ``scenario``, and under ``base_dir`` the folder its
+    relative paths resolve against — the scenario file's folder, written relative to ``folder`` (absolute only when
+    no relative path leads there), so the copy names no machine path and still hashes as the run's inputs.
+    ``exclude``: keys left out (pydantic's ``model_dump`` form); they take their defaults when the copy is read."""
+    import os
+
+    try:
+        base = Path(os.path.relpath(scenario.base_dir.resolve(), Path(folder).resolve())).as_posix()
+    except ValueError:  # another drive: no relative path
+        base = scenario.base_dir.resolve().as_posix()
+    doc = {"base_dir": base, "scenario": scenario.model_dump(mode="json", exclude=exclude)}
+    return ("# The scenario this folder was made with, resolved (pooling monitor reads it when --scenario is not "
+            "given).\n# Relative paths in it resolve against base_dir, given relative to this folder.\n"
+            + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+
+
+def load_scenario_copy(path: str | Path) -> Scenario:
+    """Read a deal folder's resolved scenario (:func:`scenario_copy_text`): the scenario, its relative paths
+    resolved against ``base_dir`` (which leads out of the deal folder, to the scenario's own folder) and held to
+    it as any scenario's are. Raises :class:`ScenarioError` when the file is not such a copy or the folder is gone."""
+    path = Path(path)
+    data = read_yaml(path)
+    if not isinstance(data, dict) or not isinstance(data.get("base_dir"), str) or "scenario" not in data:
+        raise ScenarioError(str(path), [("(top level)", type(data).__name__,
+                                         "not a resolved scenario: expected the keys base_dir and scenario")])
+    base = (path.parent / data["base_dir"]).resolve()
+    if not base.is_dir():
+        raise ScenarioError(str(path), [("base_dir", data["base_dir"], (
+            f"the scenario's folder {base} is not there (moved, or the deal folder was moved without it): pass "
+            "--scenario, the scenario the deal was run with"))])
+    return parse_scenario(data["scenario"], path, base_dir=base)

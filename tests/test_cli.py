@@ -356,7 +356,7 @@ def test_command_line_overrides_are_validated_as_usage_errors() -> None:
         _override(s, {"consortium.workers": 0})
 
 
-FILE = r"[\w.-]+\.(?:csv|json|xlsx|html)"
+FILE = r"[\w.-]+\.(?:csv|json|xlsx|html)|[\w-]+\.resolved\.yaml"  # not the examples' scenario.yaml
 
 
 def _help_files(command: str) -> set[str]:

@@ -15,33 +15,14 @@ from pooling.selection.model import build_model, select_pool
 from solvers import Options, Problem, Status, get_backend
 from solvers.base import LpSession
 from tests.limits_check import feasible_subsets
-
-PROVINCES = ["CN-ZJ", "CN-GD", "CN-JS", "CN-SC", "CN-SD", "CN-HB"]
-COLLATERAL = ["residential", "commercial", "industrial", "unsecured", "guarantee_only"]
+from tests.pools import small_pool
 
 
 def assets_for(seed: int, n: int = 240) -> pd.DataFrame:
     """Lumpy-ish pools: ~n/3 obligor groups of 1–8 assets, six provinces, three AMCs."""
-    rng = np.random.default_rng(seed)
-    gbv = np.round(rng.lognormal(0.0, 0.9, n) * 100, 2)
-    rate = rng.uniform(0.05, 0.6, n)
-    groups = rng.integers(0, n // 3, n)
-    return pd.DataFrame({
-        "amc_id": [f"A{i}" for i in rng.integers(0, 3, n)],
-        "asset_id": [f"x{i}" for i in range(n)],
-        "obligor_id": [f"o{i}" for i in range(n)],
-        "group_id": ["G:" + str(g) for g in groups],
-        "circle_id": "",
-        "province": rng.choice(PROVINCES, n),
-        "industry": rng.choice(list("CFKL"), n),
-        "collateral_type": rng.choice(COLLATERAL, n),
-        "asset_type": rng.choice(["corporate", "sme"], n),
-        "legal_status": rng.choice(["litigation", "judgment"], n),
-        "gbv": gbv,
-        "expected_recovery": gbv * rate,
-        "expected_months": rng.uniform(6, 60, n),
-        "npv": gbv * rate * rng.uniform(0.7, 0.95, n),
-    })
+    return small_pool(seed, n, n_amcs=3, provinces=["CN-ZJ", "CN-GD", "CN-JS", "CN-SC", "CN-SD", "CN-HB"],
+                      collateral=["residential", "commercial", "industrial", "unsecured", "guarantee_only"],
+                      industries="CFKL", sigma=0.9, groups="clusters")
 
 
 CAPS = {"max_province_share": 0.3, "max_collateral_share": 0.35, "max_industry_share": 0.4,

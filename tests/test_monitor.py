@@ -4,6 +4,7 @@ re-forecast. Invariants are recomputed from the deal's own files (cashflows.csv,
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,8 @@ from pooling.cli.main import app
 from pooling.errors import ValidationFailed
 from pooling.io import write_csv
 from pooling.monitor.synth import synth_collections, write_collections
-from pooling.pipeline import deal_plan_of, prepare, run_monitor, run_scenario, write_run
-from pooling.scenario import load_scenario
+from pooling.pipeline import deal_plan_of, inputs_digest, prepare, run_monitor, run_scenario, write_run
+from pooling.scenario import load_scenario, load_scenario_copy
 from pooling.tapes.headers import first_report_chinese_header
 from pooling.tapes.synth import write_consortium
 
@@ -237,6 +238,24 @@ def test_bad_report_rows_are_reported_all_at_once_and_nothing_is_written(deal, t
     assert len(e.value.problems) == 7
 
 
+def test_reports_with_a_header_and_no_rows_mean_nothing_collected(deal, tmp_path) -> None:
+    """Reports that hold only their header (months without collections, every file given) are no collections:
+    the monitor runs and reports nothing collected, instead of failing."""
+    zh = first_report_chinese_header()
+    (tmp_path / "in").mkdir()
+    for month in ("2026-07", "2026-08"):
+        (tmp_path / "in" / f"collections-{month}.csv").write_text(
+            ",".join(zh[c] for c in ("amc_id", "asset_id", "date", "amount")) + "\n", encoding="utf-8")
+    reports = sorted((tmp_path / "in").iterdir())
+    result = _monitor(deal, reports, as_of="2026-09-30")
+    assert result.summary["report_rows"] == 0 and result.summary["actual_to_date"] == 0
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["monitor", str(deal["dir"]), "--scenario", str(deal["scenario_path"]),
+                                   "--collections", str(tmp_path / "in"), "--out", str(out), "--as-of", "2026-09-30"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "monitor.json").read_text(encoding="utf-8"))["actual_to_date"] == 0
+
+
 def test_reports_read_from_excel_with_title_rows_and_gbk(deal, tmp_path) -> None:
     frames = synth_collections(deal["plan"], 3)
     month = sorted(frames)[0]
@@ -281,6 +300,43 @@ def test_cli_synth_then_monitor_is_deterministic(deal, tmp_path) -> None:
                                    "actual_to_date", "shortfall", "reason"]
     html = (outs[0] / "monitor.html").read_text(encoding="utf-8")
     assert "<script src=\"http" not in html and "Surveillance" in html
+
+
+def test_monitor_and_synth_read_the_deals_resolved_scenario_by_default(deal, tmp_path) -> None:
+    """The deal folder keeps its resolved scenario (scenario.resolved.yaml, written with the deal files); monitor
+    and synth --collections read it when no --scenario is given — the same outputs, byte for byte, as with the
+    scenario file, and the same inputs hash. Without the copy: a usage error asking for --scenario."""
+    copy = deal["dir"] / "scenario.resolved.yaml"
+    loaded = load_scenario_copy(copy)
+    assert loaded.base_dir == deal["scenario"].base_dir
+    assert inputs_digest(loaded) == inputs_digest(deal["scenario"])
+    assert "base_dir: .." in copy.read_text(encoding="utf-8")  # relative to the deal folder: no machine path
+    runner = CliRunner()
+    res = runner.invoke(app, ["synth", str(tmp_path / "reports"), "--collections", str(deal["dir"]), "--months", "6",
+                              "--noise", "0.2"])
+    assert res.exit_code == 0, res.output
+    for name, extra in (("copy", []), ("given", ["--scenario", str(deal["scenario_path"])])):
+        res = runner.invoke(app, ["monitor", str(deal["dir"]), "--collections", str(tmp_path / "reports"), "--out",
+                                  str(tmp_path / name), *extra])
+        assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in (tmp_path / "copy").iterdir())
+    assert names == sorted(["monitor.csv", "triggers.csv", "watchlist.csv", "reforecast.csv", "monitor.json",
+                            "monitor.xlsx", "monitor.html"])
+    for n in names:
+        assert (tmp_path / "copy" / n).read_bytes() == (tmp_path / "given" / n).read_bytes(), n
+    assert json.loads((tmp_path / "copy" / "monitor.json").read_text(encoding="utf-8"))["inputs_match"] is True
+    bare = tmp_path / "bare"
+    shutil.copytree(deal["dir"], bare)
+    (bare / "scenario.resolved.yaml").unlink()
+    res = runner.invoke(app, ["monitor", str(bare), "--collections", str(tmp_path / "reports"), "--out",
+                              str(tmp_path / "bare-out")])
+    assert res.exit_code == 2 and "scenario.resolved.yaml" in res.output and "--scenario" in res.output
+    assert not (tmp_path / "bare-out").exists()
+    moved = tmp_path / "moved"  # moved away from its inputs: the tapes are not where the copy says
+    shutil.copytree(deal["dir"], moved)
+    res = runner.invoke(app, ["monitor", str(moved), "--collections", str(tmp_path / "reports"), "--out",
+                              str(tmp_path / "moved-out")])
+    assert res.exit_code == 1 and "file not found" in res.output
 
 
 def test_monte_carlo_deal_gives_the_senior_repayment_probability(deal, tmp_path) -> None:

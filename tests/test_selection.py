@@ -13,36 +13,7 @@ from pooling.scenario import parse_scenario
 from pooling.selection.model import build_model, select_pool
 from solvers import get_backend
 from tests.limits_check import feasible_subsets
-
-PROVINCES = ["CN-ZJ", "CN-GD", "CN-JS", "CN-SC"]
-COLLATERAL = ["residential", "commercial", "unsecured", "guarantee_only"]
-
-
-def small_pool(seed: int, n: int = 14, n_amcs: int = 3) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    gbv = np.round(rng.lognormal(0.0, 0.8, n) * 100, 2)
-    rate = rng.uniform(0.05, 0.6, n)
-    groups = np.arange(n)  # mostly single-obligor groups, a few merged, as in real pools
-    groups[rng.choice(n, 4, replace=False)] = groups[rng.choice(n, 4, replace=False)]
-    circle = np.where(groups % 3 == 0, "C:" + groups.astype(str), "")
-    return pd.DataFrame(
-        {
-            "amc_id": [f"A{i}" for i in rng.integers(0, n_amcs, n)],
-            "asset_id": [f"x{i}" for i in range(n)],
-            "obligor_id": [f"o{i}" for i in range(n)],
-            "group_id": ["G:" + str(g) for g in groups],
-            "circle_id": circle,
-            "province": rng.choice(PROVINCES, n),
-            "industry": rng.choice(list("CFK"), n),
-            "collateral_type": rng.choice(COLLATERAL, n),
-            "asset_type": rng.choice(["corporate", "sme"], n),
-            "legal_status": rng.choice(["litigation", "judgment"], n),
-            "gbv": gbv,
-            "expected_recovery": gbv * rate,
-            "expected_months": rng.uniform(6, 60, n),
-            "npv": gbv * rate * rng.uniform(0.7, 0.95, n),
-        }
-    )
+from tests.pools import small_pool
 
 
 def scenario_for(assets: pd.DataFrame, seed: int, **pool_overrides) -> object:

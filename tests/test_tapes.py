@@ -215,6 +215,43 @@ def test_parquet_tape(tmp_path: Path) -> None:
     assert problems[["row", "column"]].values.tolist() == [[3, "gbv"], [3, "principal"]]  # negative, and below principal
 
 
+def test_parquet_binary_columns_are_read_as_text_and_undecodable_values_named(tmp_path: Path) -> None:
+    """A Parquet column of bytes (binary) is text: UTF-8 or GBK bytes are read as that text; a value that is
+    neither is a problem naming its row and column — not a crash."""
+    df = _tape_frame()
+    data = tmp_path / "data"
+    data.mkdir()
+    df["obligor_id"] = [v.encode("utf-8") for v in df["obligor_id"]]
+    df["province"] = [v.encode("gbk") for v in df["province"]]  # 浙江, 广东省 in GBK: not UTF-8
+    df.loc[3, "province"] = "广东省".encode()  # and one value in UTF-8
+    df.to_parquet(data / "t.parquet")
+    s = write_scenario(tmp_path, [{"id": "A", "kind": "national", "tape": "data/t.parquet"}], links=None)
+    a = load_tapes(load_scenario(s)).assets
+    assert a["obligor_id"].tolist() == ["O1", "O2", "O3", "O4"]
+    assert a["province"].tolist() == ["CN-ZJ", "CN-ZJ", "CN-JS", "CN-GD"]
+    df.loc[2, "obligor_id"] = b"O\xff\xfe"
+    df.to_parquet(data / "t.parquet")
+    _, problems = check_tapes(load_scenario(s))
+    assert problems[["row", "column"]].values.tolist() == [[4, "obligor_id"]]
+    assert "not text" in problems["problem"].iloc[0]
+
+
+def test_parquet_nullable_integer_columns_are_read_with_their_gaps(tmp_path: Path) -> None:
+    """Parquet's nullable integers (pandas Int64) in a text column — numeric obligor ids with a gap — read as the
+    ids' digits, the gap a missing value reported as such."""
+    df = _tape_frame()
+    df["obligor_id"] = pd.array([1, 2, None, 2**62], dtype="Int64")
+    data = tmp_path / "data"
+    data.mkdir()
+    df.to_parquet(data / "t.parquet")
+    s = write_scenario(tmp_path, [{"id": "A", "kind": "national", "tape": "data/t.parquet"}], links=None)
+    _, problems = check_tapes(load_scenario(s))
+    assert problems[["row", "column"]].values.tolist() == [[4, "obligor_id"]]
+    df.loc[2, "obligor_id"] = 3
+    df.to_parquet(data / "t.parquet")
+    assert load_tapes(load_scenario(s)).assets["obligor_id"].tolist() == ["1", "2", "3", str(2**62)]
+
+
 def test_thousands_separators_and_excel_style_ids(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()

@@ -786,7 +786,7 @@ def _date_option(value: str) -> str:
     "Write realistic synthetic multi-AMC tapes, links and a scenario (seeded, from public market facts).",
     "Writes OUT_DIR/scenario.yaml, the tapes under OUT_DIR/data and data/links.csv; with --history also one "
     "history tape per AMC (valued assets and their outcomes, recent ones still open) under OUT_DIR/history. With "
-    "--collections DEAL_DIR --scenario SCENARIO: monthly servicer reports for that deal instead "
+    "--collections DEAL_DIR: monthly servicer reports for that deal instead "
     "(OUT_DIR/collections-YYYY-MM.csv; the plan, optionally with a --shortfall in chosen segments).",
     "Example: pooling synth out/bench --assets 100000 --amcs 8 --format parquet"))
 @handles_errors
@@ -806,10 +806,10 @@ def synth(
                                                help="First valuation date of the history (yyyy-mm-dd).")] = "2016-01-01",
     collections: Annotated[Path | None, typer.Option(
         "--collections", metavar="DEAL_DIR", help="Instead of tapes: synthetic monthly servicer reports for the deal "
-        "in DEAL_DIR (a `pooling run` folder; needs --scenario), written as OUT_DIR/collections-YYYY-MM.csv.",
+        "in DEAL_DIR (a `pooling run` folder), written as OUT_DIR/collections-YYYY-MM.csv.",
         show_default=False)] = None,
-    scenario: Annotated[Path | None, typer.Option("--scenario", help="With --collections: the deal's scenario.",
-                                                  show_default=False)] = None,
+    scenario: Annotated[Path | None, typer.Option("--scenario", help="With --collections: the deal's scenario "
+                                                  "(default: the resolved copy in DEAL_DIR).", show_default=False)] = None,
     months: Annotated[int, typer.Option(min=1, help="With --collections: months of reports from closing.")] = 12,
     shortfall: Annotated[list[str] | None, typer.Option(
         help="With --collections: collect less than plan in a segment, dimension=segment:share (province, "
@@ -843,13 +843,12 @@ def synth(
 def _synth_collections(out_dir: Path, deal_dir: Path, scenario: Path | None, months: int, shortfall: list[str],
                        noise: float, seed: int) -> None:
     """``pooling synth OUT_DIR --collections DEAL_DIR``: the deal's plan as monthly servicer reports."""
+    from pooling.cli.monitor import deal_scenario
     from pooling.monitor.synth import parse_shortfall, synth_collections, write_collections
     from pooling.pipeline import deal_plan_of
 
-    if scenario is None:
-        raise UsageError("--collections needs --scenario: the scenario the deal was run with")
     cuts = parse_shortfall(shortfall)
-    s = _load(scenario)
+    s = deal_scenario(deal_dir, scenario)
     prepared = _prepare_or_report(s, None)
     plan = deal_plan_of(deal_dir, s, prepared)
     frames = synth_collections(plan, months, cuts, noise=noise, seed=seed)

@@ -1,4 +1,4 @@
-"""``pooling monitor DEAL_DIR --scenario SCENARIO --collections FILE... --out DIR``: surveillance after issue
+"""``pooling monitor DEAL_DIR --collections FILE... --out DIR [--scenario SCENARIO]``: surveillance after issue
 (docs/monitor.md). Registered by :mod:`pooling.cli.main`; exit codes as every command (1: bad reports or tapes,
 with validation.csv the only file written)."""
 
@@ -15,7 +15,7 @@ from rich.table import Table
 
 from pooling.cli.options import output_folder
 from pooling.errors import UsageError, ValidationFailed
-from pooling.outputs import MONITOR_FILES, MONITOR_REPORT_FILES
+from pooling.outputs import MONITOR_FILES, MONITOR_REPORT_FILES, SCENARIO_COPY_FILES
 
 REPORT_SUFFIXES = (".csv", ".xlsx", ".xls", ".xlsm", ".parquet", ".pq")
 
@@ -43,6 +43,24 @@ def expand_collections(items: list[str]) -> tuple[list[Path], list[str]]:
     return unique, [p.as_posix() for p in unique]
 
 
+def deal_scenario(deal_dir: Path, scenario: Path | None):
+    """The scenario a deal was run with: ``--scenario`` when given, else the deal folder's resolved copy
+    (:data:`~pooling.outputs.SCENARIO_COPY_FILES`, written by ``pooling run`` and ``pooling size``)."""
+    from pooling.cli.main import _load
+    from pooling.scenario import load_scenario_copy
+
+    if not deal_dir.is_dir():
+        raise UsageError(f"DEAL_DIR {deal_dir} is not a folder: give the output folder of `pooling run`")
+    if scenario is not None:
+        return _load(scenario)
+    copy = deal_dir / SCENARIO_COPY_FILES[0]
+    if not copy.is_file():
+        raise UsageError(f"DEAL_DIR {deal_dir} holds no {SCENARIO_COPY_FILES[0]} (the resolved scenario `pooling run` "
+                         "writes; a folder made by an older version has none): pass --scenario, the scenario the "
+                         "deal was run with")
+    return load_scenario_copy(copy)
+
+
 def _as_of(value: str | None) -> str | None:
     if value is None:
         return None
@@ -56,25 +74,24 @@ def _as_of(value: str | None) -> str | None:
 def monitor(
     deal_dir: Annotated[Path, typer.Argument(metavar="DEAL_DIR", help="Output folder of `pooling run` for the deal.",
                                              show_default=False)],
-    scenario: Annotated[Path, typer.Option("--scenario", help="The scenario the deal was run with.",
-                                           show_default=False)],
     collections: Annotated[list[str], typer.Option(
         "--collections", help="Servicer report: a file (csv/xlsx/parquet), a folder of them or a quoted glob; repeat "
                               "for more.", show_default=False)],
+    scenario: Annotated[Path | None, typer.Option(
+        "--scenario", help=f"The scenario the deal was run with (default: DEAL_DIR/{SCENARIO_COPY_FILES[0]}, the "
+                           "resolved copy `pooling run` writes).", show_default=False)] = None,
     out_dir: Annotated[Path, typer.Option("--out", callback=output_folder, help="Output folder.")] = Path("out"),
     as_of: Annotated[str | None, typer.Option("--as-of", callback=_as_of,
                                               help="Report date (yyyy-mm-dd); default: the latest collection "
                                                    "date. Collections after it are errors.")] = None,
 ) -> None:
-    from pooling.cli.main import _load, _money, _prepare_or_report, _wrote, out, report_problems
+    from pooling.cli.main import _money, _prepare_or_report, _wrote, out, report_problems
     from pooling.outputs import check_written
     from pooling.pipeline import run_monitor, write_monitor
     from pooling.report.monitor import write_monitor_reports
 
-    if not deal_dir.is_dir():
-        raise UsageError(f"DEAL_DIR {deal_dir} is not a folder: give the output folder of `pooling run`")
+    s = deal_scenario(deal_dir, scenario)
     paths, names = expand_collections(collections)
-    s = _load(scenario)
     prepared = _prepare_or_report(s, out_dir)
     try:
         result, plan = run_monitor(deal_dir, s, paths, as_of, names, prepared=prepared)
@@ -120,5 +137,6 @@ HELP = ("Surveillance after issue (存续期管理): servicer reports against th
         f"Writes {', '.join(MONITOR_FILES + MONITOR_REPORT_FILES)}. Bad report rows (unknown assets, dates before "
         "closing or after --as-of, negative amounts, duplicates) are all listed in validation.csv, the only file "
         "written (exit 1).\n\n"
-        "Example: pooling monitor out/demo --scenario scenarios/demo/scenario.yaml --collections out/reports "
-        "--out out/monitor")
+        f"The deal's scenario is the resolved copy in DEAL_DIR ({SCENARIO_COPY_FILES[0]}) unless --scenario names "
+        "one.\n\n"
+        "Example: pooling monitor out/demo --collections out/reports --out out/monitor")

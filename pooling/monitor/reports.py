@@ -86,8 +86,8 @@ def read_reports(
         problems.add("(none)", 0, "", "", "no collection report given: pass --collections FILE")
     frame = (pd.concat(parts, ignore_index=True) if parts else
              pd.DataFrame({c: pd.Series(dtype=object) for c in REPORT_FRAME_COLUMNS}))
-    if len(frame):
-        frame["asset_index"] = _check_keys(frame, pool_keys, problems)
+    # reports that hold only their header (months without collections) stack to no rows: nothing collected
+    frame["asset_index"] = _check_keys(frame, pool_keys, problems) if len(frame) else np.zeros(0, dtype=np.int64)
     if problems:
         raise ValidationFailed(problems.frame())
     return frame[list(REPORT_FRAME_COLUMNS)].reset_index(drop=True)

@@ -218,7 +218,42 @@ def _read_parquet(path: Path, file: str, problems: _Problems) -> _Raw | None:
     except Exception as err:  # pyarrow raises ArrowInvalid and friends
         problems.add(file, 0, "", "", f"cannot read as Parquet: {err}")
         return None
-    return _Raw(frame.reset_index(drop=True), np.arange(len(frame), dtype="int64") + 2, 1)
+    frame = frame.reset_index(drop=True)
+    lines = np.arange(len(frame), dtype="int64") + 2
+    for j in _binary_columns(path, frame):
+        frame.isetitem(j, _decode_binary(frame.iloc[:, j], file, lines, problems))
+    return _Raw(frame, lines, 1)
+
+
+def _binary_columns(path: Path, frame: pd.DataFrame) -> list[int]:
+    """Positions of the frame's columns that Parquet stores as bytes (binary), not text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception:  # read above, so unlikely; then no column is binary
+        return []
+    binary = {f.name for f in schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
+              or pa.types.is_fixed_size_binary(f.type)}
+    return [j for j, c in enumerate(frame.columns) if str(c) in binary]
+
+
+def _decode_binary(s: pd.Series, file: str, lines: np.ndarray, problems: _Problems) -> pd.Series:
+    """A Parquet bytes column as text, as a CSV is read: UTF-8, else GBK, value by value; a value that is neither
+    is a problem (shown as its bytes) and kept with its undecodable bytes replaced."""
+    raw = s.to_numpy(dtype=object)
+    present = s.notna().to_numpy()
+    text = s.str.decode("utf-8", errors="replace")
+    lossy = present & (text.str.encode("utf-8").to_numpy(dtype=object) != raw)
+    if lossy.any():
+        gbk = s[lossy].str.decode("gbk", errors="replace")
+        exact = gbk.str.encode("gbk", errors="replace").to_numpy(dtype=object) == raw[lossy]
+        text.loc[gbk.index[exact]] = gbk[exact]
+        lossy[np.flatnonzero(lossy)[exact]] = False
+        problems.add(file, lines[lossy], str(s.name), [repr(v)[:80] for v in raw[lossy]],
+                     "binary value that is not text (neither UTF-8 nor GBK): store the column as text")
+    return text.where(present, None).astype(object)
 
 
 #: Input size limit in bytes, once expanded (a CSV's text, a workbook's decompressed sheets, a Parquet file's
@@ -335,6 +370,8 @@ def _text(s: pd.Series) -> pd.Series:
         integral &= np.equal(np.mod(s.to_numpy(dtype=float, na_value=0.0), 1.0), 0.0)
         out[integral] = s[integral].astype("int64").astype(str)
         return out.where(s.notna(), "").astype(str).str.strip()
+    if not pd.api.types.is_string_dtype(s.dtype):  # nullable integers or booleans, categories (Parquet): their values
+        s = s.astype(object)
     if s.dtype == object:
         floats = s.map(lambda v: isinstance(v, float) and np.isfinite(v) and float(v).is_integer()).to_numpy(bool)
         if floats.any():
