@@ -117,10 +117,11 @@ class Views:
             order = np.argsort(codes[keep], kind="stable")
             columns = np.flatnonzero(keep)[order]
             bounds = np.searchsorted(codes[columns], np.arange(n_cat + 1))
-            member = self.member.astype(np.float64)
+            member = self.member.astype(np.float32)  # 0/1 sums: exact below 2**24
             for k in range(n_cat):
                 block = member[:, columns[bounds[k]:bounds[k + 1]]]
-                gram = np.rint(block @ block.T).astype(np.int64)
+                # einsum's own loop rather than BLAS: small products, no thread pool fighting the server's threads
+                gram = np.rint(np.einsum("ij,kj->ik", block, block)).astype(np.int64)
                 size = np.diag(gram)
                 diff[k] = size[:, None] + size[None, :] - 2 * gram
             close = (diff > 0) & (diff < min_cell)
