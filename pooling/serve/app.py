@@ -7,7 +7,9 @@ Privacy rules, enforced here and nowhere else:
   and decides for its AMC; another AMC's loan-level rows answer 403 (pages and API);
 - in aggregates shown to an AMC user, a cell holding 1 to ``min_cell - 1`` assets of other AMCs is suppressed,
   and when a dimension has exactly one suppressed cell the next smallest is suppressed too (so it cannot be
-  recovered by subtraction from the pool total).
+  recovered by subtraction from the pool total);
+- across rounds, a cell shown to an AMC user never differs from the same cell shown in an earlier round (or in the
+  contributed assets' summary) by 1 to ``min_cell - 1`` assets of other AMCs (:mod:`pooling.serve.privacy`).
 """
 
 
@@ -32,6 +34,7 @@ from pooling.errors import PoolingError
 from pooling.pipeline import prepare
 from pooling.scenario import load_scenario
 from pooling.serve.auth import RateLimiter, Tokens, load_secret
+from pooling.serve.privacy import CONTRIBUTED, Views
 from pooling.serve.rounds import (
     DIMENSIONS,
     Worker,
@@ -103,6 +106,8 @@ class Workspace:
         self.min_cell = min_cell
         self._assets = None
         self._packages = None
+        self._views: tuple[tuple, Views] | None = None
+        self._hidden: dict[tuple, dict] = {}
 
     def assets(self):
         """The scenario's valued assets (prepared once, on first use)."""
@@ -194,13 +199,41 @@ class Workspace:
         """Loan-level rows of ``amc_id``: its own users and the coordinator."""
         return user.role == "coordinator" or user.amc_id == amc_id
 
-    def visible_result(self, user: User, result: dict | None) -> dict | None:
-        """A round's result as ``user`` may see it: an AMC user gets only its own selected ids, suppressed cells,
-        and other AMCs' totals suppressed when they hold fewer than ``min_cell`` assets."""
+    def hidden_cells(self, user: User, rounds: list[dict] | None = None) -> dict[object, dict[str, set[str]]]:
+        """Per view (:data:`~pooling.serve.privacy.CONTRIBUTED`, then each finished round's id), per dimension: the
+        categories hidden from ``user`` (none for the coordinator), small cells and cells that differ from an
+        earlier view's shown cell by 1 to ``min_cell - 1`` other-AMC assets included. Cached per set of finished
+        rounds and AMC."""
+        if user.role == "coordinator":
+            return {}
+        rounds = self.store.rounds() if rounds is None else rounds
+        done = [r for r in rounds if r["status"] == "done" and r["result"]]
+        key = tuple(r["id"] for r in done)
+        views = self._views
+        if views is None or views[0] != key:
+            assets = self.assets()
+            views = (key, Views(assets, [(CONTRIBUTED, None, round_cells(assets))]
+                                + [(r["id"], r["result"]["selected"], r["result"]["cells"]) for r in done], DIMENSIONS))
+            self._views, self._hidden = views, {}
+        hidden = self._hidden.get((key, user.amc_id))
+        if hidden is None:
+            hidden = views[1].hidden(user.amc_id, self.min_cell)
+            self._hidden[(key, user.amc_id)] = hidden
+        return hidden
+
+    def visible_result(self, user: User, result: dict | None, rid: int | None = None,
+                       rounds: list[dict] | None = None) -> dict | None:
+        """A round's result (round ``rid``) as ``user`` may see it: an AMC user gets only its own selected ids,
+        suppressed cells (:meth:`hidden_cells`), and other AMCs' totals suppressed when they hold fewer than
+        ``min_cell`` assets."""
         if result is None:
             return None
+        hidden = self.hidden_cells(user, rounds).get(rid)
+        if hidden is None and user.role != "coordinator":  # not a finished round of the store: hide every cell
+            hidden = {dim: set(cells) for dim, cells in result["cells"].items()}
         out = {k: v for k, v in result.items() if k not in ("selected", "cells")}
-        out["cells"] = {dim: self._cells(user, cells) for dim, cells in result["cells"].items()}
+        out["cells"] = {dim: self._cells(user, cells, (hidden or {}).get(dim, set()))
+                        for dim, cells in result["cells"].items()}
         out["amcs"] = {amc: (row if self._amc_total_visible(user, amc, row) else
                              {"suppressed": True, "share": None, "n_assets": None, "gbv": None, "npv": None,
                               "contributed_assets": None})
@@ -218,18 +251,11 @@ class Workspace:
     def _amc_total_visible(self, user: User, amc: str, row: dict) -> bool:
         return self.may_see_amc(user, amc) or not (0 < row["n_assets"] < self.min_cell)
 
-    def _cells(self, user: User, cells: dict) -> list[dict]:
-        rows = []
-        for cat, cell in cells.items():
-            n = sum(cell["by_amc"].values())
-            others = n if user.role == "coordinator" else sum(v for a, v in cell["by_amc"].items() if a != user.amc_id)
-            small = user.role != "coordinator" and 0 < others < self.min_cell
-            rows.append({"category": cat, "n_assets": n, "gbv": cell["gbv"], "suppressed": small})
-        hidden = [r for r in rows if r["suppressed"]]
-        if len(hidden) == 1:  # complementary suppression: one hidden cell would be the total minus the others
-            shown = sorted((r for r in rows if not r["suppressed"]), key=lambda r: r["n_assets"])
-            if shown:
-                shown[0]["suppressed"] = True
+    def _cells(self, user: User, cells: dict, hidden: set[str]) -> list[dict]:
+        """One dimension's cells as rows; ``hidden``: its categories suppressed (small, complementary and
+        cross-round suppression, :meth:`hidden_cells`)."""
+        rows = [{"category": cat, "n_assets": sum(cell["by_amc"].values()), "gbv": cell["gbv"],
+                 "suppressed": user.role != "coordinator" and cat in hidden} for cat, cell in cells.items()]
         total = sum(r["gbv"] for r in rows) or 1.0
         for r in rows:
             r["share"] = r["gbv"] / total
@@ -253,21 +279,24 @@ class Workspace:
         return {"id": r["id"], "created_at": r["created_at"], "created_by": r["created_by"], "status": r["status"],
                 "stage": r["stage"], "error": r["error"], "changes": r["changes"], "withdrawn": withdrawn,
                 "previous_round": prev["id"] if prev else None,
-                "result": self.visible_result(user, r["result"]), "diff": d,
+                "result": self.visible_result(user, r["result"], r["id"], rounds), "diff": d,
                 "decisions": {a: {k: v[k] for k in ("decision", "comment", "user", "at")} for a, v in r["decisions"].items()}}
 
     def pool_summary(self, user: User) -> dict:
         """Pool aggregates of the newest finished round (or of every contributed asset before any round)."""
-        latest = latest_done(self.store.rounds())
+        rounds = self.store.rounds()
+        latest = latest_done(rounds)
         if latest is not None:
-            res = self.visible_result(user, latest["result"])
+            res = self.visible_result(user, latest["result"], latest["id"], rounds)
             return {"round": latest["id"], "pool": res["pool"], "structure": res["structure"], "amcs": res["amcs"],
                     "aggregates": res["cells"], "min_cell": self.min_cell}
         assets = self.assets()
         cells = round_cells(assets)
+        hidden = self.hidden_cells(user, rounds).get(CONTRIBUTED, {})
         return {"round": None, "pool": {"n_assets": len(assets), "gbv": float(assets["gbv"].sum())},
                 "structure": None, "amcs": None,
-                "aggregates": {dim: self._cells(user, c) for dim, c in cells.items()}, "min_cell": self.min_cell}
+                "aggregates": {dim: self._cells(user, c, hidden.get(dim, set())) for dim, c in cells.items()},
+                "min_cell": self.min_cell}
 
 
 def create_app(scenario_path: Path, users_path: Path, state_dir: Path, *, session_seconds: float = 8 * 3600,
