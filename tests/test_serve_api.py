@@ -605,3 +605,26 @@ def test_users_add_command(tmp_path, ws):
     assert runner.invoke(cli, ["users", "add", str(users), "--name", "x", "--role", "boss", "--password-stdin"],
                          input="long-enough\n").exit_code == 2
     assert sorted(load_users(users)) == ["zj2"]
+
+
+def test_an_other_amcs_small_total_is_hidden_with_a_complement() -> None:
+    """An other AMC holding 1 to min_cell − 1 pool assets has its total hidden from AMC users and, when it is the
+    only one, the next smallest other AMC's too: the pool total minus the shown totals must not give it away."""
+    from types import SimpleNamespace
+
+    from pooling.serve.app import Workspace
+    from pooling.serve.users import User
+
+    ws = SimpleNamespace(min_cell=3)
+    ws.may_see_amc = lambda user, amc: Workspace.may_see_amc(ws, user, amc)
+    hidden = lambda user, amcs: Workspace._hidden_amcs(ws, user, amcs)  # noqa: E731
+    nat = User("nat", "amc", "NAT", "")
+    amcs = {"NAT": {"n_assets": 1}, "ZJ": {"n_assets": 2}, "GD": {"n_assets": 40}, "SC": {"n_assets": 9}, "HB": {"n_assets": 0}}
+    assert hidden(nat, amcs) == {"ZJ", "SC"}  # ZJ small; SC the smallest other shown (HB holds nothing: nothing to hide)
+    # recomputed: from what NAT sees, no hidden AMC's total is the pool total minus the shown ones
+    shown = {a for a in amcs if a not in hidden(nat, amcs)}
+    assert len(set(amcs) - shown) != 1
+    amcs["SC"]["n_assets"] = 1
+    assert hidden(nat, amcs) == {"ZJ", "SC"}  # two small ones hide each other
+    assert hidden(User("coord", "coordinator", None, ""), amcs) == set()
+    assert hidden(User("zj", "amc", "ZJ", ""), {"ZJ": {"n_assets": 1}, "NAT": {"n_assets": 2}}) == {"NAT"}

@@ -234,7 +234,8 @@ class Workspace:
         out = {k: v for k, v in result.items() if k not in ("selected", "cells")}
         out["cells"] = {dim: self._cells(user, cells, (hidden or {}).get(dim, set()))
                         for dim, cells in result["cells"].items()}
-        out["amcs"] = {amc: (row if self._amc_total_visible(user, amc, row) else
+        hidden_amcs = self._hidden_amcs(user, result["amcs"])
+        out["amcs"] = {amc: (row if amc not in hidden_amcs else
                              {"suppressed": True, "share": None, "n_assets": None, "gbv": None, "npv": None,
                               "contributed_assets": None})
                        for amc, row in result["amcs"].items()}
@@ -248,8 +249,20 @@ class Workspace:
         out["consortium"] = game
         return out
 
-    def _amc_total_visible(self, user: User, amc: str, row: dict) -> bool:
-        return self.may_see_amc(user, amc) or not (0 < row["n_assets"] < self.min_cell)
+    def _hidden_amcs(self, user: User, amcs: dict) -> set[str]:
+        """The other AMCs whose pool totals ``user`` may not see: those holding 1 to ``min_cell − 1`` of the pool's
+        assets and, when exactly one does, the next smallest other AMC too — else the hidden total would be the
+        pool's total minus the ones shown (complementary suppression, as for cells). With one other AMC only
+        (a two-member consortium) its total is the pool's minus the viewer's own and cannot be hidden."""
+        if user.role == "coordinator":
+            return set()
+        others = {a: int(row.get("n_assets") or 0) for a, row in amcs.items() if not self.may_see_amc(user, a)}
+        hidden = {a for a, n in others.items() if 0 < n < self.min_cell}
+        if len(hidden) == 1:
+            rest = sorted((n, a) for a, n in others.items() if a not in hidden and n > 0)
+            if rest:
+                hidden.add(rest[0][1])
+        return hidden
 
     def _cells(self, user: User, cells: dict, hidden: set[str]) -> list[dict]:
         """One dimension's cells as rows; ``hidden``: its categories suppressed (small, complementary and
@@ -268,8 +281,9 @@ class Workspace:
         prev = previous_done(rounds, r["id"])
         d = diff(prev["result"], r["result"]) if (r["result"] and prev) else {}
         if d and user.role != "coordinator":  # assets moved are loan-level counts: own AMC only
+            hidden_amcs = self._hidden_amcs(user, r["result"]["amcs"]) | self._hidden_amcs(user, prev["result"]["amcs"])
             d["amcs"] = {a: (v if self.may_see_amc(user, a) else {k: v[k] for k in ("share", "gbv")}
-                             if self._amc_total_visible(user, a, r["result"]["amcs"][a]) else {"suppressed": True})
+                             if a not in hidden_amcs else {"suppressed": True})
                          for a, v in d["amcs"].items()}
             d["packages"] = {a: v for a, v in d.get("packages", {}).items() if self.may_see_amc(user, a)}
             if "consortium" in d:
