@@ -256,6 +256,7 @@ MAX_LP_ROUNDS = 40
 MAX_INTEGER_ROUNDS = 8
 #: tangents laid on each side of the LP's share of every value before the first rounding (see :class:`_Tangents`)
 RING = 6
+RING_MAX_ROWS = 1_000
 #: the tightest automatic grid point is the relaxation's minimum HHI times (1 + this)
 TIGHTEST_MARGIN = 0.005
 #: how each bounded point is solved: ``separable`` (:func:`_bounded_selection`, falling back on select_pool) or
@@ -283,9 +284,11 @@ class _Tangents:
         self._seen: set[tuple[int, float]] = set()
 
     def add(self, k: np.ndarray, a: np.ndarray) -> int:
-        """Add tangents at shares ``a`` of values ``k`` (clipped to [0, 1], rounded to 1e-9); the number new."""
+        """Add tangents at shares ``a`` of values ``k`` (clipped to [0, 1], rounded to 1e-9; none at 0, which only
+        says q ≥ 0); the number new."""
         k = np.asarray(k, dtype=np.int64)
         a = np.round(np.clip(np.asarray(a, dtype=float), 0.0, 1.0), 9)
+        k, a = k[a > 0], a[a > 0]
         new = [(int(kk), float(aa)) for kk, aa in zip(k, a, strict=True) if (int(kk), float(aa)) not in self._seen]
         new = list(dict.fromkeys(new))
         if not new:
@@ -396,7 +399,7 @@ def _bounded_selection(assets: pd.DataFrame, scenario: Scenario, dimension: str,
             hhi = float(np.sum(sh**2))
             if hhi > bound * (1.0 + 0.1 * tol):
                 err = T * sh**2 - lp.x[Q0:Q0 + K]
-                refine = np.flatnonzero(err > 1e-3 * (hhi - bound) * T / K)
+                refine = np.flatnonzero(err > 0.01 * (hhi - bound) * T / K)
                 added += tangents.add(refine, sh[refine])
             if not added or lp_rounds >= MAX_LP_ROUNDS:
                 return lp, problem, S0, Q0
@@ -408,7 +411,10 @@ def _bounded_selection(assets: pd.DataFrame, scenario: Scenario, dimension: str,
     sh, _ = shares(lp.x, S0)
     delta = math.sqrt(2.0 * tol * h / max(len(present), 1))
     ring = np.arange(-RING, RING + 1) * delta
-    tangents.add(np.repeat(present, len(ring)), (sh[present][:, None] + ring[None, :]).ravel())
+    # around the values the LP holds, largest first, at most RING_MAX_ROWS rows (thousands of obligor groups)
+    held = present[np.argsort(-sh[present], kind="stable")][: RING_MAX_ROWS // len(ring)]
+    held = held[sh[held] > 0]
+    tangents.add(np.repeat(held, len(ring)), (sh[held][:, None] + ring[None, :]).ravel())
     best_bound, rounds, step = math.inf, 0, 0
     inward = (0.0, 0.02, 0.08, 0.3)  # the rounding LP's bound: h − f (h − h_floor)
     while True:
