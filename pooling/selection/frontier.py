@@ -3,8 +3,11 @@ r"""The npv-versus-diversification frontier (DESIGN §5 "Frontier").
 How much pool value does diversification cost? For one dimension (province, industry, …) this sweeps a bound on
 its HHI :math:`\sum_k s_k^2` (or, equivalently, on its effective number :math:`N = 1/\mathrm{HHI}`) from the
 scenario's own optimum to the most diversified pool the other limits allow, and records the best pool at each
-bound. Every point is an ordinary :func:`~pooling.selection.model.select_pool` run (the scenario's solver, gap and time
-limit, its other limits untouched); only ``pool.limits.max_hhi[dimension]`` (or ``min_effective_number``) changes.
+bound. Every point is a full selection under the scenario's solver settings, gap and time limit, its other limits
+untouched; only ``pool.limits.max_hhi[dimension]`` (or ``min_effective_number``) changes. Point 0 is
+:func:`~pooling.selection.model.select_pool` on the scenario itself; every bounded point imposes its bound in the
+separable form (:func:`_bounded_selection`: tangents of :math:`S_k^2/T` carried from point to point, rounding and
+repair, certified gap), falling back on ``select_pool`` when that path cannot settle the point.
 
 1. **Unconstrained point.** Solve the scenario as it is; its pool's HHI on the dimension is :math:`h_\text{free}`.
    This is the loosest point of the sweep (it is not solved twice).
@@ -20,9 +23,11 @@ limit, its other limits untouched); only ``pool.limits.max_hhi[dimension]`` (or 
    pool whose true HHI :math:`\sum_k S_k^2` is an upper bound on it. Refinement stops when the two agree to 1e-4
    (relative); on the 20,000-asset demo that takes 6 LPs. :math:`h_\text{min}` is the upper value: the HHI of a
    (fractional) pool that meets every linear limit.
-3. **Sweep.** ``points`` bounds evenly spaced (inclusive) between :math:`h_\text{free}` and :math:`h_\text{min}`
-   — in HHI, or in effective number with ``measure="effective_number"``. A bound is merged with the scenario's own
-   limit on the dimension, keeping the tighter. With many assets a whole-asset pool gets within a hair of the
+3. **Sweep.** ``points`` bounds evenly spaced (inclusive) between :math:`h_\text{free}` and
+   :math:`h_\text{min}\,(1 + m)`, :math:`m` = :data:`TIGHTEST_MARGIN` — in HHI, or in effective number with
+   ``measure="effective_number"``; at :math:`h_\text{min}` itself the fractional pool is the only one and whole
+   assets have no room. A looser point whose search found less than a tighter point's pool takes that pool. A
+   bound is merged with the scenario's own limit on the dimension, keeping the tighter. With many assets a whole-asset pool gets within a hair of the
    relaxation's minimum; with few, the tightest points may be unreachable: they are recorded with status
    ``infeasible`` (and NaN values), never raised.
 
@@ -526,7 +531,10 @@ def frontier(
     mask over ``assets``), when given, is called once per point with a pool and returns more columns for its row
     (the pipeline sizes each pool's senior this way: selection does not know the structure). ``npv`` is the scenario's objective
     (stressed npv when ``pool.objective`` says so), in CNY. ``table.attrs`` holds ``hhi_free``, ``hhi_min``,
-    ``hhi_lower_bound`` (certified, from the LP relaxation), ``lp_rounds`` and timings.
+    ``hhi_lower_bound`` (certified, from the LP relaxation), ``hhi_tightest``, ``lp_rounds`` and timings.
+    ``method`` is ``separable`` (each bounded point by :func:`_bounded_selection`) or ``select_pool`` (each by
+    :func:`~pooling.selection.model.select_pool`'s cone cuts: the frontier before, kept as the benchmark's
+    baseline); ``tightest_margin`` places the tightest automatic point at ``hhi_min * (1 + tightest_margin)``.
 
     Raises :class:`~pooling.errors.Infeasible` / :class:`~pooling.errors.NoIncumbent` only when the scenario
     itself has no pool; points that cannot be met are recorded with status ``infeasible``.
