@@ -15,7 +15,8 @@ steadier number. Two methods, alternating, in the same run:
 
 Prints per point its bound, achieved HHI (and whether it is within the bound's 1e-4 tolerance), npv, status, certified
 gap and seconds, then per method the median wall and CPU time over ``--repeat`` runs and the ratio baseline / new.
-Budget: median wall time of the command ≤ 60 s, every point within its bound, no ``hhi_not_converged``.
+Budget (set for the demo; a larger scenario spends most of its time reading, valuing and sizing): median wall
+time of the command ≤ 60 s, every point within its bound, no ``hhi_not_converged``.
 """
 
 from __future__ import annotations
