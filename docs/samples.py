@@ -1,6 +1,6 @@
 """Write the command samples in README.md, docs/commands.md and docs/scenario.md from the commands themselves.
 
-    python docs/samples.py            # rerun every sample and rewrite the blocks (the frontier takes minutes)
+    python docs/samples.py            # rerun every sample and rewrite the blocks (the frontier takes ~20 s)
     python docs/samples.py --check    # exit 1 and show a diff if a block is stale (timings aside)
     python docs/samples.py --skip frontier
 
@@ -87,7 +87,7 @@ SAMPLES: tuple[Sample, ...] = (
                                  "--shortfall", "province=CN-ZJ:0.3")),
     Sample("monitor", ("monitor", "out/demo", "--collections", "out/reports", "--out", "out/monitor")),
 )
-#: samples too slow for the test run (tests/test_docs.py): the 8-point demo frontier takes minutes
+#: samples too slow for the test run (tests/test_docs.py): the 8-point demo frontier (~20 s on 2 busy cores)
 SLOW = frozenset({"frontier"})
 
 _BLOCK = re.compile(r"(<!-- sample: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /sample -->)", re.S)

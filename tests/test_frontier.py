@@ -16,6 +16,7 @@ from pooling.report.frontier import frontier_chart
 from pooling.scenario import parse_scenario
 from pooling.selection.frontier import (
     FRONTIER_COLUMNS,
+    TIGHTEST_MARGIN,
     frontier,
     min_hhi_bound,
     write_frontier,
@@ -90,7 +91,9 @@ def test_monotone_bounded_and_loosest_is_the_optimum(medium) -> None:
     a = table.attrs
     assert a["hhi_lower_bound"] <= a["hhi_min"] <= a["hhi_free"]
     assert a["hhi_free"] == pytest.approx(table["hhi"].iloc[0])
-    assert table["bound_hhi"].iloc[-1] == pytest.approx(a["hhi_min"])
+    # the tightest point sits TIGHTEST_MARGIN inside the relaxation's minimum (whole assets need some room)
+    assert a["hhi_tightest"] == pytest.approx(a["hhi_min"] * (1 + TIGHTEST_MARGIN))
+    assert table["bound_hhi"].iloc[-1] == pytest.approx(a["hhi_tightest"])
     # with 150 assets whole-asset pools reach the relaxation's minimum within a hair
     assert table["hhi"].iloc[-1] <= a["hhi_lower_bound"] * 1.01
     assert (table["n_assets"] > 0).all() and (table["gbv"] >= sc.pool.size.min * (1 - 1e-9)).all()
@@ -103,7 +106,7 @@ def test_effective_number_measure(medium) -> None:
     n_bound = table["bound_effective_number"].to_numpy()
     assert np.allclose(np.diff(n_bound), np.diff(n_bound)[0])  # evenly spaced in N
     assert n_bound[0] == pytest.approx(1 / by_hhi.attrs["hhi_free"])
-    assert n_bound[-1] == pytest.approx(1 / by_hhi.attrs["hhi_min"], rel=1e-9)
+    assert n_bound[-1] == pytest.approx(1 / by_hhi.attrs["hhi_tightest"], rel=1e-9)
     assert (table["effective_number"] >= table["bound_effective_number"] * (1 - 1e-4)).all()
     assert table["npv"].iloc[0] == pytest.approx(by_hhi["npv"].iloc[0])
     html = frontier_chart(table, "province", "effective_number", "省份分散化 province")
@@ -138,7 +141,14 @@ def test_existing_limits_are_kept_and_merged(monkeypatch) -> None:
         runs.append((s, sel))
         return sel
 
+    def recording_separable(a, s, *args, **kw):
+        sel = real(a, s, *args, **kw)
+        runs.append((s, sel))
+        return sel
+
+    real = fr._bounded_selection
     monkeypatch.setattr(fr, "select_pool", recording)
+    monkeypatch.setattr(fr, "_bounded_selection", recording_separable)
     table = frontier(assets, sc, "province", bounds=[0.8, 0.3])
     assert len(runs) == 3  # the unconstrained pool is solved once and reused as the loosest point
     assert runs[0][0] is sc
@@ -203,3 +213,82 @@ def test_lower_bound_same_on_both_backends() -> None:
     pyomo = min_hhi_bound(assets, sc, "province", backend=get_backend("pyomo"))
     assert pyomo["lower"] == pytest.approx(highs["lower"], rel=1e-6)
     assert pyomo["upper"] == pytest.approx(highs["upper"], rel=1e-4)
+
+
+def _with_pools(assets, sc, dimension, **kw):
+    """The frontier and each point's pool (a 0/1 row per point), captured through ``measure_pool``."""
+    pools: list[np.ndarray] = []
+
+    def keep(selected):
+        pools.append(np.asarray(selected, dtype=float))
+        return {"pool_id": len(pools) - 1}
+
+    table = frontier(assets, sc, dimension, measure_pool=keep, **kw)
+    return table, np.array([pools[int(i)] for i in table["pool_id"]])
+
+
+@pytest.mark.parametrize(("seed", "n", "dimension", "limits"), [
+    (3, 120, "province", {"max_obligor_group_share": 0.1, "min_secured_share": 0.3}),
+    (8, 150, "collateral_type", {"max_top10_group_share": 0.6, "max_hhi": {"province": 0.45},
+                                 "min_wa_recovery_rate": 0.2}),
+    (11, 150, "province", {"max_industry_share": 0.5, "min_effective_number": {"collateral_type": 2.5}}),
+])
+def test_points_meet_their_limits_recomputed_from_their_pools(seed, n, dimension, limits, monkeypatch) -> None:
+    import pooling.selection.frontier as fr
+
+    assets = small_pool(seed, n=n)
+    sc = scenario(assets, limits)
+    calls = []
+    monkeypatch.setattr(fr, "select_pool", lambda *a, **kw: calls.append(1) or select_pool(*a, **kw))
+    table, X = _with_pools(assets, sc, dimension, points=5)
+    assert len(calls) == 1  # the scenario's own optimum; every bounded point by the separable tangents
+    assert (table["status"].isin(["optimal", "feasible"])).all()
+    column = {"collateral_type": "collateral_type", "province": "province"}[dimension]
+    for row, x in zip(table.itertuples(), X, strict=True):
+        bounded = fr._bounded(sc, dimension, "hhi", row.bound_hhi)
+        assert feasible_subsets(x[None, :], assets, bounded, tol=1e-9)[0], row.point  # every limit, HHI to 1e-4
+        assert subset_hhi(x[None, :], assets, column)[0] == pytest.approx(row.hhi, rel=1e-12)
+        assert x @ assets["npv"].to_numpy() == pytest.approx(row.npv, rel=1e-9)
+        assert 0.0 <= row.mip_gap <= 0.01
+    npv = table["npv"].to_numpy()
+    assert np.all(np.diff(npv) <= 0.0)  # tighter bound, objective not higher (points 1.. exactly; 0 is optimal)
+
+
+def test_tighter_point_pool_replaces_a_worse_looser_one(monkeypatch) -> None:
+    """A pool meeting a tighter bound meets the looser ones: a looser point that found less takes it."""
+    import pooling.selection.frontier as fr
+
+    assets = small_pool(3, n=80)
+    sc = scenario(assets, {"max_obligor_group_share": 0.1})
+    real = fr._bounded_selection
+    worse = {}
+
+    def first_point_worse(a, s, dim, h, backend, tangents, h_floor=None):
+        sel = real(a, s, dim, h, backend, tangents, h_floor=h_floor)
+        if not worse:  # point 1: pretend its search stopped at a poorer pool (the empty-ish cheapest one)
+            worse["value"] = sel.objective_value
+            sel.objective_value *= 0.5
+        return sel
+
+    monkeypatch.setattr(fr, "_bounded_selection", first_point_worse)
+    table = frontier(assets, sc, "province", points=4)
+    npv = table["npv"].to_numpy()
+    assert np.all(np.diff(npv[1:]) <= 0.0)
+    assert "pool of point 2" in table["note"].iloc[1]
+    assert npv[1] == pytest.approx(npv[2])
+
+
+def test_frontier_is_deterministic_and_agrees_with_select_pool_points() -> None:
+    assets = small_pool(5, n=100)
+    sc = scenario(assets, {"max_obligor_group_share": 0.1, "max_collateral_share": 0.7})
+    a = frontier(assets, sc, "province", points=4)
+    b = frontier(assets, sc, "province", points=4)
+    cols = [c for c in a.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+    # the cone cuts of select_pool, point by point, reach the same values (mip_rel_gap 0 here; HHI tolerance 1e-4)
+    c = frontier(assets, sc, "province", points=4, method="select_pool")
+    assert c["bound_hhi"].tolist() == pytest.approx(a["bound_hhi"].tolist())
+    # (select_pool's pools may use the HHI tolerance a little more: its cuts are checked at h (1 + 1e-4))
+    assert c["npv"].to_numpy() == pytest.approx(a["npv"].to_numpy(), rel=1e-3)
+    with pytest.raises(InputError, match="method"):
+        frontier(assets, sc, "province", method="cones")

@@ -877,6 +877,7 @@ def _top10_reduction(model: SelectionModel, problem: Problem, lower: np.ndarray,
 def _solve_lp_round(
     problem: Problem, model: SelectionModel, backend: Backend, options: Options, on_progress,
     repair_time_limit: float | None = None, fallback_time_limit: float | None = None, lp: Result | None = None,
+    widen_max_free: int | None = None,
 ) -> tuple[Result, Result | None]:
     """LP relaxation → fix the assets the LP takes whole or leaves out → repair MILP on the rest.
 
@@ -888,7 +889,9 @@ def _solve_lp_round(
     ``mip_gap`` = (LP bound − repaired value) / LP bound is certified. Each repair MILP is capped at
     ``repair_time_limit`` seconds; a capped repair with a pool is used as it is (status FEASIBLE, its gap
     certified all the same). When no repair finds a pool, the whole MILP gets the time that is left (at most
-    ``fallback_time_limit``: the caller already has a pool to fall back on).
+    ``fallback_time_limit``: the caller already has a pool to fall back on). ``widen_max_free``, when given, caps
+    every widened free set (for the gap and for a pool) and returns no pool (status infeasible) instead of running
+    the whole MILP when no repair found one.
     """
     t0 = time.perf_counter()
     if lp is None or lp.x is None or len(lp.x) != problem.n_cols:  # ``lp``: this very relaxation, already solved
@@ -946,7 +949,7 @@ def _solve_lp_round(
             # stopped by the time limit is dropped
             gap_now = max(bound - best.objective, 0.0) / max(abs(bound), 1e-12)
             if (gap_now > options.mip_rel_gap and n_free < n and widened < REPAIR_WIDENINGS
-                    and 4 * n_free <= REPAIR_WIDEN_MAX_FREE and repair.status is not Status.TIME_LIMIT):
+                    and 4 * n_free <= (widen_max_free or REPAIR_WIDEN_MAX_FREE) and repair.status is not Status.TIME_LIMIT):
                 n_free *= 4
                 widened += 1
                 continue
@@ -956,9 +959,11 @@ def _solve_lp_round(
         if repair.status is Status.TIME_LIMIT:
             break  # a wider repair would only be slower: the whole MILP below gets the time that is left
         # no pool with this many assets free: widen the free set fourfold, up to every asset (the MILP itself).
-        if n_free >= n:
+        if n_free >= n or (widen_max_free is not None and 4 * n_free > widen_max_free):
             break
         n_free *= 4
+    if best is None and widen_max_free is not None:
+        return Result(Status.INFEASIBLE, message=f"lp_round: no repair with up to {n_free} units free found a pool"), lp
     if best is None:
         left = max(deadline - time.perf_counter(), 1.0)
         if fallback_time_limit is not None:
