@@ -546,8 +546,9 @@ class Outcome:
     command: str = ""
 
 
-class _Timeout(Exception):
-    pass
+class _Timeout(BaseException):
+    """Raised by the alarm: a BaseException, so that the command's own error handling (which turns an Exception
+    into "internal error", exit 70) lets it through and the case is reported as having no answer in time."""
 
 
 def _alarm(signum, frame):  # pragma: no cover - only on a hang

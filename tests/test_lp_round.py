@@ -49,3 +49,31 @@ def test_no_widening_beyond_the_free_set_limit(hhi_slice, monkeypatch: pytest.Mo
     monkeypatch.setattr(selection_model, "REPAIR_WIDEN_MAX_FREE", 500)  # 4 × 200 free assets is above it
     sel = selection_model.select_pool(assets, scenario, strategy="lp_round")
     assert sel.info["repairs"] == 1
+
+
+def test_a_lumpy_repair_stops_at_its_time_limit(tmp_path) -> None:
+    """A repair MILP of a 4-AMC coalition (synthetic consortium, 1,500 assets, every unit free) that HiGHS never
+    returned from at a 1e-9 feasibility tolerance, time limit and interrupts ignored: at the repair's tolerance it
+    stops at its limit. Run in a child process, so that a hang fails the test instead of stopping the run."""
+    import gzip
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pooling.selection.model import REPAIR_FEASIBILITY_TOLERANCE
+
+    mps = tmp_path / "repair.mps"
+    mps.write_bytes(gzip.decompress((Path(__file__).parent / "data" / "repair_1500.mps.gz").read_bytes()))
+    code = ("import highspy, sys, time\n"
+            "h = highspy.Highs(); h.silent(); h.readModel(sys.argv[1])\n"
+            "for k, v in (('time_limit', 3.3), ('mip_rel_gap', 1e-4), ('mip_max_nodes', 2000), ('threads', 1),\n"
+            "             ('mip_feasibility_tolerance', float(sys.argv[2]))):\n"
+            "    h.setOptionValue(k, v)\n"
+            "h.run(); print(h.modelStatusToString(h.getModelStatus()), h.getInfo().objective_function_value)\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(mps), repr(REPAIR_FEASIBILITY_TOLERANCE)],
+                              capture_output=True, text=True, timeout=90)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the repair MILP did not stop at its 3.3 s time limit within 90 s") from None
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.split()[-1]) > 0.25, done.stdout  # it found a pool (the LP bound is 0.2798)

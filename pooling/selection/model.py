@@ -914,8 +914,9 @@ def _solve_lp_round(
     # cannot bring a tight share back under its cap
     order_in, order_out = order[x_lp[order] >= 0.5], order[x_lp[order] < 0.5]
     # A tight feasibility tolerance costs little on the small repair MILP and spares back-off rounds: with
-    # money scaled to the pool size, HiGHS's default 1e-6 is ~CNY 16k on a CNY 16bn pool.
-    tight = Options(**{**options.__dict__, "mip_feasibility_tolerance": 1e-9})
+    # money scaled to the pool size, HiGHS's default 1e-6 is ~CNY 16k on a CNY 16bn pool (see
+    # REPAIR_FEASIBILITY_TOLERANCE for why not tighter).
+    tight = Options(**{**options.__dict__, "mip_feasibility_tolerance": REPAIR_FEASIBILITY_TOLERANCE})
     deadline = time.perf_counter() + options.time_limit_s
     bound = lp.bound if lp.bound is not None else lp.objective  # the core method's certified bound
     best: Result | None = None
@@ -1024,6 +1025,12 @@ def _converge_hhi_lp(model: SelectionModel, builder: _Builder, objective: np.nda
             break
     return model, rounds, last
 
+
+#: HiGHS's MIP feasibility tolerance in lp_round's repairs (its default is 1e-6). At 1e-9, HiGHS 1.16 never returned
+#: from a 1,500-binary repair of a 4-AMC coalition (synthetic consortium, 1,500 assets): its time limit (3.3 s) and
+#: interrupt callbacks went unanswered for minutes after it found a pool at 0.4 s; at 1e-8 the same repair stops at
+#: its limit. tests/test_lp_round.py keeps that repair.
+REPAIR_FEASIBILITY_TOLERANCE = 1e-8
 
 #: ``auto`` runs the whole MILP to the requested gap (warm-started from the lp_round pool) when the LP relaxation
 #: took at most this many simplex iterations: branch and bound re-solves that LP at every node, so its measured
