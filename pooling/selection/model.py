@@ -940,6 +940,10 @@ def _solve_lp_round(
                                  "mip_max_nodes": EXACT_MAX_NODES if widened else tight.mip_max_nodes})
         repair = _solve_fixed(problem, lower, upper, backend, repair_opts, on_progress, drop)
         repairs += 1
+        if free.all() and repair.bound is not None and np.isfinite(repair.bound):
+            # nothing fixed: this repair is the MILP itself (its top-10 reduction is exact), so its bound bounds
+            # the problem — tighter than the LP's, and what lets a pool it proves be reported optimal
+            bound = min(bound, float(repair.bound))
         if widened and repair.status is Status.TIME_LIMIT:
             break  # stopped by the clock: where depends on the machine; the narrower repair's pool stands
         if repair.x is not None:
