@@ -443,7 +443,7 @@ def run_scenario(
         stage("planning the servicing")
         plan = plan_servicing(chosen, s)
     if wants_plan and plan is not None:
-        s = with_overrides(s, {"structure.servicer_base_fee": plan.effective_fee_rate}, "structure.servicer_base_fee")
+        s = with_plan_fee(s, plan)
         fee = ServicerFee(plan.effective_fee_rate, PLAN_FEE_SOURCE)
     elif not wants_plan:
         fee = ServicerFee(float(s.structure.servicer_base_fee), "structure.servicer_base_fee")
@@ -465,6 +465,13 @@ def run_scenario(
     if plan is not None:
         data["servicing"] = plan.summary(applied=wants_plan)
     return RunResult(prepared, s, chosen, selection, data, fee, deal, game, plan)
+
+
+def with_plan_fee(scenario: Scenario, plan: ServicingPlan) -> Scenario:
+    """``structure.servicer_base_fee: plan`` resolved: the scenario with the servicing plan's effective fee rate
+    (the one rule of a run's deal and of the plan an issued deal is monitored against)."""
+    return with_overrides(scenario, {"structure.servicer_base_fee": plan.effective_fee_rate},
+                          "structure.servicer_base_fee")
 
 
 METRICS = (
@@ -725,8 +732,7 @@ def deal_plan_of(deal_dir: Path, scenario: Scenario, prepared: Prepared | None =
     servicing = None
     if s.structure.servicer_base_fee == "plan":
         servicing = plan_servicing(pool, s)
-        s = with_overrides(s, {"structure.servicer_base_fee": servicing.effective_fee_rate},
-                           "structure.servicer_base_fee")
+        s = with_plan_fee(s, servicing)
         pool = with_uplift(pool, servicing)
     cells = None
     if (deal_dir / SERVICING_FILES[0]).is_file():

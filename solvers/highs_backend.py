@@ -7,12 +7,16 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import highspy
 import numpy as np
 
 from solvers.base import Backend, Capabilities, LpSession, complete
 from solvers.problem import Options, Problem, Result, Status
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 _STATUS = {
     highspy.HighsModelStatus.kOptimal: Status.OPTIMAL,
@@ -51,27 +55,34 @@ with contextlib.suppress(OSError):  # no usable stdout descriptor (embedded inte
     _silence_banner()
 
 
-def _lp(problem: Problem, integer: bool = True) -> highspy.HighsLp:
+def _lp(problem: Problem, integer: bool = True, cols: np.ndarray | None = None,
+        columns: sp.csc_matrix | None = None) -> highspy.HighsLp:
+    """``problem`` as a HighsLp (row-wise); with ``cols``, only those columns, column-wise from ``columns`` (``A``
+    in CSC form, kept by the caller) — the core method's LP session over its free columns."""
     lp = highspy.HighsLp()
-    A = problem.A.tocsr()
-    lp.num_col_ = problem.n_cols
+    if cols is None:
+        A, n, fmt, pick = problem.A.tocsr(), problem.n_cols, highspy.MatrixFormat.kRowwise, slice(None)
+    else:
+        A, n, fmt, pick = columns[:, cols], len(cols), highspy.MatrixFormat.kColwise, cols
+    lp.num_col_ = n
     lp.num_row_ = problem.n_rows
-    lp.col_cost_ = np.asarray(problem.c, dtype=float)
-    lp.col_lower_ = np.asarray(problem.col_lower, dtype=float)
-    lp.col_upper_ = np.asarray(problem.col_upper, dtype=float)
+    lp.col_cost_ = np.asarray(problem.c[pick], dtype=float)
+    lp.col_lower_ = np.asarray(problem.col_lower[pick], dtype=float)
+    lp.col_upper_ = np.asarray(problem.col_upper[pick], dtype=float)
     lp.row_lower_ = np.asarray(problem.row_lower, dtype=float)
     lp.row_upper_ = np.asarray(problem.row_upper, dtype=float)
     lp.offset_ = float(problem.offset)
     lp.sense_ = highspy.ObjSense.kMaximize if problem.maximize else highspy.ObjSense.kMinimize
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.format_ = fmt
     lp.a_matrix_.start_ = A.indptr.astype(np.int32)
     lp.a_matrix_.index_ = A.indices.astype(np.int32)
     lp.a_matrix_.value_ = A.data.astype(float)
-    lp.a_matrix_.num_col_ = problem.n_cols
+    lp.a_matrix_.num_col_ = n
     lp.a_matrix_.num_row_ = problem.n_rows
     if integer and problem.is_mip:
         lp.integrality_ = [
-            highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous for flag in problem.integrality
+            highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
+            for flag in problem.integrality[pick]
         ]
     return lp
 
@@ -289,23 +300,7 @@ class HighsLpSession(LpSession):
         self.cols = np.flatnonzero(free).astype(np.int64)
         self.pos = np.full(problem.n_cols, -1, dtype=np.int64)
         self.pos[self.cols] = np.arange(len(self.cols))
-        sub = self._columns(problem)[:, self.cols]
-        lp = highspy.HighsLp()
-        lp.num_col_ = len(self.cols)
-        lp.num_row_ = problem.n_rows
-        lp.col_cost_ = np.asarray(problem.c[self.cols], dtype=float)
-        lp.col_lower_ = np.asarray(problem.col_lower[self.cols], dtype=float)
-        lp.col_upper_ = np.asarray(problem.col_upper[self.cols], dtype=float)
-        lp.row_lower_ = np.asarray(problem.row_lower, dtype=float)
-        lp.row_upper_ = np.asarray(problem.row_upper, dtype=float)
-        lp.offset_ = float(problem.offset)
-        lp.sense_ = highspy.ObjSense.kMaximize if problem.maximize else highspy.ObjSense.kMinimize
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = sub.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = sub.indices.astype(np.int32)
-        lp.a_matrix_.value_ = sub.data.astype(float)
-        lp.a_matrix_.num_col_ = len(self.cols)
-        lp.a_matrix_.num_row_ = problem.n_rows
+        lp = _lp(problem, integer=False, cols=self.cols, columns=self._columns(problem))
         self.h = self.backend._highs(options)
         # reduced costs price every fixed column, and the Lagrangian bound sums their sign errors: HiGHS's
         # default 1e-7 per column, over a million columns, loosened the bound by ~1e-5 of the optimum

@@ -26,6 +26,17 @@ POOL_COLUMNS = ["amc_id", "asset_id", "obligor_id", "group_id", "province", "ind
                 "expected_recovery", "expected_months", "npv"]
 
 
+def _issue(path: Path, deal_dir: Path):
+    """The scenario at ``path`` issued on its whole contributed pool (no selection: fast) into ``deal_dir`` as
+    `pooling run` writes a deal folder; returns (scenario, prepared, the deal's plan)."""
+    scenario = load_scenario(path)
+    prepared = prepare(scenario)
+    result = run_scenario(scenario, prepared=prepared, pool=prepared.assets[["amc_id", "asset_id"]])
+    write_run(deal_dir, result)
+    write_csv(result.pool[POOL_COLUMNS], deal_dir / "pool.csv", float_format="%.2f")
+    return scenario, prepared, deal_plan_of(deal_dir, scenario, prepared)
+
+
 @pytest.fixture(scope="module")
 def deal(tmp_path_factory) -> dict:
     """A small issued deal: 1,500 synthetic assets, quarterly payments, the whole contributed pool sized (no
@@ -36,13 +47,8 @@ def deal(tmp_path_factory) -> dict:
     doc.pop("consortium", None)
     doc["structure"]["payment_frequency"] = "quarterly"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    scenario = load_scenario(path)
-    prepared = prepare(scenario)
-    result = run_scenario(scenario, prepared=prepared, pool=prepared.assets[["amc_id", "asset_id"]])
     deal_dir = root / "deal"
-    write_run(deal_dir, result)
-    write_csv(result.pool[POOL_COLUMNS], deal_dir / "pool.csv", float_format="%.2f")
-    plan = deal_plan_of(deal_dir, scenario, prepared)
+    scenario, prepared, plan = _issue(path, deal_dir)
     return {"root": root, "scenario_path": path, "scenario": scenario, "prepared": prepared, "dir": deal_dir,
             "plan": plan, "cashflows": pd.read_csv(deal_dir / "cashflows.csv", encoding="utf-8-sig")}
 
@@ -346,13 +352,8 @@ def test_monte_carlo_deal_gives_the_senior_repayment_probability(deal, tmp_path)
     doc["structure"].update({"sizing": "monte_carlo", "monte_carlo": {"scenarios": 300, "seed": 5}})
     path = deal["root"] / "mc.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    scenario = load_scenario(path)
-    prepared = prepare(scenario)
-    result = run_scenario(scenario, prepared=prepared, pool=prepared.assets[["amc_id", "asset_id"]])
     deal_dir = tmp_path / "mc"
-    write_run(deal_dir, result)
-    write_csv(result.pool[POOL_COLUMNS], deal_dir / "pool.csv", float_format="%.2f")
-    plan = deal_plan_of(deal_dir, scenario, prepared)
+    scenario, prepared, plan = _issue(path, deal_dir)
     assert plan.scenario_periods is not None and plan.scenario_periods.shape[0] == 300
     probs = []
     for name, cut in (("plan", []), ("short", [("amc", a, 0.6) for a in sorted(set(plan.pool["amc_id"]))])):
