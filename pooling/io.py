@@ -147,7 +147,7 @@ def recover_folder(target: Path) -> None:
         return
     for leftover in sorted(target.parent.glob(f".{target.name}.*-*")):
         kind, _, pid = leftover.name[len(target.name) + 2:].rpartition("-")
-        if kind not in ("staging", "previous") or not pid.isdigit() or _alive(int(pid)) and int(pid) != os.getpid():
+        if kind not in ("staging", "previous") or not pid.isdigit() or (_alive(int(pid)) and int(pid) != os.getpid()):
             continue
         if kind == "previous" and not target.exists():
             os.rename(leftover, target)

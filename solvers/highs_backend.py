@@ -103,6 +103,9 @@ class HighsBackend(Backend):
         h.setOptionValue("threads", int(options.threads))
         if options.mip_max_nodes is not None:
             h.setOptionValue("mip_max_nodes", int(options.mip_max_nodes))
+        if not options.mip_improvement_heuristics:
+            h.setOptionValue("mip_heuristic_run_rins", False)
+            h.setOptionValue("mip_heuristic_run_rens", False)
         h.setOptionValue("primal_feasibility_tolerance", float(options.primal_feasibility_tolerance))
         h.setOptionValue("mip_feasibility_tolerance", float(options.mip_feasibility_tolerance))
         return h

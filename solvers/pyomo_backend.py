@@ -81,6 +81,8 @@ class PyomoBackend(Backend):
             opt.highs_options.update({"threads": options.threads, "mip_abs_gap": options.mip_abs_gap})
             if options.mip_max_nodes is not None:
                 opt.highs_options["mip_max_nodes"] = int(options.mip_max_nodes)
+            if not options.mip_improvement_heuristics:
+                opt.highs_options.update({"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False})
         else:  # best effort for other solvers' common option names
             for key, value in (("mipgap", options.mip_rel_gap), ("timelimit", options.time_limit_s)):
                 # some solver plugins reject unknown options at set time

@@ -17,6 +17,7 @@ from pooling.scenario import load_scenario, parse_scenario
 from pooling.selection.model import build_model, select_pool
 from pooling.selection.results import write_selection
 from pooling.tapes.synth import bench_amcs, demo_amcs, write_consortium
+from solvers import Options
 from tests.limits_check import feasible_subsets
 from tests.test_selection import small_pool
 
@@ -197,3 +198,47 @@ def test_the_exact_stage_stops_by_work_not_time(synth_500: Path, monkeypatch: py
     assert np.array_equal(first.selected, second.selected)
     assert (first.status, first.mip_gap, first.bound) == (second.status, second.mip_gap, second.bound)
     assert first.status == "feasible" and first.mip_gap > 1e-6
+
+
+def test_exact_stage_node_limit_follows_the_polish_limit_and_a_near_start_skips_sub_mips(
+        synth_500: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A short polish limit (a coalition's) gets a proportionally smaller node limit, so the stage can end by its
+    work limit (kept) rather than by its clock (discarded); a start within ten times the requested gap runs without
+    HiGHS's RINS/RENS sub-MIPs (the pool is there, the bound is missing), a start further off keeps them."""
+    import pooling.selection.model as selection_model
+    from solvers.highs_backend import HighsBackend
+
+    assert selection_model.exact_max_nodes(30.0) == selection_model.EXACT_MAX_NODES
+    assert selection_model.exact_max_nodes(3.0) == selection_model.EXACT_MAX_NODES // 10
+    assert selection_model.exact_max_nodes(0.01) == 100
+    h = HighsBackend()._highs(Options(mip_improvement_heuristics=False))
+    assert h.getOptionValue("mip_heuristic_run_rins")[1] is False
+    assert h.getOptionValue("mip_heuristic_run_rens")[1] is False
+    assert HighsBackend()._highs(Options()).getOptionValue("mip_heuristic_run_rins")[1] is True
+
+    seen: list[tuple[Options, float]] = []
+    solve = HighsBackend.solve
+
+    def record(self, problem, options=None, start=None, on_progress=None):
+        if start is not None:  # the exact stage: the only solve warm-started from a pool
+            value = float(problem.c @ start)
+            seen.append((options, value))
+        return solve(self, problem, options, start, on_progress)
+
+    monkeypatch.setattr(HighsBackend, "solve", record)
+    sc = load_scenario(synth_500)
+    flags = set()
+    for gap in (1e-6, 2e-2):  # synth 500/3's lp_round pool is 14% below its LP bound: far from 1e-6, near 2e-2
+        seen.clear()
+        scenario = sc.model_copy(update={"solver": sc.solver.model_copy(update={
+            "mip_rel_gap": gap, "time_limit_s": 60.0, "polish_time_limit_s": 3.0})})
+        prepared = prepare(scenario)
+        sel = select_pool(prepared.assets, prepared.scenario)
+        bound = sel.info["lp_bound"] / sel.info["scale"]  # lp_round's certified bound, the stage's reference
+        for options, value in seen:
+            assert options.mip_max_nodes == 200
+            near = (bound - value) / bound <= 10 * gap
+            assert options.mip_improvement_heuristics is (not near), ((bound - value) / bound, gap)
+        assert seen
+        flags |= {o.mip_improvement_heuristics for o, _ in seen}
+    assert flags == {True, False}  # both sides of the rule were exercised

@@ -219,7 +219,10 @@ class Game:
         if self.workers > 1 and len(todo) > 1:
             with ProcessPoolExecutor(self.workers, initializer=_init_worker,
                                      initargs=(self.assets, self.scenario, self.hhi_seed)) as ex:
-                for cv in ex.map(_worker_value, todo, chunksize=max(1, len(todo) // (4 * self.workers))):
+                # one coalition at a time: solve times range from 0.05 s to the coalition time limit and cannot be
+                # told in advance, so chunks of coalitions left one worker idle while the other finished a chunk
+                # of slow ones (the asset frame travels once per worker; a coalition and its value are small)
+                for cv in ex.map(_worker_value, todo, chunksize=1):
                     self._store(cv)
         else:
             for c in todo:

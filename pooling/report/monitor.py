@@ -7,7 +7,6 @@ pieces every report shares; the workbook has one sheet per table. docs/monitor.m
 from __future__ import annotations
 
 import datetime as dt
-
 from pathlib import Path
 
 import pandas as pd

@@ -877,7 +877,7 @@ def _top10_reduction(model: SelectionModel, problem: Problem, lower: np.ndarray,
 def _solve_lp_round(
     problem: Problem, model: SelectionModel, backend: Backend, options: Options, on_progress,
     repair_time_limit: float | None = None, fallback_time_limit: float | None = None, lp: Result | None = None,
-    widen_max_free: int | None = None,
+    widen_max_free: int | None = None, max_nodes: int | None = None,
 ) -> tuple[Result, Result | None]:
     """LP relaxation → fix the assets the LP takes whole or leaves out → repair MILP on the rest.
 
@@ -891,7 +891,8 @@ def _solve_lp_round(
     certified all the same). When no repair finds a pool, the whole MILP gets the time that is left (at most
     ``fallback_time_limit``: the caller already has a pool to fall back on). ``widen_max_free``, when given, caps
     every widened free set (for the gap and for a pool) and returns no pool (status infeasible) instead of running
-    the whole MILP when no repair found one.
+    the whole MILP when no repair found one. ``max_nodes`` limits each widened repair (default
+    :data:`EXACT_MAX_NODES`).
     """
     t0 = time.perf_counter()
     if lp is None or lp.x is None or len(lp.x) != problem.n_cols:  # ``lp``: this very relaxation, already solved
@@ -937,7 +938,8 @@ def _solve_lp_round(
             break
         cap = left if repair_time_limit is None else min(left, repair_time_limit)
         repair_opts = Options(**{**tight.__dict__, "time_limit_s": cap,
-                                 "mip_max_nodes": EXACT_MAX_NODES if widened else tight.mip_max_nodes})
+                                 "mip_max_nodes": (max_nodes or EXACT_MAX_NODES) if widened
+                                 else tight.mip_max_nodes})
         repair = _solve_fixed(problem, lower, upper, backend, repair_opts, on_progress, drop)
         repairs += 1
         if free.all() and repair.bound is not None and np.isfinite(repair.bound):
@@ -1045,6 +1047,14 @@ EXACT_LP_ITERATIONS = 50_000
 #: branch-and-bound nodes the exact stage may use: a deterministic work limit (a run stopped by it ends at the same
 #: pool on any machine, at any load); the time limit is only a safety net whose result is not used
 EXACT_MAX_NODES = 2_000
+
+
+def exact_max_nodes(polish_time_limit_s: float) -> int:
+    """The node limit of the exact stage and of widened repairs for a polish time limit: :data:`EXACT_MAX_NODES` at
+    the default 30 s, scaled down with a shorter limit (at least 100) — a stage stopped by its clock is discarded,
+    so its nodes must fit in its time. Derived from the configured limit, not from measured speed: deterministic."""
+    return max(100, round(EXACT_MAX_NODES * min(1.0, polish_time_limit_s / 30.0)))
+
 #: lp_round widens the repair's free set fourfold, at most this many times, while its pool's gap is above target
 #: and the wider set has at most :data:`REPAIR_WIDEN_MAX_FREE` assets: on the demo's frontier a 200-asset repair
 #: left a gap of 1.5e-4 that an 800-asset one (0.3 s) closed to 4e-7, where the exact stage had run 30 s for
@@ -1214,7 +1224,8 @@ def _solve_once(run: _Run) -> tuple[Result, Result | None]:
         if run.exact_stage:  # a whole MILP run because no repair found a pool is the exact stage, on its budget
             fallback = max(min(fallback or math.inf, run.exact_budget), 1.0)
         result, lp = _solve_lp_round(run.problem, run.model, run.backend, run.opts(), run.on_progress,
-                                     repair_time_limit=polish, fallback_time_limit=fallback, lp=run.first_lp)
+                                     repair_time_limit=polish, fallback_time_limit=fallback, lp=run.first_lp,
+                                     max_nodes=exact_max_nodes(polish))
         run.first_lp = None
         if run.exact_stage and "n_fractional" not in result.info:  # the whole MILP ran
             run.exact_budget -= result.seconds
@@ -1314,7 +1325,13 @@ def _exact_stage(run: _Run, result: Result, x: np.ndarray, lp: Result | None) ->
     if budget < 1.0:
         return False
     run.progress(f"the whole MILP to the requested gap (up to {budget:.0f} s)", result.objective, result.mip_gap)
-    milp = run.backend.solve(run.problem, run.opts(budget, mip_max_nodes=EXACT_MAX_NODES), start=result.x,
+    # a start within ten times the requested gap lacks a bound, not a pool: the sub-MIP heuristics (RINS, RENS) would
+    # spend the stage re-solving sub-MIPs at the root; further off they find the better pools (a 2,000-asset demo
+    # slice at 1e-6 from 1.5e-4) and stay on
+    near = _gap(run, x) <= 10.0 * run.options.mip_rel_gap
+    milp = run.backend.solve(run.problem, run.opts(budget, mip_max_nodes=exact_max_nodes(run.solver.polish_time_limit_s),
+                                                  mip_improvement_heuristics=not near),
+                             start=result.x,
                              on_progress=run.on_progress)
     run.solve_seconds += milp.seconds
     run.exact_budget -= milp.seconds
