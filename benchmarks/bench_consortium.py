@@ -1,6 +1,6 @@
 """Exact Shapley benchmark (DESIGN §9): 8 AMCs, a 10,000-asset pool, 255 coalition values on 2 processes.
 
-    python benchmarks/bench_consortium.py [--assets 10000] [--amcs 8] [--workers 2] [--repeat 1]
+    python benchmarks/bench_consortium.py [--assets 10000] [--amcs 8] [--seed 0] [--workers 2] [--repeat 1]
                                           [--time-limit S [S ...]]
 
 Prints the wall time of the whole game (coalition values + exact Shapley + nucleolus + core + packages.csv), the
@@ -30,16 +30,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assets", type=int, default=10_000)
     parser.add_argument("--amcs", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0, help="the synthetic consortium's seed")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--cache", type=Path, default=Path("bench-data"))
     parser.add_argument("--time-limit", type=float, nargs="+", default=None,
                         help="consortium.coalition_time_limit_s values to run the game with (default: the scenario's)")
     args = parser.parse_args()
-    folder = args.cache / f"consortium-{args.assets}-{args.amcs}"
+    folder = args.cache / (f"consortium-{args.assets}-{args.amcs}" + (f"-seed{args.seed}" if args.seed else ""))
     path = folder / "scenario.yaml"
     if not path.exists():
-        write_consortium(folder, n_assets=args.assets, amcs=bench_amcs(args.amcs, "parquet"), seed=0)
+        write_consortium(folder, n_assets=args.assets, amcs=bench_amcs(args.amcs, "parquet"), seed=args.seed)
     scenario = load_scenario(path)
     assets = prepare(scenario).assets
     players = frozenset(a.id for a in scenario.amcs)

@@ -77,3 +77,42 @@ def test_a_lumpy_repair_stops_at_its_time_limit(tmp_path) -> None:
         raise AssertionError("the repair MILP did not stop at its 3.3 s time limit within 90 s") from None
     assert done.returncode == 0, done.stderr
     assert float(done.stdout.split()[-1]) > 0.25, done.stdout  # it found a pool (the LP bound is 0.2798)
+
+
+def test_a_short_polish_limit_widens_a_repair_to_at_most_half_the_units(hhi_slice) -> None:
+    """Under a coalition's short polish limit a repair widened for the gap frees at most max(its integer cap, half
+    the units): 200 → 800 of 3,000, not 3,200 (nearly the whole MILP, whose root overran such limits)."""
+    assets, scenario = hhi_slice
+    short = scenario.model_copy(update={"solver": scenario.solver.model_copy(update={"polish_time_limit_s": 3.0})})
+    assert selection_model.exact_max_integers(3.0) == 500 and selection_model.exact_max_integers(30.0) == 5000
+    sel = selection_model.select_pool(assets, short, strategy="lp_round")
+    assert sel.info["repairs"] == 2 and 800 <= sel.info["n_free"] <= 1500
+
+
+def test_a_whole_milp_repair_that_finds_nothing_is_not_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 14-asset pool whose size window (150–160 of gbv 100 each) its LP meets and no whole-asset pool does: the
+    first repair already frees every asset — it is the MILP — so the fallback does not solve that MILP a second
+    time; the pool is reported infeasible."""
+    from pooling.errors import Infeasible
+    from pooling.scenario import parse_scenario
+    from solvers.highs_backend import HighsBackend
+    from tests.pools import small_pool
+
+    assets = small_pool(3, n=14, n_amcs=2).assign(gbv=100.0)
+    scenario = parse_scenario({
+        "name": "w", "as_of": "2026-06-30",
+        "amcs": [{"id": a, "kind": "local", "tape": f"{a}.csv"} for a in sorted(assets["amc_id"].unique())],
+        "pool": {"size": {"min": 150.0, "max": 160.0}},
+    }, "w.yaml")
+    milps: list[int] = []
+    solve = HighsBackend.solve
+
+    def count(self, problem, options=None, start=None, on_progress=None):
+        if problem.is_mip:
+            milps.append(problem.n_cols)
+        return solve(self, problem, options, start, on_progress)
+
+    monkeypatch.setattr(HighsBackend, "solve", count)
+    with pytest.raises(Infeasible):
+        selection_model.select_pool(assets, scenario, diagnose=False)
+    assert len(milps) == 1, milps

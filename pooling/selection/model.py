@@ -922,7 +922,7 @@ def _solve_lp_round(
     deadline = time.perf_counter() + options.time_limit_s
     bound = lp.bound if lp.bound is not None else lp.objective  # the core method's certified bound
     best: Result | None = None
-    n_free = max(200, 10 * int(frac.sum()), n // 500)
+    n_free = first_free = max(200, 10 * int(frac.sum()), n // 500)
     repairs = widened = 0
     while True:
         free = frac.copy()
@@ -939,7 +939,9 @@ def _solve_lp_round(
             break
         cap = left if repair_time_limit is None else min(left, repair_time_limit)
         repair_opts = Options(**{**tight.__dict__, "time_limit_s": cap,
-                                 "mip_max_nodes": (max_nodes or EXACT_MAX_NODES) if widened
+                                 # every repair wider than the first (for a pool or for the gap) is node-limited:
+                                 # its pool is then the same at any load (the first is small)
+                                 "mip_max_nodes": (max_nodes or EXACT_MAX_NODES) if n_free > first_free
                                  else tight.mip_max_nodes})
         repair = _solve_fixed(problem, lower, upper, backend, repair_opts, on_progress, drop)
         repairs += 1
