@@ -116,3 +116,38 @@ def test_a_whole_milp_repair_that_finds_nothing_is_not_run_again(monkeypatch: py
     with pytest.raises(Infeasible):
         selection_model.select_pool(assets, scenario, diagnose=False)
     assert len(milps) == 1, milps
+
+
+def test_every_repair_wider_than_the_first_is_node_limited(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repair widened because the first found no pool is limited by nodes as a repair widened for the gap is (a
+    repair of a coalition ran to its clock and its machine-dependent pool was used): 250 assets of gbv 100 under a
+    size window of 150–160 — the LP meets it, no whole-asset pool does, so the 200-asset repair is infeasible and
+    the repair freeing all 250 is the MILP itself."""
+    from pooling.errors import Infeasible
+    from pooling.scenario import parse_scenario
+    from solvers.highs_backend import HighsBackend
+    from tests.pools import small_pool
+
+    assets = small_pool(5, n=250, n_amcs=2).assign(gbv=100.0)
+    scenario = parse_scenario({
+        "name": "w", "as_of": "2026-06-30",
+        "amcs": [{"id": a, "kind": "local", "tape": f"{a}.csv"} for a in sorted(assets["amc_id"].unique())],
+        "pool": {"size": {"min": 150.0, "max": 160.0}},
+        "solver": {"polish_time_limit_s": 3.0},
+    }, "w.yaml")
+    milps: list[tuple[int, int | None]] = []
+    solve = HighsBackend.solve
+
+    def record(self, problem, options=None, start=None, on_progress=None):
+        if problem.is_mip:
+            milps.append((problem.n_cols, options.mip_max_nodes))
+        return solve(self, problem, options, start, on_progress)
+
+    monkeypatch.setattr(HighsBackend, "solve", record)
+    with pytest.raises(Infeasible):
+        selection_model.select_pool(assets, scenario, diagnose=False, strategy="lp_round")
+    assert milps[0][1] is None and milps[0][0] < 250  # the first repair: 200 free, no node limit
+    assert milps[1] == (251, selection_model.exact_max_nodes(3.0)), milps  # every asset free, node-limited
+    # then (lp_round asked for: no exact stage) the fallback MILP on the run's whole time limit, longer than the
+    # repair's, and so run
+    assert milps[2:] == [(251, None)], milps

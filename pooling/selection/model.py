@@ -924,6 +924,7 @@ def _solve_lp_round(
     best: Result | None = None
     n_free = first_free = max(200, 10 * int(frac.sum()), n // 500)
     repairs = widened = 0
+    whole = (False, 0.0)
     while True:
         free = frac.copy()
         free[order_in[: n_free // 2]] = True
@@ -945,6 +946,7 @@ def _solve_lp_round(
                                  else tight.mip_max_nodes})
         repair = _solve_fixed(problem, lower, upper, backend, repair_opts, on_progress, drop)
         repairs += 1
+        whole = (bool(free.all()), cap)  # this repair was the MILP itself, on this time limit
         if free.all() and repair.bound is not None and np.isfinite(repair.bound):
             # nothing fixed: this repair is the MILP itself (its top-10 reduction is exact), so its bound bounds
             # the problem — tighter than the LP's, and what lets a pool it proves be reported optimal
@@ -975,7 +977,7 @@ def _solve_lp_round(
         n_free *= 4
     if best is None and widen_max_free is not None:
         return Result(Status.INFEASIBLE, message=f"lp_round: no repair with up to {n_free} units free found a pool"), lp
-    if best is None and repairs and free.all() and fallback_time_limit is not None and fallback_time_limit <= cap:
+    if best is None and whole[0] and fallback_time_limit is not None and fallback_time_limit <= whole[1]:
         # the last repair left every asset free: it was the whole MILP, given as much time as the fallback would
         # be — not run again (a coalition alone whose MILP found no pool in its limit spent it twice)
         return repair, lp
