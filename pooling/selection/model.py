@@ -892,8 +892,8 @@ def _solve_lp_round(
     ``fallback_time_limit``: the caller already has a pool to fall back on). ``widen_max_free``, when given, caps
     every widened free set (for the gap and for a pool) and returns no pool (status infeasible) instead of running
     the whole MILP when no repair found one. ``max_nodes`` limits each widened repair (default
-    :data:`EXACT_MAX_NODES`); ``gap_widen_max_free`` caps the free sets widened for the gap alone (the caller runs the
-    whole MILP, warm-started from this pool, next).
+    :data:`EXACT_MAX_NODES`); ``gap_widen_max_free`` caps the free sets widened for the gap alone (not those widened
+    for a pool; :func:`_gap_widen_max_free`).
     """
     t0 = time.perf_counter()
     if lp is None or lp.x is None or len(lp.x) != problem.n_cols:  # ``lp``: this very relaxation, already solved
@@ -1209,7 +1209,7 @@ def _choose_strategy(run: _Run, strategy: str) -> None:
     certified gap is above the requested one it runs the whole MILP to the requested gap — warm-started from the
     repaired pool, for at most ``solver.polish_time_limit_s`` — if the LP took at most
     :data:`EXACT_LP_ITERATIONS` simplex iterations (a cost measure that, unlike seconds, is the same at any load)
-    and the model has at most :data:`EXACT_MAX_INTEGERS` integer columns (and is below
+    and the model has at most :func:`exact_max_integers` integer columns for the polish limit (and is below
     ``solver.large_pool_units``)."""
     if run.core is not None:
         run.strategy = "core"
