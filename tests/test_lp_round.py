@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import pooling.selection.model as selection_model
+from pooling.errors import Infeasible
 from pooling.pipeline import prepare
 from pooling.scenario import load_scenario
 
@@ -89,52 +90,26 @@ def test_a_short_polish_limit_widens_a_repair_to_at_most_half_the_units(hhi_slic
     assert sel.info["repairs"] == 2 and 800 <= sel.info["n_free"] <= 1500
 
 
-def test_a_whole_milp_repair_that_finds_nothing_is_not_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A 14-asset pool whose size window (150–160 of gbv 100 each) its LP meets and no whole-asset pool does: the
-    first repair already frees every asset — it is the MILP — so the fallback does not solve that MILP a second
-    time; the pool is reported infeasible."""
-    from pooling.errors import Infeasible
+def _size_window_pool(n: int, seed: int, **solver):
+    """``n`` assets of gbv 100 under a size window of 150–160: the LP meets it with 1.5 assets, no whole-asset pool
+    does (``solver``: solver settings)."""
     from pooling.scenario import parse_scenario
-    from solvers.highs_backend import HighsBackend
     from tests.pools import small_pool
 
-    assets = small_pool(3, n=14, n_amcs=2).assign(gbv=100.0)
+    assets = small_pool(seed, n=n, n_amcs=2).assign(gbv=100.0)
     scenario = parse_scenario({
         "name": "w", "as_of": "2026-06-30",
         "amcs": [{"id": a, "kind": "local", "tape": f"{a}.csv"} for a in sorted(assets["amc_id"].unique())],
         "pool": {"size": {"min": 150.0, "max": 160.0}},
+        "solver": solver,
     }, "w.yaml")
-    milps: list[int] = []
-    solve = HighsBackend.solve
-
-    def count(self, problem, options=None, start=None, on_progress=None):
-        if problem.is_mip:
-            milps.append(problem.n_cols)
-        return solve(self, problem, options, start, on_progress)
-
-    monkeypatch.setattr(HighsBackend, "solve", count)
-    with pytest.raises(Infeasible):
-        selection_model.select_pool(assets, scenario, diagnose=False)
-    assert len(milps) == 1, milps
+    return assets, scenario
 
 
-def test_every_repair_wider_than_the_first_is_node_limited(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A repair widened because the first found no pool is limited by nodes as a repair widened for the gap is (a
-    repair of a coalition ran to its clock and its machine-dependent pool was used): 250 assets of gbv 100 under a
-    size window of 150–160 — the LP meets it, no whole-asset pool does, so the 200-asset repair is infeasible and
-    the repair freeing all 250 is the MILP itself."""
-    from pooling.errors import Infeasible
-    from pooling.scenario import parse_scenario
+def _record_milps(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int | None]]:
+    """(columns, node limit) of every MILP the HiGHS backend solves from now on, in order."""
     from solvers.highs_backend import HighsBackend
-    from tests.pools import small_pool
 
-    assets = small_pool(5, n=250, n_amcs=2).assign(gbv=100.0)
-    scenario = parse_scenario({
-        "name": "w", "as_of": "2026-06-30",
-        "amcs": [{"id": a, "kind": "local", "tape": f"{a}.csv"} for a in sorted(assets["amc_id"].unique())],
-        "pool": {"size": {"min": 150.0, "max": 160.0}},
-        "solver": {"polish_time_limit_s": 3.0},
-    }, "w.yaml")
     milps: list[tuple[int, int | None]] = []
     solve = HighsBackend.solve
 
@@ -144,6 +119,26 @@ def test_every_repair_wider_than_the_first_is_node_limited(monkeypatch: pytest.M
         return solve(self, problem, options, start, on_progress)
 
     monkeypatch.setattr(HighsBackend, "solve", record)
+    return milps
+
+
+def test_a_whole_milp_repair_that_finds_nothing_is_not_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """14 assets in the size window of :func:`_size_window_pool`: the first repair already frees every asset — it
+    is the MILP — so the fallback does not solve that MILP a second time; the pool is reported infeasible."""
+    assets, scenario = _size_window_pool(14, seed=3)
+    milps = _record_milps(monkeypatch)
+    with pytest.raises(Infeasible):
+        selection_model.select_pool(assets, scenario, diagnose=False)
+    assert len(milps) == 1, milps
+
+
+def test_every_repair_wider_than_the_first_is_node_limited(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repair widened because the first found no pool is limited by nodes as a repair widened for the gap is (a
+    repair of a coalition ran to its clock and its machine-dependent pool was used): 250 assets in the size window
+    of :func:`_size_window_pool`, so the 200-asset repair is infeasible and the repair freeing all 250 is the MILP
+    itself."""
+    assets, scenario = _size_window_pool(250, seed=5, polish_time_limit_s=3.0)
+    milps = _record_milps(monkeypatch)
     with pytest.raises(Infeasible):
         selection_model.select_pool(assets, scenario, diagnose=False, strategy="lp_round")
     assert milps[0][1] is None and milps[0][0] < 250  # the first repair: 200 free, no node limit

@@ -924,7 +924,7 @@ def _solve_lp_round(
     best: Result | None = None
     n_free = first_free = max(200, 10 * int(frac.sum()), n // 500)
     repairs = widened = 0
-    whole = (False, 0.0)
+    whole_cap: float | None = None  # the time limit of the last repair when it freed every unit (the MILP itself)
     while True:
         free = frac.copy()
         free[order_in[: n_free // 2]] = True
@@ -946,8 +946,8 @@ def _solve_lp_round(
                                  else tight.mip_max_nodes})
         repair = _solve_fixed(problem, lower, upper, backend, repair_opts, on_progress, drop)
         repairs += 1
-        whole = (bool(free.all()), cap)  # this repair was the MILP itself, on this time limit
-        if free.all() and repair.bound is not None and np.isfinite(repair.bound):
+        whole_cap = cap if free.all() else None
+        if whole_cap is not None and repair.bound is not None and np.isfinite(repair.bound):
             # nothing fixed: this repair is the MILP itself (its top-10 reduction is exact), so its bound bounds
             # the problem — tighter than the LP's, and what lets a pool it proves be reported optimal
             bound = min(bound, float(repair.bound))
@@ -961,7 +961,8 @@ def _solve_lp_round(
             # stopped by the time limit is dropped
             gap_now = max(bound - best.objective, 0.0) / max(abs(bound), 1e-12)
             if (gap_now > options.mip_rel_gap and n_free < n and widened < REPAIR_WIDENINGS
-                    and 4 * n_free <= min(widen_max_free or REPAIR_WIDEN_MAX_FREE, gap_widen_max_free or math.inf)
+                    and 4 * n_free <= min(widen_max_free or REPAIR_WIDEN_MAX_FREE,
+                                           math.inf if gap_widen_max_free is None else gap_widen_max_free)
                     and repair.status is not Status.TIME_LIMIT):
                 n_free *= 4
                 widened += 1
@@ -977,7 +978,7 @@ def _solve_lp_round(
         n_free *= 4
     if best is None and widen_max_free is not None:
         return Result(Status.INFEASIBLE, message=f"lp_round: no repair with up to {n_free} units free found a pool"), lp
-    if best is None and whole[0] and fallback_time_limit is not None and fallback_time_limit <= whole[1]:
+    if best is None and whole_cap is not None and fallback_time_limit is not None and fallback_time_limit <= whole_cap:
         # the last repair left every asset free: it was the whole MILP, given as much time as the fallback would
         # be — not run again (a coalition alone whose MILP found no pool in its limit spent it twice)
         return repair, lp
