@@ -90,9 +90,9 @@ def test_a_short_polish_limit_widens_a_repair_to_at_most_half_the_units(hhi_slic
     assert sel.info["repairs"] == 2 and 800 <= sel.info["n_free"] <= 1500
 
 
-def _size_window_pool(n: int, seed: int, **solver):
-    """``n`` assets of gbv 100 under a size window of 150–160: the LP meets it with 1.5 assets, no whole-asset pool
-    does (``solver``: solver settings)."""
+def _size_window_pool(n: int, seed: int, window: tuple[float, float] = (150.0, 160.0), **solver):
+    """``n`` assets of gbv 100 under a size ``window`` (150–160: the LP meets it with 1.5 assets, no whole-asset pool
+    does; ``solver``: solver settings)."""
     from pooling.scenario import parse_scenario
     from tests.pools import small_pool
 
@@ -100,7 +100,7 @@ def _size_window_pool(n: int, seed: int, **solver):
     scenario = parse_scenario({
         "name": "w", "as_of": "2026-06-30",
         "amcs": [{"id": a, "kind": "local", "tape": f"{a}.csv"} for a in sorted(assets["amc_id"].unique())],
-        "pool": {"size": {"min": 150.0, "max": 160.0}},
+        "pool": {"size": {"min": window[0], "max": window[1]}},
         "solver": solver,
     }, "w.yaml")
     return assets, scenario
@@ -146,3 +146,101 @@ def test_every_repair_wider_than_the_first_is_node_limited(monkeypatch: pytest.M
     # then (lp_round asked for: no exact stage) the fallback MILP on the run's whole time limit, longer than the
     # repair's, and so run
     assert milps[2:] == [(251, None)], milps
+
+
+def test_a_repair_freeing_as_many_units_as_the_pool_has_frees_every_unit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The free set takes half its units from each side of the LP (taken, left out); a side with fewer units leaves
+    its share to the other, so a repair widened to at least every unit is the MILP itself. 600 assets in a window
+    of 44,950–44,960: the LP takes 449.5 of them, the 200-unit repair finds no pool, the 800-unit one must free
+    all 600 — before, 49 of the LP's 449 stayed fixed (a coalition of the 8-AMC benchmark sat infeasible at 2,727 of
+    3,090 units free and spent its whole limit in the fallback)."""
+    assets, scenario = _size_window_pool(600, seed=5, window=(44_950.0, 44_960.0), polish_time_limit_s=3.0)
+    milps = _record_milps(monkeypatch)
+    with pytest.raises(Infeasible):
+        selection_model.select_pool(assets, scenario, diagnose=False, strategy="lp_round")
+    assert milps[0][0] < 600  # the first repair: 200 free
+    assert milps[1] == (601, selection_model.exact_max_nodes(3.0)), milps  # every asset free: the MILP itself
+
+
+def test_hhi_lp_rounds_re_solve_one_warm_lp_session(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HHI cut rounds on the LP relaxation only append rows: one LP session, started cold once, re-solves every
+    round from the last basis, in fewer simplex iterations than solving each round cold. Six local AMCs of a
+    2,000-asset synthetic consortium (each concentrated in its home province, under a province HHI bound of 0.15):
+    six LP rounds."""
+    import dataclasses
+
+    from pooling.consortium.game import coalition_scenario
+    from pooling.tapes.synth import bench_amcs, write_consortium
+    from solvers.highs_backend import HighsBackend
+
+    scenario = load_scenario(write_consortium(tmp_path, n_assets=2000, amcs=bench_amcs(8), seed=0))
+    prepared = prepare(scenario)
+    members = {"GD", "HB", "JS", "SC", "SD", "ZJ"}
+    assets = prepared.assets[prepared.assets["amc_id"].isin(members)].reset_index(drop=True)
+    scenario = coalition_scenario(prepared.scenario, members, float(assets["gbv"].sum() / prepared.assets["gbv"].sum()))
+
+    sessions = []
+    lp_session = HighsBackend.lp_session
+
+    def record(self, options=None):
+        sessions.append(lp_session(self, options))
+        return sessions[-1]
+
+    monkeypatch.setattr(HighsBackend, "lp_session", record)
+    warm = selection_model.select_pool(assets, scenario, diagnose=False)
+    rounds = warm.info["hhi_lp_rounds"]
+    assert rounds >= 3
+    [session] = sessions
+    assert session.stats["cold_starts"] == 1 and session.stats["solves"] in (rounds, rounds + 1)
+
+    cold_iterations = []
+    solve = HighsBackend.solve
+
+    def count(self, problem, options=None, start=None, on_progress=None):
+        res = solve(self, problem, options, start, on_progress)
+        if not problem.is_mip:
+            cold_iterations.append(res.info["simplex_iterations"])
+        return res
+
+    monkeypatch.setattr(HighsBackend, "capabilities", dataclasses.replace(HighsBackend.capabilities, warm_start=False))
+    monkeypatch.setattr(HighsBackend, "solve", count)
+    cold = selection_model.select_pool(assets, scenario, diagnose=False)
+    assert len(sessions) == 1  # a backend without warm starts solves each round cold
+    assert cold.info["hhi_lp_rounds"] == rounds
+    # the same LP rounds: the same cuts, to the same bound and pool
+    assert cold.info["lp_bound"] == pytest.approx(warm.info["lp_bound"], rel=1e-9)
+    assert session.stats["iterations"] < sum(cold_iterations[: session.stats["solves"]])
+
+
+@pytest.mark.parametrize("hhi", [None, {"province": 0.5}])
+def test_an_infeasible_lp_relaxation_is_solved_once(hhi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool whose LP relaxation has no solution (a size window above the assets' gbv) is reported infeasible after
+    one LP solve — with HHI bounds (the cut rounds' LP session) and without — not three (a third of the 8-AMC
+    benchmark's coalitions are such)."""
+    from pooling.scenario import parse_scenario
+    from solvers.highs_backend import HighsBackend, HighsLpSession
+    from tests.pools import small_pool
+
+    assets = small_pool(3, n=300, n_amcs=2)
+    limits = {} if hhi is None else {"max_hhi": hhi}
+    scenario = parse_scenario({
+        "name": "w", "as_of": "2026-06-30",
+        "amcs": [{"id": a, "kind": "local", "tape": f"{a}.csv"} for a in sorted(assets["amc_id"].unique())],
+        "pool": {"size": {"min": 2.0 * float(assets["gbv"].sum())}, "limits": limits},
+    }, "w.yaml")
+    lps = []
+    solve, session_solve = HighsBackend.solve, HighsLpSession.solve
+
+    def record(self, problem, options=None, start=None, on_progress=None):
+        lps.append("mip" if problem.is_mip else "lp")
+        return solve(self, problem, options, start, on_progress)
+
+    def record_session(self, problem, free, values, options=None):
+        lps.append("session")
+        return session_solve(self, problem, free, values, options)
+
+    monkeypatch.setattr(HighsBackend, "solve", record)
+    monkeypatch.setattr(HighsLpSession, "solve", record_session)
+    with pytest.raises(Infeasible):
+        selection_model.select_pool(assets, scenario, diagnose=False)
+    assert lps == (["lp"] if hhi is None else ["session"]), lps

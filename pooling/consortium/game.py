@@ -472,6 +472,11 @@ def _cover(players: list[str], game: Game, measure: str, exact: bool
     return values, parts
 
 
+#: the stages :func:`analyse` names to ``on_stage`` after the coalition values (in order)
+STAGE_ALLOCATIONS = "allocations, core and transfer prices"
+STAGE_PACKAGES = "marginal value of packages (packages.csv)"
+
+
 def analyse(assets: pd.DataFrame, scenario: Scenario, workers: int | None = None,
             on_value: Callable[[CoalitionValue], None] | None = None, seed: int = 0,
             on_stage: Callable[[str], None] | None = None) -> ConsortiumResult:
@@ -496,7 +501,7 @@ def analyse(assets: pd.DataFrame, scenario: Scenario, workers: int | None = None
         need = {frozenset(o[: k + 1]) for o in orders for k in range(n)} | set(singles) | {grand_c}
         game.ensure(need)
     if on_stage is not None:
-        on_stage("allocations, core and transfer prices")
+        on_stage(STAGE_ALLOCATIONS)
     values, partitions = _cover(players, game, cfg.measure, exact)
 
     def v(c: Iterable[str]) -> float:
@@ -590,7 +595,7 @@ def analyse(assets: pd.DataFrame, scenario: Scenario, workers: int | None = None
     from pooling.consortium.packages import package_table
 
     if on_stage is not None:
-        on_stage("marginal value of packages (packages.csv)")
+        on_stage(STAGE_PACKAGES)
     t0 = time.perf_counter()
     result.packages = package_table(game, cfg.measure, cfg.package_resolves)
     result.packages_seconds = time.perf_counter() - t0

@@ -896,7 +896,9 @@ def _solve_lp_round(
     for a pool; :func:`_gap_widen_max_free`).
     """
     t0 = time.perf_counter()
-    if lp is None or lp.x is None or len(lp.x) != problem.n_cols:  # ``lp``: this very relaxation, already solved
+    # ``lp``: this very relaxation, already solved (an infeasible one too: a third of a coalition game's coalitions
+    # have no pool, and their LP was solved three times)
+    if lp is None or (lp.status is not Status.INFEASIBLE and (lp.x is None or len(lp.x) != problem.n_cols)):
         lp = backend.solve(problem.relaxed(), options)
     if lp.status is not Status.OPTIMAL or lp.x is None:
         return lp, None
@@ -927,8 +929,11 @@ def _solve_lp_round(
     whole_cap: float | None = None  # the time limit of the last repair when it freed every unit (the MILP itself)
     while True:
         free = frac.copy()
-        free[order_in[: n_free // 2]] = True
-        free[order_out[: n_free - min(n_free // 2, len(order_in))]] = True
+        # half from each side; a side with fewer units leaves its share to the other (at n_free ≥ n every unit is
+        # free: the MILP itself)
+        n_in = min(len(order_in), max(n_free // 2, n_free - len(order_out)))
+        free[order_in[:n_in]] = True
+        free[order_out[: n_free - n_in]] = True
         lower = problem.col_lower.copy()
         upper = problem.col_upper.copy()
         take = ~free & (x_lp >= 0.5)
@@ -1015,6 +1020,9 @@ def _converge_hhi_lp(model: SelectionModel, builder: _Builder, objective: np.nda
     while rounds < max_rounds and time.perf_counter() < stop:
         left = max(deadline - time.perf_counter(), 1.0)
         lp = solve_lp(model.problem, left)
+        if lp.status is Status.INFEASIBLE:
+            last = lp  # the model as returned has no pool: said once, not solved again by the caller
+            break
         if lp.status is not Status.OPTIMAL or lp.x is None:
             break
         last = lp
@@ -1186,7 +1194,21 @@ def _converge_cuts(run: _Run) -> None:
     if not run.model.hhi:
         return
     t = time.perf_counter()
-    run.model, run.lp_rounds, run.first_lp = _converge_hhi_lp(run.model, run.builder, run.objective, run.solve_lp,
+    solve_lp = run.solve_lp
+    if run.core is None and run.backend.capabilities.warm_start and run.options.lp_algorithm == "auto":
+        # each round only appends cut rows: one LP session re-solves from the last basis (a few dual simplex
+        # iterations) where a cold solve redid the whole LP — the 5-AMC coalitions of the 8-AMC benchmark take
+        # 15–20 rounds
+        session = run.backend.lp_session(run.opts())
+
+        def solve_lp(problem: Problem, time_limit: float | None = None) -> Result:
+            n = problem.n_cols
+            lp = session.solve(problem, np.ones(n, dtype=bool), np.zeros(n), run.opts(time_limit))
+            # the strategy's measured cost (EXACT_LP_ITERATIONS) counts every iteration spent on this model's LPs
+            lp.info["simplex_iterations"] = int(session.stats["iterations"])
+            return lp
+
+    run.model, run.lp_rounds, run.first_lp = _converge_hhi_lp(run.model, run.builder, run.objective, solve_lp,
                                                               run.hhi_tolerance, run.deadline, run.on_progress)
     run.problem = run.model.problem
     run.solve_seconds += time.perf_counter() - t
@@ -1195,7 +1217,7 @@ def _converge_cuts(run: _Run) -> None:
 def _first_lp(run: _Run) -> tuple[Result, int]:
     """The model's LP relaxation (solved once, kept on ``run``) and its number of fractional units."""
     lp = run.first_lp
-    if lp is None or lp.x is None:
+    if lp is None or (lp.x is None and lp.status is not Status.INFEASIBLE):  # an infeasible LP is not solved again
         lp = run.solve_lp(run.problem)
         run.solve_seconds += lp.seconds
         run.first_lp = lp
@@ -1356,10 +1378,13 @@ def _exact_stage(run: _Run, result: Result, x: np.ndarray, lp: Result | None) ->
     run.progress(f"the whole MILP to the requested gap (up to {budget:.0f} s)", result.objective, result.mip_gap)
     # a start within ten times the requested gap lacks a bound, not a pool: the sub-MIP heuristics (RINS, RENS) would
     # spend the stage re-solving sub-MIPs at the root; further off they find the better pools (a 2,000-asset demo
-    # slice at 1e-6 from 1.5e-4) and stay on
-    near = _gap(run, x) <= 10.0 * run.options.mip_rel_gap
-    milp = run.backend.solve(run.problem, run.opts(budget, mip_max_nodes=exact_max_nodes(run.solver.polish_time_limit_s),
-                                                  mip_improvement_heuristics=not near),
+    # slice at 1e-6 from 1.5e-4) and stay on — unless the node limit was cut to fit a short polish limit (a
+    # coalition's): sub-MIPs are not counted as nodes, and on a lone local AMC of the 8-AMC benchmark (555 binaries,
+    # 3.3 s) they took 2.8 of 5 s, so the stage overran its clock and was discarded; without them its 222 nodes
+    # took 2.6 s and found a pool 1.7% better than the one kept
+    nodes = exact_max_nodes(run.solver.polish_time_limit_s)
+    sub_mips = _gap(run, x) > 10.0 * run.options.mip_rel_gap and nodes >= EXACT_MAX_NODES
+    milp = run.backend.solve(run.problem, run.opts(budget, mip_max_nodes=nodes, mip_improvement_heuristics=sub_mips),
                              start=result.x,
                              on_progress=run.on_progress)
     run.solve_seconds += milp.seconds
