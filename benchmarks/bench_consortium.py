@@ -62,7 +62,7 @@ def main() -> None:
             marks: dict[str, float] = {}
             t0 = time.perf_counter()
             res = analyse(assets, sc, workers=args.workers,
-                          on_stage=lambda stage: marks.setdefault(stage, time.perf_counter()))
+                          on_stage=lambda stage, marks=marks: marks.setdefault(stage, time.perf_counter()))
             end = time.perf_counter()
             times.append(end - t0)
             # the stages named by analyse: values end at the allocations, the game at the packages stage

@@ -165,7 +165,7 @@ def stageable(target: Path) -> bool:
     """Whether ``target`` can be written as a staged copy (see :data:`STAGE_MAX_FILES`)."""
     target = Path(target).absolute()
     cwd, home = Path.cwd().absolute(), Path.home().absolute()
-    if target == cwd or target in cwd.parents or target == home or target == Path(target.anchor) or target.is_symlink():
+    if target in (cwd, home) or target in cwd.parents or target == Path(target.anchor) or target.is_symlink():
         return False
     if not target.is_dir():
         return True

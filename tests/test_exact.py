@@ -4,7 +4,6 @@ optimum; coalition values are the optimum (brute force) with status optimal; the
 from __future__ import annotations
 
 import dataclasses
-
 import itertools
 import json
 from pathlib import Path

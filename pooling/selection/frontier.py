@@ -55,14 +55,14 @@ from pooling.selection.model import (
     ROW_COLUMNS,
     Selection,
     SelectionModel,
-    _hhi_violations,
-    _solve_lp_round,
-    _top10_missing,
     build_model,
     exact_point,
     factorize_sorted,
+    hhi_violations,
     objective_values,
     select_pool,
+    solve_lp_round,
+    top10_missing,
 )
 from pooling.tapes.describe import hhi as _hhi
 from solvers import Backend, Options, Problem, Result, Status, get_backend
@@ -323,7 +323,7 @@ def _bounded_selection(assets: pd.DataFrame, scenario: Scenario, dimension: str,
        :math:`\delta = \sqrt{2\,\text{tol}\,h/K}`): between two tangents :math:`\delta` apart :math:`q_k`
        underestimates :math:`S_k^2/T` by at most :math:`T\delta^2/4`, so a pool whose shares stay within the ring
        and meets the tangent rows at :math:`h(1+\text{tol}/2)` has HHI at most :math:`h(1+\text{tol})`.
-    3. Rounding + repair (:func:`~pooling.selection.model._solve_lp_round`, free sets of at most
+    3. Rounding + repair (:func:`~pooling.selection.model.solve_lp_round`, free sets of at most
        :data:`REPAIR_MAX_FREE` units). When no repair finds a pool — the LP sits on the bound and whole assets
        have no room — the rounding starts instead from the LP at a bound a step further in,
        :math:`h - f\,(h - h_\text{floor})` for :math:`f` = 2%, 8%, 30% (the repair itself keeps the bound
@@ -435,7 +435,7 @@ def _bounded_selection(assets: pd.DataFrame, scenario: Scenario, dimension: str,
             problem, S0, Q0 = assemble(h_row)  # the rounding LP may have added tangents: same columns, more rows
         mdl = dataclasses.replace(model, problem=problem, top10=builder.top10)
         left = max(deadline - time.perf_counter(), 1.0)
-        result, _ = _solve_lp_round(problem, mdl, backend, Options(**{**options.__dict__, "time_limit_s": left}), None,
+        result, _ = solve_lp_round(problem, mdl, backend, Options(**{**options.__dict__, "time_limit_s": left}), None,
                                     repair_time_limit=s.polish_time_limit_s, lp=rounding, widen_max_free=REPAIR_MAX_FREE)
         if result.x is None:
             step += 1
@@ -456,11 +456,11 @@ def _bounded_selection(assets: pd.DataFrame, scenario: Scenario, dimension: str,
             return None  # a limit slipped by the solver's tolerance: select_pool backs it off
         rounds += 1
         changed = False
-        missing = _top10_missing(mdl, units, builder)
+        missing = top10_missing(mdl, units, builder)
         if len(missing):
             builder.add_top10_groups(missing)
             changed = True
-        for dim, Sd in _hhi_violations(mdl, units, tol).items():
+        for dim, Sd in hhi_violations(mdl, units, tol).items():
             changed |= builder.hhi_cut(dim, model.hhi[dim][2], Sd, rounds)
         pool_shares = S / T
         if float(np.sum(pool_shares**2)) > h * (1.0 + tol):

@@ -681,7 +681,7 @@ def exact_point(model: SelectionModel, x: np.ndarray) -> np.ndarray:
     out[model.col_T] = float(model.asset_gbv @ sel)
     if model.top10 is not None:
         # t minimises k t + Σ max(E_g − t, 0) over the *modelled* groups: their 10th largest exposure (0 with
-        # fewer than 10); the exact limit over every group is checked separately (_top10_missing)
+        # fewer than 10); the exact limit over every group is checked separately (top10_missing)
         col_t, u_cols, codes = model.top10
         m = codes >= 0
         E = np.bincount(codes[m], weights=(model.asset_gbv * sel)[m], minlength=len(u_cols))
@@ -696,7 +696,7 @@ def exact_point(model: SelectionModel, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _top10_missing(model: SelectionModel, x_units: np.ndarray, builder: _Builder, tol: float = 1e-9) -> np.ndarray:
+def top10_missing(model: SelectionModel, x_units: np.ndarray, builder: _Builder, tol: float = 1e-9) -> np.ndarray:
     """Groups to add to the top-10 rows: empty when the pool meets the exact top-10 limit (over every group);
     otherwise every left-out group whose contributed exposure reaches the pool's 10th largest exposure."""
     if model.top10 is None:
@@ -722,7 +722,7 @@ def _hhi_excess(model: SelectionModel, x_units: np.ndarray) -> float:
                for codes, n, h in model.hhi.values())
 
 
-def _hhi_violations(model: SelectionModel, x_units: np.ndarray, tol: float) -> dict[str, np.ndarray]:
+def hhi_violations(model: SelectionModel, x_units: np.ndarray, tol: float) -> dict[str, np.ndarray]:
     """Dimensions whose HHI exceeds its bound by more than ``tol`` (relative), with their exposures S."""
     x_assets = x_units[model.unit_of_asset]
     T = float(model.asset_gbv @ x_assets)
@@ -874,7 +874,7 @@ def _top10_reduction(model: SelectionModel, problem: Problem, lower: np.ndarray,
     return drop
 
 
-def _solve_lp_round(
+def solve_lp_round(
     problem: Problem, model: SelectionModel, backend: Backend, options: Options, on_progress,
     repair_time_limit: float | None = None, fallback_time_limit: float | None = None, lp: Result | None = None,
     widen_max_free: int | None = None, max_nodes: int | None = None, gap_widen_max_free: int | None = None,
@@ -1273,7 +1273,7 @@ def _solve_once(run: _Run) -> tuple[Result, Result | None]:
         fallback = polish if have_pool else None
         if run.exact_stage:  # a whole MILP run because no repair found a pool is the exact stage, on its budget
             fallback = max(min(fallback or math.inf, run.exact_budget), 1.0)
-        result, lp = _solve_lp_round(run.problem, run.model, run.backend, run.opts(), run.on_progress,
+        result, lp = solve_lp_round(run.problem, run.model, run.backend, run.opts(), run.on_progress,
                                      repair_time_limit=polish, fallback_time_limit=fallback, lp=run.first_lp,
                                      max_nodes=exact_max_nodes(polish),
                                      gap_widen_max_free=_gap_widen_max_free(run))
@@ -1316,7 +1316,7 @@ def _back_off(run: _Run, result: Result, x: np.ndarray) -> bool:
 
 def _extend_top10(run: _Run, x: np.ndarray) -> bool:
     """A group left out of the top-10 rows reached this pool's top 10: model it (True: solve again)."""
-    missing = _top10_missing(run.model, run.units(x), run.builder)
+    missing = top10_missing(run.model, run.units(x), run.builder)
     if not len(missing) or run.top10_rounds >= 10:
         return False
     run.top10_rounds += 1
@@ -1398,8 +1398,8 @@ def _exact_stage(run: _Run, result: Result, x: np.ndarray, lp: Result | None) ->
     run.note_bound(milp)
     xm = exact_point(run.model, milp.x)
     broken = run.margins.tighten(run.problem, run.model, xm)
-    hv = _hhi_violations(run.model, run.units(xm), run.hhi_tolerance)
-    tm = _top10_missing(run.model, run.units(xm), run.builder)
+    hv = hhi_violations(run.model, run.units(xm), run.hhi_tolerance)
+    tm = top10_missing(run.model, run.units(xm), run.builder)
     if not broken and not hv and not len(tm):
         milp.info["exact_stage"] = "node_limit" if milp.info.get("work_limit") else "done"
         _keep(run, milp, xm, lp)
@@ -1426,7 +1426,7 @@ def _solve_loop(run: _Run) -> tuple[Result, np.ndarray, Result | None]:
         x = exact_point(run.model, result.x)
         if _back_off(run, result, x) or _extend_top10(run, x):
             continue
-        violated = _hhi_violations(run.model, run.units(x), run.hhi_tolerance)
+        violated = hhi_violations(run.model, run.units(x), run.hhi_tolerance)
         if violated:
             if _refine_hhi(run, result, x, lp, violated):
                 continue
@@ -1439,7 +1439,7 @@ def _solve_loop(run: _Run) -> tuple[Result, np.ndarray, Result | None]:
 def _finish(run: _Run, result: Result, x: np.ndarray, lp: Result | None) -> Selection:
     """Step 4: the best pool, its gap against the best valid bound, status, shadow prices."""
     model, problem = run.model, run.problem
-    if run.incumbent is not None and (_hhi_violations(model, run.units(x), run.hhi_tolerance)
+    if run.incumbent is not None and (hhi_violations(model, run.units(x), run.hhi_tolerance)
                                       or problem.c @ run.incumbent[1] > problem.c @ x):
         result, x, lp = run.incumbent
     if lp is not None and (lp.row_duals is None or len(lp.row_duals) != problem.n_rows):
@@ -1450,9 +1450,9 @@ def _finish(run: _Run, result: Result, x: np.ndarray, lp: Result | None) -> Sele
     selected = run.units(x)[model.unit_of_asset] > 0.5
     value = float(problem.c @ x)
     gap = _gap(run, x)
-    if _hhi_violations(model, run.units(x), run.hhi_tolerance):
+    if hhi_violations(model, run.units(x), run.hhi_tolerance):
         status = "hhi_not_converged"
-    elif len(_top10_missing(model, run.units(x), run.builder)):
+    elif len(top10_missing(model, run.units(x), run.builder)):
         status = "top10_not_converged"
     elif gap <= run.options.mip_rel_gap:
         status = Status.OPTIMAL.value  # within the requested gap of a bound on the scenario's own optimum
