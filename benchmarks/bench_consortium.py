@@ -106,6 +106,7 @@ def _report(res, wall: float, game: float, values: float, base: float, limit: fl
             if c in res.allocation]
     print(res.allocation[cols].to_string(index=False))
 
+
 def _resolves(res) -> int:
     return int((res.packages["method"] == "resolve").sum()) if len(res.packages) else 0
 

@@ -199,9 +199,10 @@ class Options:
     #: "ipm" (interior point, then crossover to a vertex: ~4× faster on million-column LPs), or "ipm_nox"
     #: (interior point without crossover: duals for pricing, no vertex, no basis)
     lp_algorithm: str = "auto"
-    #: the MILP's sub-MIP improvement heuristics (HiGHS's RINS and RENS). Off for a MILP warm-started from a pool
-    #: already near the requested gap: there they re-solve sub-MIPs at the root for seconds (54 sub-MIPs, 5 of
-    #: 6 s, on a 3,279-binary coalition of the 8-AMC benchmark) while the start is kept; the bound is what is missing
+    #: the MILP's sub-MIP improvement heuristics (HiGHS's RINS and RENS). The selection's exact stage turns them off
+    #: when its start is already near the requested gap (they re-solved sub-MIPs at the root for 5 of 6 s on a
+    #: 3,279-binary coalition of the 8-AMC benchmark; the bound is what is missing) and when its node limit is cut
+    #: to a short polish limit (sub-MIPs are not counted as nodes)
     mip_improvement_heuristics: bool = True
 
 

@@ -398,8 +398,6 @@ class ConsortiumResult:
     collaboration: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: marginal value of each AMC's packages in the grand deal (packages.csv, :mod:`pooling.consortium.packages`)
     packages: pd.DataFrame = field(default_factory=pd.DataFrame)
-    #: wall seconds of the packages stage (its LP and re-solves)
-    packages_seconds: float = 0.0
 
 
 #: the surplus parts of a coalition's own deal in coalitions.csv
@@ -590,15 +588,11 @@ def analyse(assets: pd.DataFrame, scenario: Scenario, workers: int | None = None
     c = cfg.collaboration
     result.collaboration = collaboration_table(
         assets, scenario.amcs, CollaborationTerms(c.national_cost, c.local_cost, c.entrusted_uplift))
-    import time
-
     from pooling.consortium.packages import package_table
 
     if on_stage is not None:
         on_stage(STAGE_PACKAGES)
-    t0 = time.perf_counter()
     result.packages = package_table(game, cfg.measure, cfg.package_resolves)
-    result.packages_seconds = time.perf_counter() - t0
     return result
 
 

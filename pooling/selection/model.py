@@ -1068,11 +1068,21 @@ EXACT_LP_ITERATIONS = 50_000
 EXACT_MAX_NODES = 2_000
 
 
+#: the polish time limit the exact stage's work limits are set for (``solver.polish_time_limit_s``'s default)
+REFERENCE_POLISH_S = 30.0
+
+
+def _polish_share(polish_time_limit_s: float) -> float:
+    """A polish limit as a share of :data:`REFERENCE_POLISH_S` (at most 1): what the exact stage's work limits are
+    scaled by. Derived from the configured limit, not from measured speed: deterministic."""
+    return min(1.0, polish_time_limit_s / REFERENCE_POLISH_S)
+
+
 def exact_max_nodes(polish_time_limit_s: float) -> int:
     """The node limit of the exact stage and of widened repairs for a polish time limit: :data:`EXACT_MAX_NODES` at
     the default 30 s, scaled down with a shorter limit (at least 100) — a stage stopped by its clock is discarded,
-    so its nodes must fit in its time. Derived from the configured limit, not from measured speed: deterministic."""
-    return max(100, round(EXACT_MAX_NODES * min(1.0, polish_time_limit_s / 30.0)))
+    so its nodes must fit in its time."""
+    return max(100, round(EXACT_MAX_NODES * _polish_share(polish_time_limit_s)))
 
 #: lp_round widens the repair's free set fourfold, at most this many times, while its pool's gap is above target
 #: and the wider set has at most :data:`REPAIR_WIDEN_MAX_FREE` assets: on the demo's frontier a 200-asset repair
@@ -1089,10 +1099,10 @@ EXACT_MAX_INTEGERS = 5_000
 
 def exact_max_integers(polish_time_limit_s: float) -> int:
     """The largest model (integer columns) the exact stage is tried on under a polish time limit:
-    :data:`EXACT_MAX_INTEGERS` at the default 30 s, in proportion below (a coalition's 3.3 s: 555). HiGHS's root
+    :data:`EXACT_MAX_INTEGERS` at the default 30 s, in proportion below (a coalition's 3⅓ s: 556). HiGHS's root
     processing does not stop at the limit and grows with the model: a stage stopped by its clock is discarded, so
     one that cannot pass its root in its time is not started."""
-    return round(EXACT_MAX_INTEGERS * min(1.0, polish_time_limit_s / 30.0))
+    return round(EXACT_MAX_INTEGERS * _polish_share(polish_time_limit_s))
 
 
 class _Run:
