@@ -432,8 +432,9 @@ class Consortium(_Strict):
     exact_shapley_max: Annotated[int, Field(ge=1, le=16)] = 12
     shapley_samples: Annotated[int, Field(ge=2)] = 200
     workers: Annotated[int, Field(ge=1)] | None = None
-    #: a coalition whose pool is not found in this time is recorded as no_incumbent and worth 0
-    coalition_time_limit_s: Annotated[float, Field(gt=0.0)] = 10.0
+    #: each coalition's selection is capped at this many seconds (its MILP stages at a third of it, sized to that:
+    #: docs/consortium.md); a coalition whose pool is not found in this time is recorded as no_incumbent and worth 0
+    coalition_time_limit_s: Annotated[float, Field(gt=0.0)] = 5.0
     #: packages.csv: per AMC, re-solve this many of its top package withdrawals (and as many adds) after the dual
     #: estimate of every package (0: the dual estimate only)
     package_resolves: Annotated[int, Field(ge=0)] = 3

@@ -121,6 +121,8 @@ class HighsBackend(Backend):
         h = self._highs(options)
         t0 = time.perf_counter()
         h.passModel(_lp(problem))
+        if options.lp_algorithm == "auto" and not problem.is_mip and not options.lp_presolve:
+            h.setOptionValue("presolve", "off")
         if options.lp_algorithm in ("ipm", "ipm_nox") and not problem.is_mip:
             h.setOptionValue("solver", "ipm")  # crossover stays on: callers want a vertex and reduced costs
             if options.lp_algorithm == "ipm_nox":  # no crossover: an interior optimum, duals without a basis
@@ -308,6 +310,8 @@ class HighsLpSession(LpSession):
         # reduced costs price every fixed column, and the Lagrangian bound sums their sign errors: HiGHS's
         # default 1e-7 per column, over a million columns, loosened the bound by ~1e-5 of the optimum
         self.h.setOptionValue("dual_feasibility_tolerance", DUAL_TOL)
+        if options.lp_algorithm == "auto" and not options.lp_presolve:
+            self.h.setOptionValue("presolve", "off")  # see Options.lp_presolve
         self.h.passModel(lp)
         self.stats["cold_starts"] += 1
 

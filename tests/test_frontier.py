@@ -211,7 +211,12 @@ def test_lower_bound_same_on_both_backends() -> None:
     sc = scenario(assets, {"max_obligor_group_share": 0.2})
     highs = min_hhi_bound(assets, sc, "province", backend=get_backend("highs"))
     pyomo = min_hhi_bound(assets, sc, "province", backend=get_backend("pyomo"))
-    assert pyomo["lower"] == pytest.approx(highs["lower"], rel=1e-6)
+    # the two backends may take different LP vertices, so different tangent cuts: each stops within rel_tol (1e-4)
+    # of its own upper bound, and each certified lower bound must hold against the other's fractional pool
+    for a, b in ((highs, pyomo), (pyomo, highs)):
+        assert a["upper"] - a["lower"] <= 1e-4 * a["upper"]
+        assert a["lower"] <= b["upper"] * (1 + 1e-9)
+    assert pyomo["lower"] == pytest.approx(highs["lower"], rel=1e-4)
     assert pyomo["upper"] == pytest.approx(highs["upper"], rel=1e-4)
 
 

@@ -87,7 +87,7 @@ def coalition_scenario(scenario: Scenario, members: Iterable[str], gamma: float)
         if total_min > 1.0:
             amcs = [a.model_copy(update={"min_share": a.min_share / total_min}) for a in amcs]
     pool = scenario.pool.model_copy(update={"size": size, "limits": limits})
-    limit = scenario.consortium.coalition_time_limit_s if scenario.consortium else 10.0
+    limit = (scenario.consortium or Consortium()).coalition_time_limit_s
     # a third of a coalition's time for each capped MILP (repair, exact stage): a proof that does not come that
     # fast is dropped (docs/formulation.md), and 2^n coalitions should not each spend the whole limit on one
     polish = min(scenario.solver.polish_time_limit_s, max(limit / 3.0, 1.0))

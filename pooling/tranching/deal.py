@@ -26,6 +26,7 @@ from pooling.tranching.waterfall import (
     senior_passes,
     size_mezz,
     size_senior,
+    stress_matrix,
     stress_monthly,
     tail_after,
     waterfall,
@@ -405,8 +406,9 @@ def _break_even_delay(curves: pd.DataFrame, senior: float, terms: Terms) -> floa
 def _stress_grid(curves: pd.DataFrame, terms: Terms, unit: float, er: float) -> pd.DataFrame:
     """Largest senior over a haircut × delay grid, all sized in one batched search."""
     combos = [(h, int(d)) for d in GRID_DELAYS for h in GRID_HAIRCUTS]
-    batch = np.vstack([monthly_to_periods(stress_monthly(curves, Stress(h, d)), terms.period_months, terms.legal_periods)[0]
-                       for h, d in combos])
+    monthly, types = curves.to_numpy(dtype=float), [str(col) for col in curves.columns]
+    batch = np.vstack([monthly_to_periods(stress_matrix(monthly, types, Stress(h, d)), terms.period_months,
+                                          terms.legal_periods)[0] for h, d in combos])
     sizes = size_senior(batch, terms, unit)
     return pd.DataFrame({"haircut": [h for h, _ in combos], "delay_months": [d for _, d in combos],
                          "max_senior": sizes, "max_senior_share_of_er": sizes / er if er else 0.0})
