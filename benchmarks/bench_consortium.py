@@ -77,8 +77,8 @@ def main() -> None:
         for rule in ("shapley_value", "nucleolus"):
             if rule in alloc and rule in first:
                 moved = (alloc[rule] - first[rule]).abs()
-                print(f"  {rule} against the {limits[0]:g} s limit: largest move CNY {moved.max() / 1e6:,.2f}m "
-                      f"({moved.max() / max(first[rule].abs().sum(), 1e-9):.2%} of the total allocated)")
+                print(f"  {rule} against the {limits[0]:g} s limit: largest move CNY {moved.max():,.0f} "
+                      f"({moved.max() / max(first[rule].abs().sum(), 1e-9):.4%} of the total allocated)")
 
 
 def _report(res, wall: float, game: float, values: float, base: float, limit: float, repeat: int) -> None:
