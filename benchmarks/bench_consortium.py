@@ -70,6 +70,8 @@ def main() -> None:
             games.append(marks.get(STAGE_PACKAGES, end) - t0)
         _report(res, statistics.median(times), statistics.median(games), statistics.median(values), base, limit,
                 args.repeat)
+        if args.repeat > 1:
+            print("  game, each run: " + " / ".join(f"{g:.2f}" for g in games) + " s")
         alloc = res.allocation.set_index("amc_id")
         if first is None:
             first = alloc

@@ -250,7 +250,7 @@ def test_select_pools_lp_relaxations_run_without_presolve_to_the_same_optimum(
         hhi_slice, monkeypatch: pytest.MonkeyPatch) -> None:
     """select_pool solves its LP relaxations (the HHI cut rounds' session, the strategy's LP) without HiGHS's
     presolve — on these LPs it removed nothing and took ~40% of the time — and the LP optimum is the one presolve
-    reaches; MILPs (repairs) keep presolve."""
+    reaches; the MILPs (repairs) keep presolve."""
     from solvers import Options
     from solvers.highs_backend import HighsBackend, HighsLpSession
 
@@ -290,4 +290,18 @@ def test_select_pools_lp_relaxations_run_without_presolve_to_the_same_optimum(
     assert sel.status in ("optimal", "feasible")
     kinds = {kind for kind, _ in seen}
     assert "session" in kinds and "mip" in kinds
-    assert all(not presolve for _, presolve in seen)  # the flag travels with every solve; MILPs ignore it
+    assert all(not presolve for _, presolve in seen)  # the flag travels with every solve
+
+    # ... and a MILP solved with it keeps HiGHS's presolve (the flag is for LPs only)
+    made = []
+    highs = HighsBackend._highs
+
+    def keep(self, options):
+        made.append(highs(self, options))
+        return made[-1]
+
+    monkeypatch.setattr(HighsBackend, "_highs", keep)
+    model, _ = selection_model.build_model(small, scenario)
+    solve(backend, model.problem, Options(lp_presolve=False, mip_max_nodes=1))
+    solve(backend, model.problem.relaxed(), Options(lp_presolve=False))
+    assert [h.getOptionValue("presolve")[1] for h in made] == ["choose", "off"]
