@@ -87,6 +87,12 @@ def _lp(problem: Problem, integer: bool = True, cols: np.ndarray | None = None,
     return lp
 
 
+def _simplex_without_presolve(options: Options) -> bool:
+    """Whether an LP solved with ``options`` runs HiGHS's simplex with its presolve off (:attr:`Options.lp_presolve`;
+    MILPs and interior point keep the solver's choice)."""
+    return options.lp_algorithm == "auto" and not options.lp_presolve
+
+
 class HighsBackend(Backend):
     """HiGHS via highspy. Supports MIP, LP duals, IIS and feasibility relaxation."""
 
@@ -121,7 +127,7 @@ class HighsBackend(Backend):
         h = self._highs(options)
         t0 = time.perf_counter()
         h.passModel(_lp(problem))
-        if options.lp_algorithm == "auto" and not problem.is_mip and not options.lp_presolve:
+        if not problem.is_mip and _simplex_without_presolve(options):
             h.setOptionValue("presolve", "off")
         if options.lp_algorithm in ("ipm", "ipm_nox") and not problem.is_mip:
             h.setOptionValue("solver", "ipm")  # crossover stays on: callers want a vertex and reduced costs
@@ -310,8 +316,8 @@ class HighsLpSession(LpSession):
         # reduced costs price every fixed column, and the Lagrangian bound sums their sign errors: HiGHS's
         # default 1e-7 per column, over a million columns, loosened the bound by ~1e-5 of the optimum
         self.h.setOptionValue("dual_feasibility_tolerance", DUAL_TOL)
-        if options.lp_algorithm == "auto" and not options.lp_presolve:
-            self.h.setOptionValue("presolve", "off")  # see Options.lp_presolve
+        if _simplex_without_presolve(options):
+            self.h.setOptionValue("presolve", "off")
         self.h.passModel(lp)
         self.stats["cold_starts"] += 1
 

@@ -90,20 +90,24 @@ def test_a_short_polish_limit_widens_a_repair_to_at_most_half_the_units(hhi_slic
     assert sel.info["repairs"] == 2 and 800 <= sel.info["n_free"] <= 1500
 
 
+def _local_scenario(assets, pool: dict, solver: dict | None = None):
+    """A scenario over ``assets`` with one local AMC per ``amc_id``, ``pool`` its pool section."""
+    from pooling.scenario import parse_scenario
+
+    return parse_scenario({
+        "name": "w", "as_of": "2026-06-30",
+        "amcs": [{"id": a, "kind": "local", "tape": f"{a}.csv"} for a in sorted(assets["amc_id"].unique())],
+        "pool": pool, "solver": solver or {},
+    }, "w.yaml")
+
+
 def _size_window_pool(n: int, seed: int, window: tuple[float, float] = (150.0, 160.0), **solver):
     """``n`` assets of gbv 100 under a size ``window`` (150–160: the LP meets it with 1.5 assets, no whole-asset pool
     does; ``solver``: solver settings)."""
-    from pooling.scenario import parse_scenario
     from tests.pools import small_pool
 
     assets = small_pool(seed, n=n, n_amcs=2).assign(gbv=100.0)
-    scenario = parse_scenario({
-        "name": "w", "as_of": "2026-06-30",
-        "amcs": [{"id": a, "kind": "local", "tape": f"{a}.csv"} for a in sorted(assets["amc_id"].unique())],
-        "pool": {"size": {"min": window[0], "max": window[1]}},
-        "solver": solver,
-    }, "w.yaml")
-    return assets, scenario
+    return assets, _local_scenario(assets, {"size": {"min": window[0], "max": window[1]}}, solver)
 
 
 def _record_milps(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int | None]]:
@@ -217,17 +221,12 @@ def test_an_infeasible_lp_relaxation_is_solved_once(hhi, monkeypatch: pytest.Mon
     """A pool whose LP relaxation has no solution (a size window above the assets' gbv) is reported infeasible after
     one LP solve — with HHI bounds (the cut rounds' LP session) and without — not three (a third of the 8-AMC
     benchmark's coalitions are such)."""
-    from pooling.scenario import parse_scenario
     from solvers.highs_backend import HighsBackend, HighsLpSession
     from tests.pools import small_pool
 
     assets = small_pool(3, n=300, n_amcs=2)
     limits = {} if hhi is None else {"max_hhi": hhi}
-    scenario = parse_scenario({
-        "name": "w", "as_of": "2026-06-30",
-        "amcs": [{"id": a, "kind": "local", "tape": f"{a}.csv"} for a in sorted(assets["amc_id"].unique())],
-        "pool": {"size": {"min": 2.0 * float(assets["gbv"].sum())}, "limits": limits},
-    }, "w.yaml")
+    scenario = _local_scenario(assets, {"size": {"min": 2.0 * float(assets["gbv"].sum())}, "limits": limits})
     lps = []
     solve, session_solve = HighsBackend.solve, HighsLpSession.solve
 
@@ -275,15 +274,11 @@ def test_select_pools_lp_relaxations_run_without_presolve_to_the_same_optimum(
         reset(self, problem, free, options)
         assert self.h.getOptionValue("presolve")[1] == "off"
 
-    from pooling.scenario import parse_scenario
     from tests.pools import small_pool
 
     small = small_pool(5, n=300, n_amcs=2)
-    scenario = parse_scenario({
-        "name": "p", "as_of": "2026-06-30",
-        "amcs": [{"id": a, "kind": "local", "tape": f"{a}.csv"} for a in sorted(small["amc_id"].unique())],
-        "pool": {"size": {"max": 0.5 * float(small["gbv"].sum())}, "limits": {"max_hhi": {"province": 0.3}}},
-    }, "p.yaml")
+    scenario = _local_scenario(small, {"size": {"max": 0.5 * float(small["gbv"].sum())},
+                                       "limits": {"max_hhi": {"province": 0.3}}})
     monkeypatch.setattr(HighsBackend, "solve", record)
     monkeypatch.setattr(HighsLpSession, "_reset", record_reset)
     sel = selection_model.select_pool(small, scenario, strategy="lp_round")

@@ -1213,8 +1213,8 @@ def _converge_cuts(run: _Run) -> None:
     solve_lp = run.solve_lp
     if run.core is None and run.backend.capabilities.warm_start and run.options.lp_algorithm == "auto":
         # each round only appends cut rows: one LP session re-solves from the last basis (a few dual simplex
-        # iterations) where a cold solve redid the whole LP — the 5-AMC coalitions of the 8-AMC benchmark take
-        # 15–20 rounds
+        # iterations) where a cold solve redid the whole LP — some 5-AMC coalitions of the 8-AMC benchmark take
+        # 15–20 rounds (most, warm-started by the grand coalition's cuts, one)
         session = run.backend.lp_session(run.opts())
 
         def solve_lp(problem: Problem, time_limit: float | None = None) -> Result:
